@@ -1,0 +1,159 @@
+"""The model registry: every model coughscope can train, by name.
+
+Each :class:`ModelSpec` says what input the model takes (``features``: the tabular feature
+vector; ``spectrogram``: the log-mel image), which *family* trains it, and the paper's
+recipe for it. Families are modules with two functions:
+
+* ``fit(spec, data, ctx) -> Predictor`` -- train on ``data.train`` (choosing the checkpoint on
+  ``data.val``) and return a predictor; the test part is never passed in.
+* ``load(spec, model_dir) -> Predictor`` -- reload a predictor saved by ``Predictor.save``.
+
+Families: ``torch`` (:mod:`engine.models.nets` trained by :mod:`engine.trainer` on
+Lightning Fabric), ``tabular`` (:mod:`engine.models.tabular`, pytorch-tabular),
+``sklearn`` (:mod:`engine.models.baselines`). Adding a model is one entry here plus its
+builder in the family module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..config import TrainRecipe
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input: str  # "features" | "spectrogram"
+    family: str  # "torch" | "tabular" | "sklearn"
+    description: str
+    paper_name: str = ""  # what the paper called it ("" for our baselines)
+    paper_optimizer: str = "adam"
+    paper_lr: float = 1e-3
+    paper_loss: str = "bce"  # "bce" | "mse"
+    default_lr: float = 1e-3
+    needs_weights: bool = False  # ImageNet weights (transfer learning)
+    baseline: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("ann", "features", "torch", "26 -> 16 -> 8 -> 4 -> 2 fully connected network",
+                  "ANN", "sgd", 0.01, "mse", default_lr=3e-3),
+        ModelSpec("cnn", "spectrogram", "torch",
+                  "small CNN on log-mel (paper Fig. 4: 2x conv16, 2x conv32, dropout .15)",
+                  "CNN", "adam", 1e-3, "bce"),
+        ModelSpec("resnet50", "spectrogram", "torch",
+                  "ImageNet ResNet-50 fine-tuned end to end", "ResNet50", "adam", 1e-3, "bce",
+                  default_lr=1e-4, needs_weights=True),
+        ModelSpec("imagenet50", "spectrogram", "torch",
+                  "ImageNet ResNet-50 as a frozen feature extractor + trained head",
+                  "ImageNet50", "adam", 1e-3, "bce", needs_weights=True),
+        ModelSpec("cne", "features", "tabular", "pytorch-tabular CategoryEmbedding MLP",
+                  "CategoryEmbedding", "sgd", 0.01, "mse"),
+        ModelSpec("tabnet", "features", "tabular", "pytorch-tabular TabNet",
+                  "TabNet", "sgd", 0.01, "mse", default_lr=1e-2),
+        ModelSpec("majority", "features", "sklearn", "always predicts the training majority",
+                  baseline=True),
+        ModelSpec("logreg", "features", "sklearn",
+                  "class-weighted logistic regression on standardised features", baseline=True),
+        ModelSpec("gbm", "features", "sklearn", "histogram gradient boosting", baseline=True),
+    )
+}
+
+FAMILY_MODULES = {
+    "torch": "engine.trainer",
+    "tabular": "engine.models.tabular",
+    "sklearn": "engine.models.baselines",
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown model {name!r}",
+            f"valid models: {', '.join(MODELS)}",
+        ) from None
+
+
+def parse_models(text: str) -> list[str]:
+    """``"ann, cnn"`` -> ``["ann", "cnn"]``, every name checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("no model named", f"pick from: {', '.join(MODELS)}")
+    for n in names:
+        get_spec(n)
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class Part:
+    """One split part: model inputs ``X`` and labels ``y`` (0 negative, 1 positive)."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class TrainData:
+    """What a family's ``fit`` sees: train and validation only, never test."""
+
+    train: Part
+    val: Part
+    feature_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FitContext:
+    """Everything besides data that a ``fit`` needs.
+
+    ``on_epoch(record)`` must be called after every epoch with at least ``epoch`` (1-based),
+    ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``val_auc``.
+    ``should_stop()`` returning True asks the trainer to stop at the next batch boundary and
+    raise :class:`engine.trainer.Interrupted` after saving its resumable state.
+    ``workdir`` is the model/seed directory: checkpoints and any library logs go there.
+    """
+
+    recipe: TrainRecipe
+    seed: int
+    workdir: Path
+    device: str = "cpu"  # resolved: "cpu" | "cuda" | "mps"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    weights: Path | None = None
+    pretrained: bool = True
+    resume: bool = False
+    on_epoch: Callable[[dict[str, Any]], None] = lambda record: None
+    should_stop: Callable[[], bool] = lambda: False
+    warn: Callable[[str], None] = lambda message: None
+
+
+class Predictor(Protocol):
+    """A trained model: probabilities of ``positive`` for rows of ``X``."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+    def save(self, model_dir: Path) -> None: ...
+
+
+def family(spec: ModelSpec) -> Any:
+    """The family module that trains ``spec`` (imports heavy libraries on first use)."""
+    return importlib.import_module(FAMILY_MODULES[spec.family])
+
+
+def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Predictor:
+    return family(spec).fit(spec, data, ctx)
+
+
+def load(spec: ModelSpec, model_dir: Path) -> Predictor:
+    return family(spec).load(spec, model_dir)

@@ -1,0 +1,1 @@
+"""coughscope's Textual app. Uses only :mod:`engine`'s public API and run directories."""
