@@ -21,8 +21,6 @@ from .errors import CoughscopeError, ExitCode
 SUBCOMMANDS = {
     "data": "data",
     "evaluate": "evaluate",
-    "predict": "predict",
-    "record": "record",
     "runs": "runs",
 }
 

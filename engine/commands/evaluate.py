@@ -1,0 +1,50 @@
+"""Score a finished run's models on another data set (external validation).
+
+Every usable clip of the other data set is a test clip, classified at each model's own
+validation-chosen threshold. Prints a table (or one JSON object with --json) with, per model,
+mean and std over seeds of every metric and the results per metadata group. The result is also
+saved under RUN/evaluations/.
+
+  coughscope evaluate runs/20261126-101500-ab12 --data ../other/manifest.csv --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+
+from .. import paths
+from ..runs import resolve_run, write_json
+from .experiment import preprocess_bar, results_table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run directory, run id, or 'latest'")
+    parser.add_argument("--data", metavar="SPEC", required=True,
+                        help="the data set to score on (Coswara root, manifest CSV, folder, demo)")
+    parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="where to look for RUN (default ./runs)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import evaluate_run
+
+    run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
+    write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result)
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        table = {"models": {k: {"metrics": v} for k, v in result["models"].items()},
+                 "warnings": []}
+        d = result["data"]
+        print(f"{d['description']}: {d['usable']} clips ({d['positive']} positive)")
+        print(results_table(table))
+    return 0

@@ -1,0 +1,275 @@
+"""``coughscope --headless``: run an experiment in the foreground.
+
+Progress goes to stderr, one line per epoch and per finished model; the results table (or,
+with ``--json``, one JSON object) goes to stdout. Ctrl+C, SIGTERM and SIGHUP stop cleanly and
+leave a resumable run: ``coughscope --headless --resume RUN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import ExperimentConfig, PreprocessConfig, SplitConfig, TrainRecipe
+from ..errors import ConfigError, ExitCode, RunError
+from ..runs import RunDir, new_run_id, resolve_run
+
+PRESETS = ("default", "paper")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("experiment (with --headless)")
+    g.add_argument("--headless", action="store_true",
+                   help="run in the foreground without the app (progress on stderr)")
+    g.add_argument("--data", metavar="SPEC",
+                   help="demo (default), a Coswara root, a manifest CSV, or a folder with "
+                        "positive/ and negative/")
+    g.add_argument("--sound", metavar="NAME",
+                   help="Coswara recording to use (default cough-heavy; cough-shallow, ...)")
+    g.add_argument("--models", metavar="LIST",
+                   help="comma-separated models (default: every model that can run here): "
+                        "ann, cnn, resnet50, imagenet50, cne, tabnet, majority, logreg, gbm")
+    g.add_argument("--seeds", type=int, metavar="N", help="seeds per model (default 4)")
+    g.add_argument("--epochs", type=int, metavar="N",
+                   help="maximum epochs (default 30; the paper preset uses 100)")
+    g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
+    g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
+    g.add_argument("--preset", choices=PRESETS,
+                   help="default: class-weighted loss, AdamW, early stopping on validation "
+                        "AUC; paper: the paper's optimisers and losses, 100 epochs")
+    g.add_argument("--config", metavar="FILE.toml",
+                   help="experiment settings from a TOML file (flags override it)")
+    g.add_argument("--runs-dir", metavar="DIR", help="where run directories go (default ./runs)")
+    g.add_argument("--run-id", metavar="ID", help="name of the new run directory")
+    g.add_argument("--resume", metavar="RUN",
+                   help="continue an interrupted run (a path, an id under --runs-dir)")
+    g.add_argument("--json", action="store_true",
+                   help="print one JSON object with the results on stdout")
+    p = parser.add_argument_group("preprocessing")
+    p.add_argument("--sample-rate", type=int, metavar="HZ",
+                   help="resample every clip to HZ (default 22050 as the paper; 8000 puts phone "
+                        "and microphone recordings on one bandwidth)")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="fixed clip length in seconds after trimming silence (default 3)")
+    p.add_argument("--test-size", type=float, metavar="F",
+                   help="held-out test fraction, by participant (default 0.3)")
+    p.add_argument("--val-size", type=float, metavar="F",
+                   help="validation fraction of the rest, by participant (default 0.2)")
+    p.add_argument("--split-seed", type=int, metavar="N", help="seed of the split (default 0)")
+    d = parser.add_argument_group("devices and weights")
+    d.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where to train (default auto: a GPU when there is one)")
+    d.add_argument("--devices", type=int, metavar="N", help="GPUs to use (with --strategy ddp)")
+    d.add_argument("--strategy", choices=("auto", "ddp"), help="multi-GPU strategy")
+    d.add_argument("--weights", metavar="PATH",
+                   help="ImageNet ResNet-50 state dict for resnet50/imagenet50 (offline use)")
+    d.add_argument("--no-pretrained", action="store_true",
+                   help="train resnet50/imagenet50 from random weights (an explicit choice)")
+    d.add_argument("--logger", action="append", choices=("tensorboard", "wandb"),
+                   help="also mirror metrics to TensorBoard or Weights & Biases")
+
+
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    """Config file (if any), then the preset, then explicit flags."""
+    base = ExperimentConfig.from_toml(Path(args.config)) if args.config else ExperimentConfig()
+    from ..models import parse_models
+
+    recipe = base.recipe
+    if args.preset == "paper":
+        recipe = TrainRecipe(preset="paper", epochs=100, batch_size=recipe.batch_size,
+                             class_weighting=False, early_stopping_patience=None,
+                             weight_decay=0.0)
+    elif args.preset == "default":
+        recipe = TrainRecipe(preset="default", batch_size=recipe.batch_size)
+    changes_r: dict[str, Any] = {}
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ConfigError(f"--epochs {args.epochs} must be at least 1", "e.g. --epochs 30")
+        changes_r["epochs"] = args.epochs
+    if args.batch_size is not None:
+        changes_r["batch_size"] = args.batch_size
+    if args.lr is not None:
+        changes_r["lr"] = args.lr
+    if changes_r:
+        import dataclasses
+
+        recipe = dataclasses.replace(recipe, **changes_r)
+
+    pre = base.preprocess
+    pre_changes = {k: v for k, v in (("sample_rate", args.sample_rate),
+                                     ("duration", args.duration)) if v is not None}
+    if pre_changes:
+        pre = PreprocessConfig(**{**pre.__dict__, **pre_changes})
+    split = base.split
+    split_changes = {k: v for k, v in (("test", args.test_size), ("val", args.val_size),
+                                       ("seed", args.split_seed)) if v is not None}
+    if split_changes:
+        split = SplitConfig(**{**split.__dict__, **split_changes})
+
+    seeds = args.seeds if args.seeds is not None else base.seeds
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds} must be at least 1", "e.g. --seeds 4")
+    return base.replace(
+        data=args.data or base.data,
+        sound=args.sound or base.sound,
+        models=tuple(parse_models(args.models)) if args.models else base.models,
+        seeds=seeds,
+        device=args.device or base.device,
+        devices=args.devices or base.devices,
+        strategy=args.strategy or base.strategy,
+        weights=args.weights or base.weights,
+        pretrained=base.pretrained and not args.no_pretrained,
+        loggers=tuple(args.logger) if args.logger else base.loggers,
+        preprocess=pre,
+        split=split,
+        recipe=recipe,
+    )
+
+
+class ConsolePrinter:
+    """Prints events as short progress lines on stderr."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+
+    def _p(self, text: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        print(f"[{elapsed:7.1f}s] {text}", file=self.stream, flush=True)
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        t = e["type"]
+        if t == "data_ready":
+            labels = e["labels"]
+            kind = " (SYNTHETIC demo data)" if e.get("synthetic") else ""
+            self._p(f"data: {e['usable']} usable clips{kind}, {labels['positive']} positive / "
+                    f"{labels['negative']} negative, {e['groups']} participants, "
+                    f"{e['excluded']} excluded; device {e['device']}")
+            for part, d in e["split"].items():
+                self._p(f"  {part:<5} {d['clips']:>5} clips, {d['positives']:>4} positive, "
+                        f"{d['groups']:>5} participants")
+        elif t == "model_start":
+            again = " (resuming)" if e.get("resumed") else ""
+            self._p(f"{e['model']} seed {e['seed']}: training{again}")
+        elif t == "epoch_end":
+            auc = e.get("val_auc")
+            auc_s = f"{auc:.3f}" if isinstance(auc, (int, float)) else "n/a"
+            self._p(f"{e['model']} seed {e['seed']} epoch {e['epoch']}: "
+                    f"train loss {e.get('train_loss', float('nan')):.4f} "
+                    f"val loss {e.get('val_loss', float('nan')):.4f} val AUC {auc_s}")
+        elif t == "model_end":
+            m = e["metrics"]
+            self._p(f"{e['model']} seed {e['seed']}: test AUC {_fmt(m.get('roc_auc'))} "
+                    f"accuracy {_fmt(m.get('accuracy'))} "
+                    f"(majority {_fmt(m.get('majority_accuracy'))}) in {e['seconds']}s")
+        elif t == "warning":
+            self._p(f"warning: {e['message']}")
+        elif t == "error":
+            self._p(f"error: {e['message']}")
+        elif t == "run_end":
+            self._p(f"run {e['state']} in {e['seconds']}s")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) else "n/a"
+
+
+def preprocess_bar(stream: Any = None):
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - last[0] < (0.1 if tty else 5.0):
+            return
+        last[0] = now
+        width = 30
+        fill = int(width * done / max(total, 1))
+        line = f"preprocessing [{'#' * fill}{'.' * (width - fill)}] {done}/{total} clips"
+        if tty:
+            print(f"\r{line}", end="\n" if done >= total else "", file=stream, flush=True)
+        else:
+            print(line, file=stream, flush=True)
+
+    return progress
+
+
+def results_table(summary: dict[str, Any]) -> str:
+    """A plain-text table: one row per model, mean ± std over seeds."""
+    cols = [("roc_auc", "AUC"), ("accuracy", "acc"), ("majority_accuracy", "majority"),
+            ("balanced_accuracy", "bal.acc"), ("sensitivity", "sens"),
+            ("specificity", "spec"), ("spec_at_80_sens", "spec@80"), ("f1", "F1")]
+    head = f"{'model':<11}" + "".join(f"{label:>15}" for _, label in cols)
+    lines = [head, "-" * len(head)]
+    for name, m in summary["models"].items():
+        cells = []
+        for key, _ in cols:
+            v = m["metrics"].get(key) or {}
+            mean, std = v.get("mean"), v.get("std")
+            cells.append(f"{mean:.3f} ± {std:.3f}" if mean is not None else "n/a")
+        lines.append(f"{name:<11}" + "".join(f"{c:>15}" for c in cells))
+    for name, m in summary["models"].items():
+        ci = (m["metrics"].get("roc_auc_ci_low") or {}).get("mean")
+        if ci is not None:
+            hi = (m["metrics"].get("roc_auc_ci_high") or {}).get("mean")
+            lines.append(f"{name}: mean 95% bootstrap interval of AUC {ci:.3f}–{hi:.3f}")
+    for w in summary.get("warnings", []):
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, Any]:
+    models = {}
+    for name, m in summary.get("models", {}).items():
+        models[name] = {**m["metrics"], "by_group": m["by_group"],
+                        "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
+    return {"run_dir": str(run.path), "run_id": run.id, "state": state,
+            "data": summary.get("data"), "models": models,
+            "group_baselines": summary.get("group_baselines"),
+            "warnings": summary.get("warnings", [])}
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..runner import Interrupted, run_experiment
+
+    root = paths.runs_dir(args.runs_dir)
+    if args.resume:
+        run_dir = resolve_run(args.resume, root)
+        st = run_dir.status()
+        if st.get("state") == "running":
+            raise RunError(f"{run_dir.path} is still running (pid {st.get('pid')})",
+                           "wait for it, or stop it first")
+        if st.get("state") == "finished":
+            raise RunError(f"{run_dir.path} already finished", "nothing to resume")
+        config = ExperimentConfig.from_toml(run_dir.config_path)
+        resume = True
+    else:
+        config = build_config(args)
+        run_dir = RunDir(root / (args.run_id or new_run_id()))
+        if run_dir.exists():
+            raise RunError(f"run directory {run_dir.path} already exists",
+                           "choose another --run-id, or --resume it")
+        resume = False
+    print(f"run directory: {run_dir.path}", file=sys.stderr)
+    try:
+        summary = run_experiment(config, run_dir, resume=resume, listeners=[ConsolePrinter()],
+                                 preprocess_progress=preprocess_bar())
+    except Interrupted:
+        print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
+                              "state": "interrupted"}))
+        return int(ExitCode.INTERRUPT)
+    if args.json:
+        print(json.dumps(json_result(run_dir, summary, "finished"), default=str))
+    else:
+        print(results_table(summary))
+        print(f"\nrun directory: {run_dir.path}")
+    return int(ExitCode.OK)

@@ -1,0 +1,501 @@
+"""The experiment runner: the one executor behind ``--headless`` and the TUI.
+
+:func:`run_experiment` takes an :class:`~engine.config.ExperimentConfig` and a run directory
+and does, in order:
+
+1. load the source and preprocess it (cached), then split it by participant;
+2. for every model x seed: train on *train*, choose the checkpoint and the decision threshold
+   on *validation*, then score *test* once and write predictions and metrics;
+3. aggregate over seeds (mean and std), add per-group results and the group-only baselines
+   (the confound check), write ``summary.json`` and the figures.
+
+It announces progress as events (``events.jsonl``) through :class:`Announcer`; listeners
+(the console printer of the headless CLI, the TUI following the log) know nothing of the
+trainer. SIGINT/SIGTERM/SIGHUP stop it cleanly at the next batch: the run is marked
+``interrupted`` and :func:`run_experiment` with ``resume=True`` continues it -- finished
+model/seed pairs are kept, a half-trained one continues from its last completed epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .clips import LABELS
+from .config import ExperimentConfig
+from .errors import ConfigError, CoughscopeError, RunError
+from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
+from .paths import atomic_write_text
+from .runs import EventLog, RunDir, now_iso, read_json, write_json
+
+Listener = Callable[[dict[str, Any]], None]
+
+# metrics summarised over seeds (in the order tables show them)
+HEADLINE_METRICS = (
+    "roc_auc",
+    "accuracy",
+    "majority_accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "spec_at_80_sens",
+    "f1",
+)
+
+
+class Interrupted(Exception):
+    """The run was asked to stop (signal or TUI cancel); it is resumable."""
+
+
+class Announcer:
+    """Writes events to the run's log and hands each to every listener."""
+
+    def __init__(self, log: EventLog, listeners: list[Listener] | None = None) -> None:
+        self.log = log
+        self.listeners = list(listeners or [])
+
+    def __call__(self, type: str, **fields: Any) -> None:
+        event = self.log.emit(type, **fields)
+        for listener in self.listeners:
+            listener(event)
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler; polled by trainers between batches."""
+
+    reason: str | None = None
+
+    def __call__(self) -> bool:
+        return self.reason is not None
+
+
+@contextmanager
+def stop_on_signals(flag: StopFlag) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP set ``flag`` instead of killing the process."""
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.reason is None:
+            flag.reason = signal.Signals(signum).name
+        else:  # a second Ctrl+C: the user insists
+            raise KeyboardInterrupt
+
+    try:
+        for sig in signals:
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals stay with the caller
+        previous.clear()
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class PreparedData:
+    """The preprocessed data set and its split, shared by every model of a run."""
+
+    dataset: Any  # engine.preprocess.Dataset
+    split: Any  # engine.splits.Split
+    meta_columns: list[str] = field(default_factory=list)
+
+    def inputs(self, spec: ModelSpec) -> np.ndarray:
+        if spec.input == "features":
+            return self.dataset.features
+        return self.dataset.logmel[:, None, :, :]  # (N, 1, mels, frames), float16
+
+    def train_data(self, spec: ModelSpec) -> TrainData:
+        X, y, s = self.inputs(spec), self.dataset.y, self.split
+        return TrainData(
+            train=Part(X[s.train], y[s.train]),
+            val=Part(X[s.val], y[s.val]),
+            feature_names=list(self.dataset.feature_names),
+        )
+
+
+def default_models(config: ExperimentConfig, warn: Callable[[str], None]) -> list[str]:
+    """Every model that can run here; transfer-learning ones only when weights are found."""
+    names = []
+    for spec in MODELS.values():
+        if spec.needs_weights and config.pretrained and not config.weights:
+            from .weights import weights_available
+
+            ok, reason = weights_available()
+            if not ok:
+                warn(f"{spec.name} left out: {reason}")
+                continue
+        names.append(spec.name)
+    return names
+
+
+def prepare_data(
+    config: ExperimentConfig, progress: Callable[[int, int], None] | None = None
+) -> PreparedData:
+    """Load, preprocess (cached) and split the configured data set."""
+    from .preprocess import preprocess
+    from .sources import load_source
+    from .splits import make_split
+
+    clipset = load_source(config.data, sound=config.sound, seed=config.split.seed)
+    dataset = preprocess(clipset, config.preprocess, progress=progress)
+    split = make_split(dataset.y, dataset.groups, config.split)
+    columns = [c for c in clipset.meta_columns if 2 <= len(set(dataset.meta(c))) <= 20]
+    return PreparedData(dataset=dataset, split=split, meta_columns=columns)
+
+
+def data_ready_fields(prepared: PreparedData) -> dict[str, Any]:
+    ds, split = prepared.dataset, prepared.split
+    labels = {lab: int((ds.y == i).sum()) for i, lab in enumerate(LABELS)}
+    return {
+        "description": ds.clipset.description,
+        "synthetic": bool(ds.clipset.synthetic),
+        "clips": len(ds.clips) + len(ds.excluded),
+        "usable": len(ds.clips),
+        "labels": labels,
+        "groups": int(len(set(ds.groups.tolist()))),
+        "excluded": len(ds.excluded),
+        "features": len(ds.feature_names),
+        "spectrogram": list(ds.logmel.shape[1:]),
+        "meta_columns": prepared.meta_columns,
+        "split": split.describe(ds.y, ds.groups),
+    }
+
+
+def write_split(run: RunDir, prepared: PreparedData) -> None:
+    """``split.csv``: which part every clip landed in (so anyone can audit the split)."""
+    ds = prepared.dataset
+    parts = prepared.split.parts(len(ds.clips))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["clip", "group", "label", "split"])
+    for clip, part in zip(ds.clips, parts):
+        w.writerow([str(clip.path), clip.group, clip.label, part])
+    atomic_write_text(run.path / "split.csv", buf.getvalue())
+
+
+def check_split_unchanged(run: RunDir, prepared: PreparedData) -> None:
+    """On resume, the data and split must be what the first attempt used."""
+    path = run.path / "split.csv"
+    if not path.exists():
+        return
+    ds = prepared.dataset
+    parts = prepared.split.parts(len(ds.clips))
+    with open(path, newline="", encoding="utf-8") as fh:
+        saved = [(r["clip"], r["split"]) for r in csv.DictReader(fh)]
+    now = [(str(c.path), p) for c, p in zip(ds.clips, parts)]
+    if saved != now:
+        raise RunError(
+            f"the data behind {run.path} changed since the run started "
+            f"({len(saved)} clips then, {len(now)} now, or a different split)",
+            "start a new run instead of resuming this one",
+        )
+
+
+def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray) -> None:
+    ds = prepared.dataset
+    parts = prepared.split.parts(len(ds.clips))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["clip", "group", "label", "probability", "split"])
+    for clip, p, part in zip(ds.clips, prob, parts):
+        w.writerow([str(clip.path), clip.group, clip.label, f"{float(p):.6f}", part])
+    atomic_write_text(path, buf.getvalue())
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def train_one(
+    spec: ModelSpec,
+    seed: int,
+    prepared: PreparedData,
+    config: ExperimentConfig,
+    run: RunDir,
+    announce: Announcer,
+    stop: StopFlag,
+    device: str,
+    precision: str,
+) -> dict[str, Any]:
+    """Train one model with one seed; score the test part once; write its files."""
+    from . import models
+    from .metrics import binary_metrics, choose_threshold, per_group
+
+    workdir = run.model_dir(spec.name, seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = []
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        record = {k: (float(v) if isinstance(v, (np.floating, float)) else v)
+                  for k, v in record.items()}
+        history.append(record)
+        announce("epoch_end", model=spec.name, seed=seed, **record)
+
+    recipe = config.recipe
+    ctx = FitContext(
+        recipe=recipe,
+        seed=seed,
+        workdir=workdir,
+        device=device,
+        devices=config.devices,
+        strategy=config.strategy,
+        precision=precision,
+        weights=Path(config.weights) if config.weights else None,
+        pretrained=config.pretrained,
+        resume=(workdir / "last.pt").exists(),
+        on_epoch=on_epoch,
+        should_stop=stop,
+        warn=lambda message: announce("warning", model=spec.name, seed=seed, message=message),
+    )
+    announce("model_start", model=spec.name, seed=seed, epochs=recipe.epochs,
+             resumed=ctx.resume)
+    started = time.perf_counter()
+    try:
+        predictor = models.fit(spec, prepared.train_data(spec), ctx)
+    except Exception as exc:
+        if stop() or type(exc).__name__ == "Interrupted":
+            raise Interrupted(stop.reason or "stopped") from None
+        raise
+    predictor.save(workdir)
+
+    ds, split = prepared.dataset, prepared.split
+    X = prepared.inputs(spec)
+    prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
+    y = ds.y
+    threshold = choose_threshold(y[split.val], prob[split.val])
+    majority = int(round(float(y[split.train].mean())))  # the training majority class
+    # the test part is scored here, once, with everything chosen on validation
+    test = binary_metrics(y[split.test], prob[split.test], threshold, majority_label=majority,
+                          seed=seed)
+    val = binary_metrics(y[split.val], prob[split.val], threshold, majority_label=majority,
+                         n_boot=0, seed=seed)
+    train_pred = (prob[split.train] >= threshold).astype(int)
+    by_group = per_group(
+        y[split.test], prob[split.test], threshold,
+        {c: ds.meta(c)[split.test] for c in prepared.meta_columns},
+    )
+    best_epoch = max(history, key=lambda r: (r.get("val_auc") or 0.0))["epoch"] if history else None
+    result = {
+        "model": spec.name,
+        "seed": seed,
+        "test": test,
+        "validation": val,
+        "train": {
+            "accuracy": float((train_pred == y[split.train]).mean()),
+            "loss": log_loss(y[split.train], prob[split.train]),
+        },
+        "test_loss": log_loss(y[split.test], prob[split.test]),
+        "by_group": by_group,
+        "threshold": threshold,
+        "majority_label": majority,
+        "best_epoch": getattr(predictor, "best_epoch", best_epoch),
+        "history": history,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_predictions(workdir / "predictions.csv", prepared, prob)
+    write_json(workdir / "metrics.json", result)
+    (workdir / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
+    announce("model_end", model=spec.name, seed=seed, metrics=test,
+             train_acc=result["train"]["accuracy"], train_loss=result["train"]["loss"],
+             test_loss=result["test_loss"], best_epoch=result["best_epoch"],
+             threshold=threshold, seconds=result["seconds"])
+    return result
+
+
+def summarise(
+    config: ExperimentConfig,
+    prepared: PreparedData,
+    results: dict[str, list[dict[str, Any]]],
+    baselines: dict[str, Any],
+    warnings: list[str],
+    run: RunDir,
+) -> dict[str, Any]:
+    """Mean and std over seeds of every metric, per model, plus per-group and confounds."""
+    from .metrics import aggregate
+
+    models_out: dict[str, Any] = {}
+    for name, per_seed in results.items():
+        if not per_seed:
+            continue
+        agg = aggregate([r["test"] for r in per_seed])
+        by_group: dict[str, Any] = {}
+        for column in prepared.meta_columns:
+            values = sorted({v for r in per_seed for v in r["by_group"].get(column, {})})
+            by_group[column] = {
+                v: aggregate([r["by_group"][column][v] for r in per_seed
+                              if v in r["by_group"].get(column, {})])
+                for v in values
+            }
+        confound = next((b["warning"] for b in baselines.values() if b.get("warning")), None)
+        models_out[name] = {
+            "seeds": [r["seed"] for r in per_seed],
+            "metrics": {k: v for k, v in agg.items() if k != "confusion_pooled"},
+            "confusion_pooled": agg.get("confusion_pooled"),
+            "train": aggregate([r["train"] for r in per_seed]),
+            "by_group": by_group,
+            "group_baseline": {c: b["metrics"] for c, b in baselines.items()},
+            "confound_warning": confound,
+        }
+    data = read_json(run.path / "data.json") if (run.path / "data.json").exists() else {}
+    return {
+        "run_id": run.id,
+        "preset": config.recipe.preset,
+        "data": data,
+        "models": models_out,
+        "group_baselines": baselines,
+        "warnings": warnings,
+    }
+
+
+def group_baselines(prepared: PreparedData) -> dict[str, Any]:
+    """For each metadata column: how well the column alone predicts the label on test."""
+    from .metrics import confound_warning, group_only_baseline
+
+    ds, s = prepared.dataset, prepared.split
+    out: dict[str, Any] = {}
+    for column in prepared.meta_columns:
+        g = ds.meta(column)
+        metrics = group_only_baseline(ds.y[s.train], g[s.train], ds.y[s.test], g[s.test])
+        auc = metrics.get("roc_auc")
+        out[column] = {
+            "metrics": metrics,
+            "warning": confound_warning(auc, column=column) if auc is not None else None,
+        }
+    return out
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run: RunDir,
+    *,
+    resume: bool = False,
+    listeners: list[Listener] | None = None,
+    preprocess_progress: Callable[[int, int], None] | None = None,
+    stop: StopFlag | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) ``config`` in ``run``; returns the summary.
+
+    Raises :class:`Interrupted` when stopped by a signal (the run is marked interrupted and is
+    resumable) and re-raises any other error after marking the run failed.
+    """
+    stop = stop or StopFlag()
+    run.path.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        atomic_write_text(run.config_path, config.to_toml())
+    run.set_status("running")
+    log = EventLog(run.events_path)
+    announce = Announcer(log, listeners)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        announce("warning", message=message)
+
+    started = time.perf_counter()
+    announce("run_start", run_id=run.id, resumed=resume, config=config.to_dict())
+    try:
+        with stop_on_signals(stop):
+            from .devices import resolve_device, precision_for
+
+            device, notice = resolve_device(config.device)
+            if notice:
+                warn(notice)
+            precision = precision_for(device)
+            model_names = list(config.models) or default_models(config, warn)
+            specs = [get_spec(n) for n in model_names]
+            if not specs:
+                raise ConfigError("no model can run", "name models with --models")
+
+            prepared = prepare_data(config, preprocess_progress)
+            if resume:
+                check_split_unchanged(run, prepared)
+            else:
+                write_split(run, prepared)
+            ready = data_ready_fields(prepared)
+            write_json(run.path / "data.json", ready)
+            announce("data_ready", device=device, precision=precision,
+                     models=model_names, seeds=config.seeds, **ready)
+            if prepared.dataset.clipset.synthetic:
+                warn("synthetic demo data: these numbers say nothing about real coughs")
+
+            baselines = group_baselines(prepared)
+            for column, b in baselines.items():
+                if b["warning"]:
+                    warn(b["warning"])
+
+            results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
+            for spec in specs:
+                for seed in range(config.seeds):
+                    done = run.model_dir(spec.name, seed) / "metrics.json"
+                    if done.exists():
+                        results[spec.name].append(read_json(done))
+                        continue
+                    if stop():
+                        raise Interrupted(stop.reason or "stopped")
+                    results[spec.name].append(
+                        train_one(spec, seed, prepared, config, run, announce, stop,
+                                  device, precision)
+                    )
+            summary = summarise(config, prepared, results, baselines, warnings, run)
+            write_json(run.summary_path, summary)
+            try:
+                from .figures import write_figures
+
+                write_figures(run.path, figure_inputs(run, results))
+            except Exception as exc:  # figures are a by-product: never lose the run over them
+                warn(f"figures not written: {exc}")
+    except Interrupted as exc:
+        run.set_status("interrupted", reason=str(exc))
+        announce("run_end", state="interrupted", reason=str(exc),
+                 seconds=round(time.perf_counter() - started, 2))
+        log.close()
+        raise
+    except KeyboardInterrupt:
+        run.set_status("interrupted", reason="KeyboardInterrupt")
+        announce("run_end", state="interrupted", reason="KeyboardInterrupt",
+                 seconds=round(time.perf_counter() - started, 2))
+        log.close()
+        raise Interrupted("KeyboardInterrupt") from None
+    except BaseException as exc:
+        hint = exc.hint if isinstance(exc, CoughscopeError) else ""
+        message = str(exc) if isinstance(exc, CoughscopeError) else f"{type(exc).__name__}: {exc}"
+        announce("error", message=message, hint=hint)
+        run.set_status("failed", error=message)
+        announce("run_end", state="failed", seconds=round(time.perf_counter() - started, 2))
+        log.close()
+        raise
+    run.set_status("finished", ended=now_iso())
+    announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
+    log.close()
+    return summary
+
+
+def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Reshape per-seed results (plus their predictions.csv) for :mod:`engine.figures`."""
+    out: dict[str, Any] = {}
+    for name, per_seed in results.items():
+        seeds: dict[int, Any] = {}
+        for r in per_seed:
+            ys, ps = [], []
+            pred_path = run.model_dir(name, r["seed"]) / "predictions.csv"
+            with open(pred_path, newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh):
+                    if row["split"] == "test":
+                        ys.append(LABELS.index(row["label"]))
+                        ps.append(float(row["probability"]))
+            seeds[r["seed"]] = {"history": r["history"], "test_y": ys, "test_p": ps,
+                                "metrics": r["test"]}
+        out[name] = {"seeds": seeds}
+    return out

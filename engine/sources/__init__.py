@@ -1,0 +1,194 @@
+"""Data sources: turn a location (a *spec*) into a :class:`~engine.clips.ClipSet`.
+
+Four forms are accepted, decided by :func:`load_source`:
+
+* ``demo`` or ``demo:N`` -- the synthetic generator (:mod:`engine.sources.demo`);
+* a Coswara root (a folder holding ``Extracted_data/``, or ``Extracted_data`` itself)
+  -- :mod:`engine.sources.coswara`;
+* a manifest CSV (``path,label[,group,...]``) -- :mod:`engine.sources.manifest`;
+* a folder with ``positive/`` and/or ``negative/`` subfolders -- :mod:`engine.sources.folders`.
+
+This module also owns :func:`summarize`, the JSON-able description of a data set that
+``coughscope data summary`` prints. Sources import nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..clips import LABELS, ClipSet
+from ..errors import DataError
+
+ACCEPTED_FORMS = (
+    "`demo` (or `demo:N`) for the built-in synthetic set; "
+    "a Coswara folder holding Extracted_data/ and combined_data.csv; "
+    "a manifest .csv with path,label[,group,...] columns; "
+    "or a folder with positive/ and negative/ subfolders"
+)
+
+# meta columns with more distinct values than this are left out of the summary's tallies
+MAX_META_VALUES = 30
+
+
+def load_source(
+    spec: str,
+    *,
+    sound: str = "cough-heavy",
+    include_statuses: Sequence[str] = (),
+    min_quality: int | None = None,
+    demo_dir: Path | None = None,
+    seed: int = 0,
+) -> ClipSet:
+    """Load the data set named by ``spec`` (see the module docstring for the four forms).
+
+    ``sound``, ``include_statuses`` (``"STATUS=LABEL"`` strings) and ``min_quality`` apply to
+    Coswara; ``demo_dir`` (the folder under which demo sets are generated) and ``seed`` to
+    the demo. Raises :class:`DataError` for a path that does not exist or has no known form.
+    """
+    spec = str(spec).strip()
+    if spec == "demo" or spec.startswith("demo:"):
+        from .demo import load_demo
+
+        return load_demo(_demo_size(spec), seed=seed, base_dir=demo_dir)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"data path {spec!r} does not exist",
+            f"give an existing path, or one of: {ACCEPTED_FORMS}",
+        )
+    if path.is_file():
+        if path.suffix.lower() == ".csv":
+            from .manifest import load_manifest
+
+            return load_manifest(path)
+        raise DataError(
+            f"{path} is a file but not a .csv manifest",
+            f"accepted data sets: {ACCEPTED_FORMS}",
+        )
+    from .coswara import find_coswara_root
+
+    coswara_root = find_coswara_root(path)
+    if coswara_root is not None:
+        from .coswara import load_coswara
+
+        return load_coswara(
+            coswara_root,
+            sound=sound,
+            include_statuses=include_statuses,
+            min_quality=min_quality,
+        )
+    if (path / "positive").is_dir() or (path / "negative").is_dir():
+        from .folders import load_folders
+
+        return load_folders(path)
+    raise DataError(
+        f"{path} is not a data set coughscope knows: no Extracted_data/, no positive/ or "
+        "negative/ subfolder",
+        f"accepted data sets: {ACCEPTED_FORMS}",
+    )
+
+
+def _demo_size(spec: str) -> int:
+    from .demo import DEFAULT_N
+
+    if spec == "demo":
+        return DEFAULT_N
+    text = spec.split(":", 1)[1]
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 8 or n > 100_000:
+        raise DataError(
+            f"demo size {text!r} in {spec!r} is not a whole number between 8 and 100000",
+            f"e.g. demo:{DEFAULT_N}",
+        )
+    return n
+
+
+def parse_status_mapping(items: Sequence[str]) -> dict[str, str]:
+    """``["recovered_full=negative", ...]`` -> ``{"recovered_full": "negative"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        status, sep, label = str(item).partition("=")
+        status, label = status.strip(), label.strip().lower()
+        if not sep or not status or label not in LABELS:
+            raise DataError(
+                f"status mapping {item!r} is not STATUS=LABEL",
+                "write e.g. recovered_full=negative or under_validation=positive "
+                "(LABEL is positive or negative)",
+            )
+        out[status] = label
+    return out
+
+
+def summarize(ds: Any) -> dict[str, Any]:
+    """The JSON-able summary of a preprocessed ``Dataset`` (or of a bare ``ClipSet``).
+
+    Keys: ``kind``, ``description``, ``synthetic``, ``root``, ``clips`` (usable + excluded),
+    ``usable``, ``labels``, ``groups``, ``durations`` (min/median/max raw seconds; empty
+    for a bare ClipSet), ``sample_rates``, ``channels``, ``meta`` (value counts of
+    low-cardinality columns), ``counts``, ``notes``, ``excluded`` (``{path, reason, stage}``).
+    """
+    clipset: ClipSet = ds.clipset if hasattr(ds, "clipset") else ds
+    clips = list(ds.clips)
+    excluded = list(ds.excluded) if hasattr(ds, "excluded") else list(clipset.excluded)
+    info: list[dict[str, Any]] = list(getattr(ds, "info", None) or [])
+    labels = {lab: 0 for lab in LABELS}
+    for clip in clips:
+        labels[clip.label] += 1
+    return {
+        "kind": clipset.kind,
+        "description": clipset.description,
+        "synthetic": bool(clipset.synthetic),
+        "root": str(clipset.root),
+        "clips": len(clips) + len(excluded),
+        "usable": len(clips),
+        "labels": labels,
+        "groups": len({clip.group for clip in clips}),
+        "durations": _durations(info),
+        "sample_rates": _tally(i.get("sample_rate") for i in info),
+        "channels": _tally(i.get("channels") for i in info),
+        "meta": _meta_tallies(clips),
+        "counts": dict(clipset.counts),
+        "notes": list(clipset.notes),
+        "excluded": [e.as_dict() for e in excluded],
+    }
+
+
+def _durations(info: list[dict[str, Any]]) -> dict[str, float]:
+    values = [float(i["duration"]) for i in info if i.get("duration") is not None]
+    if not values:
+        return {}
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def _tally(values: Any) -> dict[str, int]:
+    counts = Counter(str(v) for v in values if v is not None)
+    return {k: counts[k] for k in sorted(counts, key=_numeric_first)}
+
+
+def _numeric_first(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def _meta_tallies(clips: list[Any]) -> dict[str, dict[str, int]]:
+    columns: dict[str, Counter[str]] = {}
+    for clip in clips:
+        for key, value in clip.meta.items():
+            columns.setdefault(key, Counter())[value if value != "" else "(blank)"] += 1
+    return {
+        key: dict(counts.most_common())
+        for key, counts in columns.items()
+        if len(counts) <= MAX_META_VALUES
+    }
