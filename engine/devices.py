@@ -1,0 +1,76 @@
+"""Which device trains: resolving ``--device``, describing it, and picking its precision.
+
+``auto`` prefers CUDA, then Apple's MPS, then the CPU (with a notice saying so). Asking for a
+device that is not here is an :class:`~engine.errors.UnavailableError`, never a silent
+fallback. torch is imported inside the functions (it costs ~2 s).
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigError, UnavailableError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+CPU_NOTICE = "no GPU found; training on CPU"
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
+    """``requested`` -> (``"cpu"`` | ``"cuda"`` | ``"mps"``, a notice for the user or None)."""
+    if requested not in DEVICES:
+        raise ConfigError(f"unknown device {requested!r}", f"use one of: {', '.join(DEVICES)}")
+    import torch
+
+    if requested == "cpu":
+        return "cpu", None
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise UnavailableError(
+                "--device cuda was requested but no CUDA GPU is visible on this machine"
+                f" (torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'})",
+                "use --device auto (falls back to the CPU) or --device cpu; on a GPU server"
+                " check nvidia-smi and CUDA_VISIBLE_DEVICES",
+            )
+        return "cuda", None
+    if requested == "mps":
+        if not _mps_available():
+            raise UnavailableError(
+                "--device mps was requested but Apple's MPS backend is not available here",
+                "use --device auto or --device cpu",
+            )
+        return "mps", None
+    if torch.cuda.is_available():
+        return "cuda", None
+    if _mps_available():
+        return "mps", None
+    return "cpu", CPU_NOTICE
+
+
+def describe_device(device: str) -> str:
+    """A one-line description, e.g. ``NVIDIA H100 80GB HBM3 (79.6 GiB)`` or ``CPU (2 cores)``."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.cuda.current_device() if device == "cuda" else int(device.split(":")[1])
+        props = torch.cuda.get_device_properties(index)
+        return f"{props.name} ({props.total_memory / 2**30:.1f} GiB)"
+    if device == "mps":
+        return "Apple GPU (MPS)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"CPU ({cores} cores)"
+
+
+def precision_for(device: str) -> str:
+    """Fabric precision: ``bf16-mixed`` on CUDA GPUs that support bf16, else ``32-true``."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"

@@ -1,0 +1,426 @@
+"""The coughscope Textual app: navigation, the followed run, and app-wide actions.
+
+:func:`build_app` is the one factory for the command line and the tests. The app owns the
+run it is following (a :class:`FollowedRun`: run directory, :class:`~tui.runstate.RunState`
+and, when this app started it, the runner process); a thread worker tails its
+``events.jsonl`` and posts :class:`~tui.messages.RunUpdated`, and a 4 Hz timer redraws the
+screens when that flag is set. The screens (``tui/screens``) read the app's state and call its
+methods; the runner itself is always a separate process (:mod:`tui.launcher`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from engine import paths
+from engine.errors import CoughscopeError, RunError
+from engine.runs import RunDir, read_events
+
+from .commands import CoughscopeCommands
+from .dialogs import HelpScreen, QuitScreen
+from .launcher import ExperimentRequest, LaunchedRun, resume_run, runner_log_tail, start_run, stop_pid
+from .messages import DeviceDetected, RunUpdated
+from .runstate import RunState
+from .screens.classify import ClassifyView
+from .screens.confusion import ConfusionView
+from .screens.data import DataView
+from .screens.models import ModelsView
+from .screens.results import ResultsView
+from .screens.runs import RunsView
+from .screens.training import TrainingView
+
+# modules the first frame must not have imported (each costs seconds here)
+HEAVY_MODULES = ("torch", "torchvision", "lightning", "pytorch_lightning", "lightning_fabric",
+                 "pytorch_tabular", "sklearn", "librosa")
+
+# (tab id, title, key)
+SCREENS = (
+    ("data", "Data", "1"),
+    ("models", "Models", "2"),
+    ("training", "Training", "3"),
+    ("results", "Results", "4"),
+    ("confusion", "Confusion", "5"),
+    ("runs", "Runs", "6"),
+    ("classify", "Classify", "7"),
+)
+POLL_SECONDS = 0.2
+REDRAW_SECONDS = 0.25  # at most ~4 redraws a second, however fast events arrive
+
+
+@dataclass
+class FollowedRun:
+    """The run the Training/Results/Confusion screens show."""
+
+    run: RunDir
+    state: RunState
+    launched: LaunchedRun | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    was_over: bool = False
+
+
+class CoughscopeApp(App[None]):
+    """Pick data and models, watch training live, read results, manage runs."""
+
+    TITLE = "coughscope"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {CoughscopeCommands}
+    BINDINGS = [
+        *(Binding(key, f"goto('{tab}')", title, show=False) for tab, title, key in SCREENS),
+        Binding("f1,question_mark", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme"),
+        Binding("ctrl+q,q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        runs_dir: Path | None = None,
+        data: str = "demo",
+        open_run: str | None = None,
+        detect_device: bool = True,
+        device_text: str | None = None,
+        start: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.start_time = start if start is not None else time.perf_counter()
+        self.runs_dir = paths.runs_dir(runs_dir)
+        self.data_spec = data
+        self.open_run_spec = open_run
+        self.detect_device = detect_device
+        self.device_text = device_text or ("detecting…" if detect_device else "not detected")
+        self.followed: FollowedRun | None = None
+        self.launched: dict[str, LaunchedRun] = {}
+        self.startup_ms: float | None = None
+        self.startup_heavy: list[str] = []
+        self.exit_after_first_frame = False
+        self._dirty = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="≋")
+        with TabbedContent(initial="data", id="nav"):
+            views = (DataView, ModelsView, TrainingView, ResultsView, ConfusionView,
+                     RunsView, ClassifyView)
+            for (tab, title, key), view in zip(SCREENS, views):
+                with TabPane(f"{key} {title}", id=tab):
+                    yield view(id=f"{tab}-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.theme = "textual-dark"
+        self.sub_title = f"device: {self.device_text}"
+        self.call_after_refresh(self._first_frame)
+        self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
+
+    def _first_frame(self) -> None:
+        self.startup_ms = (time.perf_counter() - self.start_time) * 1000
+        self.startup_heavy = [m for m in HEAVY_MODULES if m in sys.modules]
+        self.log.info(f"started in {self.startup_ms:.0f} ms")
+        if self.exit_after_first_frame:
+            self.exit()
+            return
+        if self.detect_device:
+            self.detect_device_worker()
+        if self.open_run_spec:
+            self.open_run_by_spec(self.open_run_spec)
+
+    # ------------------------------------------------------------------ device
+
+    @work(thread=True, exclusive=True, group="device", exit_on_error=False)
+    def detect_device_worker(self) -> None:
+        self.post_message(DeviceDetected(describe_this_device()))
+
+    def on_device_detected(self, message: DeviceDetected) -> None:
+        self.device_text = message.text
+        self.sub_title = f"device: {message.text}"
+        self.query_one(ModelsView).show_device(message.text)
+
+    # ------------------------------------------------------------------ navigation
+
+    def action_goto(self, tab: str) -> None:
+        self.query_one("#nav", TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def help_rows(self) -> list[tuple[str, str, str]]:
+        rows = [("everywhere", key, f"go to {title}") for _, title, key in SCREENS]
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and not binding.action.startswith("goto"):
+                rows.append(("everywhere", binding.key.replace(",", " / "), binding.description))
+        rows.append(("everywhere", "ctrl+p", "command palette: every action by name"))
+        for view in (DataView, ModelsView, TrainingView, ResultsView, ConfusionView,
+                     RunsView, ClassifyView):
+            for binding in view.BINDINGS:
+                if isinstance(binding, Binding):
+                    rows.append((view.TITLE, binding.key, binding.description))
+        return rows
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    def palette_actions(self) -> list[tuple[str, str, str]]:
+        """(name, action, help) of every action, for the command palette."""
+        actions = [(f"Go to {title}", f"goto('{tab}')", f"show the {title} screen (key {key})")
+                   for tab, title, key in SCREENS]
+        actions += [
+            ("Summarise data", "summarise_data", "read the chosen data set and show its summary"),
+            ("Start training", "start_training", "start the experiment set on the Models screen"),
+            ("Stop the run", "stop_run", "interrupt the followed run (it can be resumed)"),
+            ("Refresh runs", "refresh_runs", "re-read the runs directory"),
+            ("Open the selected run", "open_selected_run", "follow it live or show its results"),
+            ("Resume the selected run", "resume_selected_run", "continue an interrupted run"),
+            ("Delete the selected run", "delete_selected_run", "remove its directory (asks first)"),
+            ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
+            ("Help", "help", "every screen and key binding"),
+            ("Quit", "quit", "leave coughscope (asks about a run still going)"),
+        ]
+        return actions
+
+    # screen actions reachable from anywhere (palette, help)
+    def action_summarise_data(self) -> None:
+        self.action_goto("data")
+        self.query_one(DataView).summarise()
+
+    def action_start_training(self) -> None:
+        self.action_goto("models")
+        self.query_one(ModelsView).start()
+
+    def action_refresh_runs(self) -> None:
+        self.action_goto("runs")
+        self.query_one(RunsView).refresh_runs()
+
+    def action_open_selected_run(self) -> None:
+        self.query_one(RunsView).action_open()
+
+    def action_resume_selected_run(self) -> None:
+        self.query_one(RunsView).action_resume()
+
+    def action_delete_selected_run(self) -> None:
+        self.action_goto("runs")
+        self.query_one(RunsView).action_delete()
+
+    # ------------------------------------------------------------------ runs
+
+    def start_experiment(self, request: ExperimentRequest) -> RunDir:
+        """Start the runner for ``request`` and follow it on the Training screen."""
+        launched = start_run(request, self.runs_dir)
+        self.launched[launched.run.id] = launched
+        self.follow(launched.run, launched)
+        self.action_goto("training")
+        return launched.run
+
+    def resume(self, run: RunDir) -> None:
+        launched = resume_run(run)
+        self.launched[run.id] = launched
+        self.follow(run, launched)
+        self.action_goto("training")
+
+    def open_run_by_spec(self, spec: str) -> None:
+        from engine.runs import resolve_run
+
+        try:
+            run = resolve_run(spec, self.runs_dir)
+        except CoughscopeError as err:
+            self.notify(err.describe(), title="cannot open run", severity="error", timeout=10)
+            return
+        self.open_run(run)
+
+    def open_run(self, run: RunDir) -> None:
+        """Show a run: follow it live when it is running, else load its results."""
+        self.follow(run, self.launched.get(run.id))
+        live = run.status().get("state") == "running"
+        self.action_goto("training" if live else "results")
+
+    def follow(self, run: RunDir, launched: LaunchedRun | None) -> None:
+        self.followed = FollowedRun(run, RunState(run_id=run.id), launched)
+        self.query_one(TrainingView).show_run(self.followed)
+        self.query_one(ResultsView).load(run)
+        self.query_one(ConfusionView).load(run)
+        self.follow_worker(self.followed)
+
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def follow_worker(self, followed: FollowedRun) -> None:
+        """Tail the run's event log until the run is over (or another run is followed)."""
+        worker = get_current_worker()
+        offset = 0
+        path = followed.run.events_path
+        while not worker.is_cancelled:
+            events, offset, problems = read_events(path, offset)
+            if events or problems:
+                with followed.lock:
+                    for event in events:
+                        followed.state.apply(event)
+                    followed.state.problems.extend(problems)
+                self.post_message(RunUpdated(followed.run.id))
+            if followed.state.is_over:
+                break
+            if not self._run_alive(followed) and not events:
+                self._finish_dead_run(followed, offset)
+                self.post_message(RunUpdated(followed.run.id))
+                break
+            time.sleep(POLL_SECONDS)
+
+    @staticmethod
+    def _run_alive(followed: FollowedRun) -> bool:
+        if followed.launched is not None:
+            return followed.launched.running
+        return followed.run.status().get("state") == "running"
+
+    @staticmethod
+    def _finish_dead_run(followed: FollowedRun, offset: int) -> None:
+        """The runner is gone without a ``run_end``: say why, as far as we can tell."""
+        events, offset, problems = read_events(followed.run.events_path, offset)
+        status = followed.run.status()
+        with followed.lock:
+            state = followed.state
+            for event in events:
+                state.apply(event)
+            state.problems.extend(problems)
+            try:
+                size = followed.run.events_path.stat().st_size
+            except FileNotFoundError:
+                size = 0
+            if size > offset:
+                state.problems.append(
+                    f"{followed.run.events_path}: the last event line is incomplete "
+                    "(the runner stopped while writing it); it was skipped")
+            if state.is_over:
+                return
+            reported = status.get("state")
+            state.state = reported if reported in ("finished", "failed", "interrupted") else (
+                "failed")
+            launched = followed.launched
+            if launched is not None and launched.process.returncode not in (0, None) \
+                    and not state.errors:
+                tail = runner_log_tail(followed.run)
+                state.errors.append((
+                    f"the runner exited with code {launched.process.returncode}",
+                    f"its output ({launched.log_path}):\n{tail}" if tail else
+                    f"see {launched.log_path}"))
+            elif size == 0 and not state.errors:
+                state.errors.append((f"{followed.run.path} has no events",
+                                     "is this a coughscope run directory?"))
+
+    def on_run_updated(self, message: RunUpdated) -> None:
+        self._dirty = True
+
+    def _redraw_if_dirty(self) -> None:
+        if not self._dirty or self.followed is None:
+            return
+        self._dirty = False
+        followed = self.followed
+        self.query_one(TrainingView).redraw()
+        if followed.state.is_over and not followed.was_over:
+            followed.was_over = True
+            self.query_one(ResultsView).load(followed.run)
+            self.query_one(ConfusionView).load(followed.run)
+            self.query_one(RunsView).refresh_runs()
+            self.query_one(ClassifyView).refresh_runs()
+
+    def action_stop_run(self) -> None:
+        self.stop_followed_run()
+
+    def stop_followed_run(self) -> None:
+        followed = self.followed
+        if followed is None or followed.state.is_over:
+            self.notify("no run is training", severity="warning")
+            return
+        pid = followed.launched.process.pid if followed.launched else followed.run.status().get("pid")
+        if isinstance(pid, int) and stop_pid(pid):
+            self.notify(f"asked run {followed.run.id} to stop; it will be marked interrupted")
+        else:
+            self.notify(f"run {followed.run.id} has no live process to stop", severity="warning")
+
+    def live_launched(self) -> list[LaunchedRun]:
+        return [launched for launched in self.launched.values() if launched.running]
+
+    async def action_quit(self) -> None:
+        live = self.live_launched()
+        if not live:
+            self.exit()
+            return
+
+        def decide(choice: str | None) -> None:
+            if choice == "stop":
+                for launched in live:
+                    stop_pid(launched.process.pid)
+                self.exit()
+            elif choice == "leave":
+                self.exit()
+
+        self.push_screen(QuitScreen([launched.run.id for launched in live]), decide)
+
+
+def describe_this_device() -> str:
+    """What ``--device auto`` resolves to here (imports torch: call from a thread)."""
+    try:
+        from engine import devices  # imports torch (~2 s)
+    except ImportError as exc:
+        return f"unknown ({exc.name or 'engine.devices'} is not available)"
+    try:
+        resolved = devices.resolve_device("auto")
+        try:
+            return str(devices.describe_device(resolved))
+        except TypeError:
+            return str(devices.describe_device())
+    except CoughscopeError as err:
+        return f"unknown ({err.message})"
+    except Exception as exc:  # noqa: BLE001 - the header must say something, not crash
+        return f"unknown ({type(exc).__name__}: {exc})"
+
+
+def build_app(
+    runs_dir: str | Path | None = None,
+    data: str = "demo",
+    open_run: str | None = None,
+    detect_device: bool = True,
+    device_text: str | None = None,
+    start: float | None = None,
+) -> CoughscopeApp:
+    """The app, as the command line and the tests build it."""
+    return CoughscopeApp(
+        runs_dir=Path(runs_dir) if runs_dir else None,
+        data=data,
+        open_run=open_run,
+        detect_device=detect_device,
+        device_text=device_text,
+        start=start,
+    )
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="coughscope", description="the coughscope terminal app")
+    parser.add_argument("--data", default="demo", metavar="SPEC",
+                        help="data set to start with: demo, a Coswara root, manifest CSV or folder")
+    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
+    parser.add_argument("--open", metavar="RUN", dest="open_run",
+                        help="open a run (id, path or 'latest') on start")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the startup time to stderr when the app closes")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Iterable[str] | None = None, start: float | None = None) -> int:
+    args = parse_args(list(argv if argv is not None else sys.argv[1:]))
+    app = build_app(runs_dir=args.runs_dir, data=args.data, open_run=args.open_run, start=start)
+    app.run()
+    if args.debug and app.startup_ms is not None:
+        print(f"coughscope: started in {app.startup_ms:.0f} ms", file=sys.stderr)
+    return int(app.return_code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
