@@ -61,6 +61,8 @@ def _figure(width: float, height: float) -> Any:
 
 def _save(fig: Any, stem: Path) -> list[Path]:
     paths = []
+    fig.draw_without_rendering()  # lay out once, then keep the positions for every format
+    fig.set_layout_engine("none")
     for fmt in FORMATS:
         path = stem.with_suffix(f".{fmt}")
         tmp = path.with_name(f".{path.name}.tmp")
@@ -75,6 +77,7 @@ def _curves(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> Any:
     if not any(s.get("history") for s in seeds.values()):
         return None
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     fig = _figure(8.0, 3.2)
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -95,6 +98,7 @@ def _curves(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> Any:
     ax_acc.legend(handles=handles, fontsize=7, ncols=2)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 

@@ -150,7 +150,9 @@ def prepare_data(
     clipset = load_source(config.data, sound=config.sound, seed=config.split.seed)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     split = make_split(dataset.y, dataset.groups, config.split)
-    columns = [c for c in clipset.meta_columns if 2 <= len(set(dataset.meta(c))) <= 20]
+    from .metrics import group_columns
+
+    columns = list(group_columns({c: dataset.meta(c) for c in clipset.meta_columns}))
     return PreparedData(dataset=dataset, split=split, meta_columns=columns)
 
 
@@ -339,13 +341,17 @@ def summarise(
                 for v in values
             }
         confound = next((b["warning"] for b in baselines.values() if b.get("warning")), None)
+        cis = [r["test"]["roc_auc_ci"] for r in per_seed if r["test"].get("roc_auc_ci")]
         models_out[name] = {
             "seeds": [r["seed"] for r in per_seed],
             "metrics": {k: v for k, v in agg.items() if k != "confusion_pooled"},
+            # the seeds' 95% bootstrap intervals of the test AUC, averaged bound by bound
+            "roc_auc_ci": ([float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))]
+                           if cis else None),
             "confusion_pooled": agg.get("confusion_pooled"),
             "train": aggregate([r["train"] for r in per_seed]),
             "by_group": by_group,
-            "group_baseline": {c: b["metrics"] for c, b in baselines.items()},
+            "group_baseline": {c: b["metrics"] for c, b in baselines.items() if b["metrics"]},
             "confound_warning": confound,
         }
     data = read_json(run.path / "data.json") if (run.path / "data.json").exists() else {}
@@ -359,6 +365,16 @@ def summarise(
     }
 
 
+def describes_label(values: np.ndarray, y: np.ndarray) -> bool:
+    """True for annotation columns filled in for one class only (e.g. ``verified`` for
+    PCR-confirmed positives): mostly empty in one class, mostly filled in the other."""
+    empty = np.array([str(v).strip() == "" for v in values])
+    if not empty.any():
+        return False
+    rates = [empty[y == k].mean() for k in (0, 1) if (y == k).any()]
+    return len(rates) == 2 and max(rates) >= 0.9 and min(rates) <= 0.1
+
+
 def group_baselines(prepared: PreparedData) -> dict[str, Any]:
     """For each metadata column: how well the column alone predicts the label on test."""
     from .metrics import confound_warning, group_only_baseline
@@ -367,6 +383,11 @@ def group_baselines(prepared: PreparedData) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for column in prepared.meta_columns:
         g = ds.meta(column)
+        if describes_label(g, ds.y):
+            out[column] = {"metrics": {}, "warning": None,
+                           "note": f"'{column}' is filled in for one class only: it describes "
+                                   "the label, not the recording, so it is not a confound check"}
+            continue
         metrics = group_only_baseline(ds.y[s.train], g[s.train], ds.y[s.test], g[s.test])
         auc = metrics.get("roc_auc")
         out[column] = {
@@ -453,7 +474,7 @@ def run_experiment(
             try:
                 from .figures import write_figures
 
-                write_figures(run.path, figure_inputs(run, results))
+                write_figures(run.path, figure_inputs(run, results, baselines))
             except Exception as exc:  # figures are a by-product: never lose the run over them
                 warn(f"figures not written: {exc}")
     except Interrupted as exc:
@@ -482,7 +503,8 @@ def run_experiment(
     return summary
 
 
-def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]],
+                  baselines: dict[str, Any]) -> dict[str, Any]:
     """Reshape per-seed results (plus their predictions.csv) for :mod:`engine.figures`."""
     out: dict[str, Any] = {}
     for name, per_seed in results.items():
@@ -497,5 +519,7 @@ def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]]) -> dict
                         ps.append(float(row["probability"]))
             seeds[r["seed"]] = {"history": r["history"], "test_y": ys, "test_p": ps,
                                 "metrics": r["test"]}
-        out[name] = {"seeds": seeds}
+        out[name] = {"seeds": seeds,
+                     "group_baseline": {c: b["metrics"] for c, b in baselines.items()
+                                        if b["metrics"]}}
     return out

@@ -30,9 +30,13 @@ from .errors import ConfigError, DataError
 PARTS: tuple[str, str, str] = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Split:
-    """Row indices (sorted, disjoint by group) of the three parts of one split."""
+    """Row indices (sorted, disjoint by group) of the three parts of one split.
+
+    Compared by identity (the fields are arrays); compare ``train``/``val``/``test`` with
+    ``np.array_equal``.
+    """
 
     train: np.ndarray
     val: np.ndarray

@@ -214,10 +214,10 @@ def results_table(summary: dict[str, Any]) -> str:
             cells.append(f"{mean:.3f} ± {std:.3f}" if mean is not None else "n/a")
         lines.append(f"{name:<11}" + "".join(f"{c:>15}" for c in cells))
     for name, m in summary["models"].items():
-        ci = (m["metrics"].get("roc_auc_ci_low") or {}).get("mean")
-        if ci is not None:
-            hi = (m["metrics"].get("roc_auc_ci_high") or {}).get("mean")
-            lines.append(f"{name}: mean 95% bootstrap interval of AUC {ci:.3f}–{hi:.3f}")
+        ci = m.get("roc_auc_ci")
+        if ci:
+            lines.append(f"{name}: 95% bootstrap interval of test AUC {ci[0]:.3f}–{ci[1]:.3f} "
+                         "(mean over seeds)")
     for w in summary.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -226,7 +226,8 @@ def results_table(summary: dict[str, Any]) -> str:
 def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, Any]:
     models = {}
     for name, m in summary.get("models", {}).items():
-        models[name] = {**m["metrics"], "by_group": m["by_group"],
+        models[name] = {**m["metrics"], "roc_auc_ci": m.get("roc_auc_ci"),
+                        "by_group": m["by_group"],
                         "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
     return {"run_dir": str(run.path), "run_id": run.id, "state": state,
             "data": summary.get("data"), "models": models,

@@ -32,9 +32,9 @@ CLIPS_PER_GROUP = 2
 
 # per-class trait distributions: (negative, positive)
 BURST_COUNT_P = ((0.45, 0.40, 0.15), (0.25, 0.40, 0.35))
-BAND_CENTRE_HZ = (1700.0, 1150.0)  # median centre of the noise band (lognormal, sd 0.4)
-DECAY_S = (0.060, 0.085)  # median decay constant (lognormal, sd 0.3)
-VOICED_P = (0.30, 0.55)
+BAND_CENTRE_HZ = (1800.0, 1050.0)  # median centre of the noise band (lognormal, sd 0.3)
+DECAY_S = (0.055, 0.090)  # median decay constant (lognormal, sd 0.3)
+VOICED_P = (0.25, 0.60)
 
 
 def generate_demo(dest: Path, n: int = DEFAULT_N, seed: int = 0, sr: int = 22050) -> Path:
@@ -104,7 +104,7 @@ def _traits(rng: Any, y: int) -> dict[str, float]:
     """A synthetic participant: what all their clips share."""
     return {
         "bursts_p": BURST_COUNT_P[y],
-        "centre": BAND_CENTRE_HZ[y] * rng.lognormal(0.0, 0.4),
+        "centre": BAND_CENTRE_HZ[y] * rng.lognormal(0.0, 0.3),
         "decay": DECAY_S[y] * rng.lognormal(0.0, 0.3),
         "voiced_p": VOICED_P[y],
         "f0": rng.uniform(95.0, 260.0),

@@ -1,0 +1,455 @@
+"""Fetching the public data sets of ``data/catalogue.toml``: download, resume, join, extract.
+
+* :func:`download` streams one URL into ``<file>.part`` (with ``urllib``), resuming with an
+  HTTP ``Range`` request when a partial file is there, and renames it when complete.
+* :func:`extract_tar` extracts a (possibly split) ``.tar.gz`` safely: the parts are read as
+  one stream, every member is checked before it is written (a member whose resolved path
+  leaves the destination is refused with a :class:`DataError` naming it), and tarfile's
+  ``filter="data"`` applies on top. Extraction goes to a temporary folder that is moved
+  into place only when the whole archive is good.
+* :func:`get_dataset` runs a catalogue entry end to end (``coughscope data get``).
+
+The base URL of every entry can be replaced with ``COUGHSCOPE_DOWNLOAD_BASE`` (files are
+then looked up under ``<base>/<name>/``) or the ``base_url`` argument, e.g. for a mirror or
+a test server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable
+
+from .errors import ConfigError, DataError, UnavailableError
+
+ProgressFactory = Callable[[str], Callable[[int, int | None], None]]
+CHUNK = 1 << 20
+USER_AGENT = "coughscope/0.1 (+https://github.com/iiscleap/Coswara-Data)"
+PART_SUFFIXES = [a + b for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz"]
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One data set coughscope knows how to fetch."""
+
+    name: str
+    title: str
+    licence: str
+    homepage: str
+    size: str
+    holds: str
+    method: str
+    base_url: str
+    files: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    archive: str = ""
+    manifest: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class NotFound(UnavailableError):
+    """The server answered 404 for a URL."""
+
+
+def catalogue_path() -> Path:
+    """``data/catalogue.toml`` beside the ``engine`` package (source checkout or install)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "catalogue" / "catalogue.toml", here.parent / "data" / "catalogue.toml"):
+        if candidate.is_file():
+            return candidate
+    raise UnavailableError(
+        "the data set catalogue (data/catalogue.toml) is missing from this installation",
+        "reinstall coughscope from its source tree (pip install -e .)",
+    )
+
+
+def load_catalogue(path: Path | None = None) -> dict[str, CatalogueEntry]:
+    """Every catalogue entry by name."""
+    raw = tomllib.loads((path or catalogue_path()).read_text(encoding="utf-8"))
+    known = set(CatalogueEntry.__dataclass_fields__) - {"name", "extra"}
+    out = {}
+    for name, table in raw.items():
+        fields = {k: v for k, v in table.items() if k in known}
+        for key in ("files", "dates"):
+            fields[key] = tuple(fields.get(key, ()))
+        extra = {k: v for k, v in table.items() if k not in known}
+        out[name] = CatalogueEntry(name=name, extra=extra, **fields)
+    return out
+
+
+def get_entry(name: str) -> CatalogueEntry:
+    catalogue = load_catalogue()
+    if name not in catalogue:
+        raise ConfigError(
+            f"no data set called {name!r} in the catalogue",
+            f"choose one of: {', '.join(sorted(catalogue))} (see `coughscope data list`)",
+        )
+    return catalogue[name]
+
+
+def resolve_base_url(entry: CatalogueEntry, base_url: str | None = None) -> str:
+    """``base_url`` if given, else ``$COUGHSCOPE_DOWNLOAD_BASE/<name>``, else the catalogue's."""
+    if base_url:
+        return base_url.rstrip("/")
+    env = os.environ.get("COUGHSCOPE_DOWNLOAD_BASE")
+    if env:
+        return f"{env.rstrip('/')}/{entry.name}"
+    return entry.base_url.rstrip("/")
+
+
+# --------------------------------------------------------------------------- download
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` to ``dest``, resuming from ``dest.part`` when one exists.
+
+    A complete ``dest`` is left alone. On a broken connection the partial file is kept and
+    an :class:`UnavailableError` says to run again; the next call resumes with ``Range``.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.is_file() else 0
+    response, offset = _open(url, offset, timeout)
+    total = _total_size(response, offset)
+    written = offset
+    try:
+        with response, open(part, "ab" if offset else "wb") as fh:
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                fh.write(chunk)
+                written += len(chunk)
+                if progress:
+                    progress(written, total)
+    except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead, resets, timeouts
+        raise _interrupted(url, part, written, total, exc) from None
+    if total is not None and written != total:
+        raise _interrupted(url, part, written, total, None)
+    os.replace(part, dest)
+    return dest
+
+
+def _open(url: str, offset: int, timeout: float) -> tuple[Any, int]:
+    """The response for ``url`` from byte ``offset`` and the offset the server honoured."""
+    from urllib.error import HTTPError, URLError
+    from urllib.request import Request, urlopen
+
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as exc:
+        if exc.code == 416 and offset:  # our partial file is no prefix the server knows
+            return _open(url, 0, timeout)
+        if exc.code == 404:
+            raise NotFound(f"{url} was not found (HTTP 404)", "check the catalogue entry or mirror") from None
+        raise UnavailableError(
+            f"downloading {url} failed: HTTP {exc.code} {exc.reason}",
+            "try again later, or set COUGHSCOPE_DOWNLOAD_BASE to a mirror",
+        ) from None
+    except (URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UnavailableError(
+            f"cannot reach {url}: {reason}",
+            "check the network connection (or proxy settings) and run the command again",
+        ) from None
+    if offset and not _resumes_at(response, offset):
+        return response, 0  # server ignored the Range header: start over
+    return response, offset
+
+
+def _resumes_at(response: Any, offset: int) -> bool:
+    if response.status != 206:
+        return False
+    content_range = response.headers.get("Content-Range", "")
+    try:
+        start = int(content_range.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False
+    return start == offset
+
+
+def _total_size(response: Any, offset: int) -> int | None:
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
+def _interrupted(url: str, part: Path, written: int, total: int | None, exc: Exception | None) -> UnavailableError:
+    of = f" of {total}" if total is not None else ""
+    why = f": {exc}" if exc else ""
+    return UnavailableError(
+        f"download of {url} stopped after {written}{of} bytes{why}",
+        f"run the same command again: it resumes from {part}",
+    )
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class _JoinedParts:
+    """Read several files as one stream (split archives ``.aa``, ``.ab``, ...)."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self._paths = list(paths)
+        self._fh: IO[bytes] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._fh is None:
+                if not self._paths:
+                    return b""
+                self._fh = open(self._paths.pop(0), "rb")
+            data = self._fh.read(size)
+            if data or size == 0:
+                return data
+            self._fh.close()
+            self._fh = None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def extract_tar(parts: Path | list[Path], dest: Path) -> list[Path]:
+    """Extract a ``.tar.gz`` (one file or split parts, in order) into ``dest``.
+
+    Returns the top-level paths created in ``dest``. Refuses (DataError naming the member)
+    any member that would land outside ``dest``; in that case nothing is moved into ``dest``.
+    """
+    paths = [parts] if isinstance(parts, Path) else list(parts)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = dest / f".extracting-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    source = _JoinedParts(paths)
+    try:
+        with tarfile.open(fileobj=source, mode="r|*") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                _check_member(member, staging, paths[0])
+                try:
+                    tar.extract(member, staging, filter="data")
+                except tarfile.FilterError as exc:
+                    raise _unsafe(paths[0], member.name, str(exc)) from None
+        return _move_up(staging, dest)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(
+            f"cannot extract {paths[0].name}{' (+ parts)' if len(paths) > 1 else ''}: {exc}",
+            "the download may be corrupt: delete it and run `coughscope data get` again",
+        ) from None
+    finally:
+        source.close()
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_member(member: tarfile.TarInfo, root: Path, archive: Path) -> None:
+    root = root.resolve()
+    target = (root / member.name).resolve()
+    if target != root and root not in target.parents:
+        raise _unsafe(archive, member.name, "its path leaves the destination folder")
+    if member.issym() or member.islnk():
+        base = target.parent if member.issym() else root
+        link = (base / member.linkname).resolve()
+        if link != root and root not in link.parents:
+            raise _unsafe(archive, member.name, f"it links to {member.linkname!r} outside the destination")
+
+
+def _unsafe(archive: Path, member: str, why: str) -> DataError:
+    return DataError(
+        f"refusing to extract {archive.name}: member {member!r} is unsafe ({why})",
+        "the archive is damaged or malicious; nothing from it was kept. Check the source URL",
+    )
+
+
+def _move_up(staging: Path, dest: Path) -> list[Path]:
+    moved = []
+    for item in sorted(staging.iterdir()):
+        target = dest / item.name
+        if target.exists():
+            _merge(item, target)
+        else:
+            os.replace(item, target)
+        moved.append(target)
+    return moved
+
+
+def _merge(src: Path, dst: Path) -> None:
+    if src.is_dir() and dst.is_dir():
+        for child in src.iterdir():
+            if (dst / child.name).exists():
+                _merge(child, dst / child.name)
+            else:
+                os.replace(child, dst / child.name)
+    else:
+        os.replace(src, dst)
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def get_dataset(
+    name: str,
+    dest: Path | None = None,
+    *,
+    base_url: str | None = None,
+    dates: Iterable[str] | None = None,
+    progress_factory: ProgressFactory | None = None,
+    keep_archives: bool = False,
+) -> Path:
+    """Fetch catalogue entry ``name`` into ``dest`` (default ``<data dir>/<name>``).
+
+    Returns the folder to give ``coughscope data summary`` / ``--data``. Safe to re-run:
+    finished files and extracted dates are skipped, partial downloads resume.
+    """
+    from .paths import data_dir
+
+    entry = get_entry(name)
+    dest = Path(dest).expanduser() if dest else data_dir() / name
+    base = resolve_base_url(entry, base_url)
+    dest.mkdir(parents=True, exist_ok=True)
+    if entry.method == "coswara":
+        return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
+    if entry.method == "archive":
+        return _get_archive(entry, dest, base, progress_factory, keep_archives)
+    raise ConfigError(f"catalogue entry {name!r} has unknown method {entry.method!r}", "fix data/catalogue.toml")
+
+
+def _progress(factory: ProgressFactory | None, label: str) -> Callable[[int, int | None], None] | None:
+    return factory(label) if factory else None
+
+
+def _get_coswara(
+    entry: CatalogueEntry,
+    dest: Path,
+    base: str,
+    dates: Iterable[str] | None,
+    factory: ProgressFactory | None,
+    keep_archives: bool,
+) -> Path:
+    for rel in entry.files:
+        download(f"{base}/{rel}", dest / rel, progress=_progress(factory, rel))
+    wanted = list(dates) if dates else list(entry.dates)
+    unknown = [d for d in wanted if d not in entry.dates]
+    if unknown:
+        raise ConfigError(
+            f"unknown Coswara date folder(s): {', '.join(unknown)}",
+            f"choose from: {', '.join(entry.dates)}",
+        )
+    extracted = dest / "Extracted_data"
+    missing = []
+    for date in wanted:
+        marker = dest / ".coughscope" / f"extracted-{date}"
+        if marker.is_file():
+            continue
+        parts = _download_parts(base, date, dest / ".parts" / date, factory)
+        if not parts:
+            missing.append(date)
+            continue
+        extract_tar(parts, extracted)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("\n".join(p.name for p in parts) + "\n", encoding="utf-8")
+        if not keep_archives:
+            shutil.rmtree(dest / ".parts" / date, ignore_errors=True)
+    if missing:
+        raise UnavailableError(
+            f"no archive parts found for date(s) {', '.join(missing)} under {base}",
+            "the other dates were fetched; check the mirror, or leave those dates out with --dates",
+        )
+    return dest
+
+
+def _download_parts(base: str, date: str, folder: Path, factory: ProgressFactory | None) -> list[Path]:
+    """Download ``<date>/<date>.tar.gz.aa``, ``.ab``, ... until the server has no more."""
+    parts = []
+    for suffix in PART_SUFFIXES:
+        name = f"{date}.tar.gz.{suffix}"
+        try:
+            parts.append(download(f"{base}/{date}/{name}", folder / name, progress=_progress(factory, name)))
+        except NotFound:
+            break
+    return parts
+
+
+def _get_archive(
+    entry: CatalogueEntry,
+    dest: Path,
+    base: str,
+    factory: ProgressFactory | None,
+    keep_archives: bool,
+) -> Path:
+    archive_name = f"{entry.name}-{entry.archive[:12]}.tar.gz"
+    marker = dest / ".coughscope" / f"extracted-{entry.archive}"
+    if not marker.is_file():
+        archive = download(
+            f"{base}/{entry.archive}", dest / ".parts" / archive_name, progress=_progress(factory, archive_name)
+        )
+        for top in extract_tar(archive, dest / ".parts" / "unpacked"):
+            # GitHub archives hold one folder, <repo>-<commit>/: lift its contents into dest
+            if top.is_dir():
+                _move_up(top, dest)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(entry.archive + "\n", encoding="utf-8")
+        if not keep_archives:
+            shutil.rmtree(dest / ".parts", ignore_errors=True)
+    if entry.manifest == "covid19-cough-metadata":
+        write_covid19_cough_manifest(dest)
+    return dest
+
+
+def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
+    """Write ``manifest.csv`` (path,label,source,verified,asymptomatic) from ``metadata.json``.
+
+    Returns the manifest's path and how many records were left out for lack of a label or
+    file name (they are listed in ``manifest-skipped.txt``).
+    """
+    import csv
+
+    meta_path = root / "metadata.json"
+    try:
+        records = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {meta_path}: {exc}", "run `coughscope data get covid19-cough` again") from None
+    out = root / "manifest.csv"
+    tmp = out.with_name(".manifest.csv.tmp")
+    skipped: list[str] = []
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "source", "verified", "asymptomatic"])
+        for rec in records:
+            if not isinstance(rec, dict) or rec.get("covid19") is None or not rec.get("filename"):
+                skipped.append(json.dumps(rec))  # no label or file: unusable, but listed
+                continue
+            writer.writerow([
+                f"raw/{rec['filename']}",
+                "positive" if rec["covid19"] else "negative",
+                rec.get("source") or "",
+                _flag(rec.get("verified")),
+                _flag(rec.get("asymptomatic")),
+            ])
+    os.replace(tmp, out)
+    (root / "manifest-skipped.txt").write_text(
+        "metadata.json records without a covid19 label or filename:\n" + "\n".join(skipped) + "\n",
+        encoding="utf-8",
+    )
+    return out, len(skipped)
+
+
+def _flag(value: Any) -> str:
+    return "" if value is None else str(bool(value)).lower()

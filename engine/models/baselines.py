@@ -1,0 +1,293 @@
+"""The sklearn baselines (family ``sklearn``): ``majority``, ``logreg`` and ``gbm``.
+
+Every number coughscope reports sits beside these:
+
+* ``majority`` -- predicts the training prior, a constant probability (ROC-AUC 0.5).
+* ``logreg`` -- a standard scaler fit on the training part, then logistic regression
+  (class-weighted when the recipe says so), with ``C`` chosen on *validation* AUC.
+* ``gbm`` -- histogram gradient boosting (class-weighted), early-stopped on the explicit,
+  group-disjoint validation part (never an internal random split).
+
+Each ``fit`` reports one ``epoch_end`` record (epoch 1) so that baselines show up in the same
+event log and views as the trained networks.
+
+Saved formats. ``majority`` and ``logreg`` are stored as plain parameters (``model.json`` and
+``logreg.npz``, loaded with ``allow_pickle=False``). A fitted gradient-boosting model has no
+practical format but pickle, and unpickling can run arbitrary code. So ``gbm.pkl`` is written
+together with a coughscope ``model.json`` holding its SHA-256, and :func:`load` refuses a pickle
+without that file beside it or whose hash does not match: coughscope only unpickles what it
+wrote itself into a run directory. This is a guard against loading a stray or altered file,
+not a signature -- only open run directories from people you trust.
+
+This module also owns the small helpers the other non-torch family (:mod:`.tabular`) shares:
+:func:`epoch_record`, :func:`write_manifest` and :func:`verify_manifest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RunError
+from ..paths import atomic_write_bytes, atomic_write_text
+from . import FitContext, ModelSpec, TrainData
+
+MANIFEST = "model.json"
+FORMAT = "coughscope.sklearn/1"
+C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)  # logreg: inverse regularisation strengths tried
+GBM_MAX_ITER = 500
+GBM_PATIENCE = 20  # boosting rounds without validation AUC gain
+
+
+# ----------------------------------------------------------------------------- shared helpers
+
+
+def epoch_record(
+    epoch: int,
+    y_train: np.ndarray,
+    p_train: np.ndarray,
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    *,
+    train_loss: float | None = None,
+    val_loss: float | None = None,
+) -> dict[str, Any]:
+    """The ``epoch_end`` record from probabilities of *positive*.
+
+    Losses default to the log loss of the probabilities; accuracy counts ``p >= 0.5`` as
+    positive; ``val_auc`` is ``None`` when the validation part holds one class.
+    """
+    from ..metrics import roc_auc
+
+    auc = roc_auc(y_val, p_val)
+    return {
+        "epoch": int(epoch),
+        "train_loss": float(log_loss(y_train, p_train) if train_loss is None else train_loss),
+        "train_acc": accuracy(y_train, p_train),
+        "val_loss": float(log_loss(y_val, p_val) if val_loss is None else val_loss),
+        "val_acc": accuracy(y_val, p_val),
+        "val_auc": None if math.isnan(auc) else float(auc),
+    }
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy, probabilities clipped away from 0 and 1."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((np.asarray(p) >= 0.5).astype(int) == np.asarray(y).astype(int)))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(model_dir: Path, fmt: str, files: list[str], **fields: Any) -> None:
+    """Write ``model_dir/model.json``: the format, ``fields``, and a SHA-256 per file in
+    ``files`` (paths relative to ``model_dir``)."""
+    hashes = {rel: sha256_file(model_dir / rel) for rel in sorted(files)}
+    body = {"format": fmt, **fields, "files": hashes}
+    atomic_write_text(model_dir / MANIFEST, json.dumps(body, indent=2) + "\n")
+
+
+def verify_manifest(model_dir: Path, fmt: str, *, why: str = "") -> dict[str, Any]:
+    """Read ``model_dir/model.json`` and check that it is coughscope's ``fmt`` and that every
+    file it lists has the recorded SHA-256. Returns the manifest; raises :class:`RunError`.
+
+    ``why`` explains in the hint why a mismatch is refused (e.g. that the files are pickles).
+    """
+    path = Path(model_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(
+            f"{model_dir} has no coughscope {MANIFEST}: it was not saved by coughscope",
+            why or "point at a model directory inside a coughscope run",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} cannot be read: {exc}", "retrain the model") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise RunError(
+            f"{path} describes a {found!r} model, expected {fmt!r}",
+            "load it with the model it was trained as, or retrain it",
+        )
+    for rel, expected in (manifest.get("files") or {}).items():
+        file = Path(model_dir) / rel
+        if not file.is_file():
+            raise RunError(f"{file} is missing (listed in {path})", "retrain the model")
+        if sha256_file(file) != expected:
+            raise RunError(
+                f"{file} does not match the SHA-256 recorded in {path}: it was changed after "
+                "coughscope saved it",
+                why or "retrain the model",
+            )
+    return manifest
+
+
+# ----------------------------------------------------------------------------- predictors
+
+
+@dataclass
+class MajorityPredictor:
+    """Always the training prior P(positive)."""
+
+    prior: float
+    best_epoch: int = 1
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.full(len(X), self.prior, dtype=np.float64)
+
+    def save(self, model_dir: Path) -> None:
+        write_manifest(Path(model_dir), FORMAT, [], model="majority", prior=self.prior)
+
+
+@dataclass
+class LogRegPredictor:
+    """Standardise with the training mean/scale, then ``sigmoid(x . coef + intercept)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    C: float
+    best_epoch: int = 1
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ self.coef + self.intercept)))
+
+    def save(self, model_dir: Path) -> None:
+        model_dir = Path(model_dir)
+        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
+                         intercept=np.array([self.intercept]))
+        atomic_write_bytes(model_dir / "logreg.npz", buf)
+        write_manifest(model_dir, FORMAT, ["logreg.npz"], model="logreg", C=self.C)
+
+
+@dataclass
+class GBMPredictor:
+    """A fitted ``HistGradientBoostingClassifier``."""
+
+    model: Any
+    best_epoch: int = 1
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(np.asarray(X, dtype=np.float64))[:, 1]
+
+    def save(self, model_dir: Path) -> None:
+        model_dir = Path(model_dir)
+        atomic_write_bytes(model_dir / "gbm.pkl", pickle.dumps(self.model, protocol=5))
+        write_manifest(model_dir, FORMAT, ["gbm.pkl"], model="gbm",
+                       n_iter=int(self.model.n_iter_))
+
+
+# ----------------------------------------------------------------------------- family API
+
+
+def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Any:
+    """Fit the baseline ``spec.name`` on ``data.train`` (choices on ``data.val``)."""
+    builders = {"majority": _fit_majority, "logreg": _fit_logreg, "gbm": _fit_gbm}
+    predictor = builders[spec.name](data, ctx)
+    ctx.on_epoch(epoch_record(
+        1,
+        data.train.y, predictor.predict_proba(data.train.X),
+        data.val.y, predictor.predict_proba(data.val.X),
+    ))
+    return predictor
+
+
+def load(spec: ModelSpec, model_dir: Path) -> Any:
+    """Reload a baseline saved by its predictor's ``save`` (``gbm``: hash-checked pickle)."""
+    model_dir = Path(model_dir)
+    manifest = verify_manifest(model_dir, FORMAT, why=_PICKLE_WHY)
+    if manifest.get("model") != spec.name:
+        raise RunError(
+            f"{model_dir / MANIFEST} holds a {manifest.get('model')!r} model, not {spec.name!r}",
+            "load it under the name it was trained as",
+        )
+    if spec.name == "majority":
+        return MajorityPredictor(prior=float(manifest["prior"]))
+    if spec.name == "logreg":
+        with np.load(model_dir / "logreg.npz", allow_pickle=False) as npz:
+            return LogRegPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
+                                   intercept=float(npz["intercept"][0]),
+                                   C=float(manifest["C"]))
+    if "gbm.pkl" not in (manifest.get("files") or {}):
+        raise RunError(f"{model_dir / MANIFEST} does not vouch for gbm.pkl", _PICKLE_WHY)
+    with open(model_dir / "gbm.pkl", "rb") as fh:
+        return GBMPredictor(model=pickle.load(fh))  # noqa: S301 -- hash checked above
+
+
+_PICKLE_WHY = (
+    "gbm models are pickles, and loading a pickle can run code; coughscope loads only the "
+    "ones it saved into a run directory, unchanged -- retrain the model to get a new one"
+)
+
+
+def _fit_majority(data: TrainData, ctx: FitContext) -> MajorityPredictor:
+    return MajorityPredictor(prior=float(np.mean(data.train.y)))
+
+
+def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
+    """Scaler on train; ``C`` from :data:`C_GRID` by validation AUC (ties: the smaller C)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from ..metrics import roc_auc
+
+    scaler = StandardScaler().fit(data.train.X)
+    Xt, Xv = scaler.transform(data.train.X), scaler.transform(data.val.X)
+    weight = "balanced" if ctx.recipe.class_weighting else None
+    best: tuple[float, Any] | None = None
+    for C in C_GRID:
+        model = LogisticRegression(C=C, class_weight=weight, max_iter=5000,
+                                   random_state=ctx.seed).fit(Xt, data.train.y)
+        auc = roc_auc(data.val.y, model.predict_proba(Xv)[:, 1])
+        auc = -1.0 if math.isnan(auc) else auc
+        if best is None or auc > best[0]:
+            best = (auc, model)
+    assert best is not None
+    model = best[1]
+    return LogRegPredictor(mean=scaler.mean_.astype(np.float64),
+                           scale=scaler.scale_.astype(np.float64),
+                           coef=model.coef_[0].astype(np.float64),
+                           intercept=float(model.intercept_[0]), C=float(model.C))
+
+
+def _fit_gbm(data: TrainData, ctx: FitContext) -> GBMPredictor:
+    """Boosting rounds stop when validation AUC (on ``data.val``) stops improving."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(
+        max_iter=GBM_MAX_ITER,
+        early_stopping=True,
+        scoring="roc_auc",
+        n_iter_no_change=GBM_PATIENCE,
+        class_weight="balanced" if ctx.recipe.class_weighting else None,
+        random_state=ctx.seed,
+    )
+    model.fit(data.train.X, data.train.y, X_val=data.val.X, y_val=data.val.y)
+    return GBMPredictor(model=model)
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()

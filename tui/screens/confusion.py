@@ -1,0 +1,135 @@
+"""The Confusion screen: the test confusion matrix of any model and seed, or pooled over
+seeds, with counts, rates, and sensitivity/specificity at the validation-chosen threshold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Select, Static
+
+from engine.runs import RunDir
+
+from ..runstate import confusion_rates, model_seeds, read_metrics, read_summary
+from .results import test_metrics
+
+POOLED = "pooled"
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def matrix_table(confusion: dict[str, Any]) -> Table:
+    """Rows: true label; columns: predicted label; each cell count and row rate."""
+    tn, fp, fn, tp = (int(confusion.get(k, 0)) for k in ("tn", "fp", "fn", "tp"))
+    table = Table(title="test part: true label (rows) × predicted (columns)", expand=False)
+    table.add_column("")
+    table.add_column("predicted negative", justify="right")
+    table.add_column("predicted positive", justify="right")
+    neg, pos = tn + fp, fn + tp
+
+    def cell(count: int, total: int) -> str:
+        return f"{count}  ({percent(count / total if total else None)})"
+
+    table.add_row("negative", cell(tn, neg), cell(fp, neg))
+    table.add_row("positive", cell(fn, pos), cell(tp, pos))
+    return table
+
+
+def rates_text(confusion: dict[str, Any], threshold: Any) -> Text:
+    rates = confusion_rates(confusion)
+    text = Text()
+    if isinstance(threshold, (int, float)):
+        text.append(f"threshold {threshold:.3f} (chosen on validation)\n", style="bold")
+    text.append(f"sensitivity {percent(rates['sensitivity'])}   "
+                f"specificity {percent(rates['specificity'])}\n")
+    text.append(f"precision {percent(rates['precision'])}   NPV {percent(rates['npv'])}   "
+                f"accuracy {percent(rates['accuracy'])}")
+    return text
+
+
+class ConfusionView(Vertical):
+    TITLE = "Confusion"
+    BINDINGS: list[Binding] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run: RunDir | None = None
+        self.summary: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("model")
+            yield Select([], id="confusion-model", prompt="pick a model")
+            yield Label("seed")
+            yield Select([], id="confusion-seed", prompt="pick a seed")
+        yield Static("No run open: open a finished run on the Runs screen (6).",
+                     id="confusion-matrix")
+        yield Static("", id="confusion-rates")
+
+    def load(self, run: RunDir) -> None:
+        self.run = run
+        self.summary = read_summary(run)
+        models = list((self.summary or {}).get("models") or {})
+        model_select = self.query_one("#confusion-model", Select)
+        model_select.set_options([(m, m) for m in models])
+        if not models:
+            self.query_one("#confusion-matrix", Static).update(
+                Text(f"run {run.id}: no results yet (they appear when the run finishes)"))
+            self.query_one("#confusion-rates", Static).update("")
+            self.query_one("#confusion-seed", Select).set_options([])
+            return
+        model_select.value = next((m for m in models if m != "majority"), models[0])
+        self._seeds_for(str(model_select.value))
+
+    def _seeds_for(self, model: str) -> None:
+        assert self.run is not None
+        seeds = model_seeds(self.run, model, self.summary)
+        select = self.query_one("#confusion-seed", Select)
+        select.set_options([("pooled over seeds", POOLED)] +
+                           [(f"seed {s}", str(s)) for s in seeds])
+        select.value = POOLED
+        self.show(model, POOLED)
+
+    @on(Select.Changed, "#confusion-model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and self.run is not None:
+            self._seeds_for(event.value)
+
+    @on(Select.Changed, "#confusion-seed")
+    def _seed_changed(self, event: Select.Changed) -> None:
+        model = self.query_one("#confusion-model", Select).value
+        if isinstance(event.value, str) and isinstance(model, str):
+            self.show(model, event.value)
+
+    def confusion_for(self, model: str, seed: str) -> tuple[dict[str, Any] | None, Any]:
+        """The confusion counts and threshold of ``model`` at ``seed`` (or pooled)."""
+        if seed == POOLED:
+            entry = ((self.summary or {}).get("models") or {}).get(model) or {}
+            return entry.get("confusion_pooled"), None
+        assert self.run is not None
+        metrics = read_metrics(self.run, model, int(seed)) or {}
+        test = test_metrics(metrics)
+        return test.get("confusion"), metrics.get("threshold", test.get("threshold"))
+
+    def show(self, model: str, seed: str) -> None:
+        confusion, threshold = self.confusion_for(model, seed)
+        matrix = self.query_one("#confusion-matrix", Static)
+        rates = self.query_one("#confusion-rates", Static)
+        if not confusion:
+            matrix.update(Text(f"{model} ({seed}): no confusion matrix in this run"))
+            rates.update("")
+            return
+        matrix.update(matrix_table(confusion))
+        text = Text(f"{model}, {'pooled over seeds' if seed == POOLED else 'seed ' + seed}\n",
+                    style="bold")
+        if seed == POOLED:
+            text.append("pooled: each seed's counts at its own threshold, added up\n")
+        text.append_text(rates_text(confusion, threshold))
+        rates.update(text)

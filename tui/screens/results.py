@@ -1,0 +1,210 @@
+"""The Results screen: per model mean ± std over seeds next to the majority baseline, the
+paper's four views (train and held-out accuracy and loss), ROC curves, per-group results
+and the confound warning. Reads ``summary.json`` and ``<model>/<seed>/metrics.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import DataTable, Label, Select, Static
+from textual_plotext import PlotextPlot
+
+from engine.runs import RunDir
+
+from ..runstate import model_seeds, read_metrics, read_summary, roc_curve_for
+
+COLUMNS = (
+    ("roc_auc", "ROC-AUC"),
+    ("accuracy", "accuracy"),
+    ("majority_accuracy", "majority"),
+    ("balanced_accuracy", "bal. acc"),
+    ("sensitivity", "sens"),
+    ("specificity", "spec"),
+    ("spec_at_80_sens", "spec@80"),
+    ("f1", "F1"),
+)
+TEST_NOTE = ("coughscope never evaluates the test part during training: the curves are train "
+             "vs validation per epoch, and the test result is the final point (marked ●).")
+
+
+def mean_std(entry: Any) -> str:
+    """``{"mean": .8, "std": .02}`` -> ``"0.800 ± 0.020"``; a bare number -> ``"0.800"``."""
+    if isinstance(entry, dict):
+        mean, std = entry.get("mean"), entry.get("std")
+        if not isinstance(mean, (int, float)):
+            return "—"
+        return f"{mean:.3f} ± {std:.3f}" if isinstance(std, (int, float)) else f"{mean:.3f}"
+    if isinstance(entry, (int, float)):
+        return f"{entry:.3f}"
+    return "—"
+
+
+def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The held-out metrics of a ``metrics.json`` (nested under ``test`` or at top level)."""
+    return metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
+
+
+class ResultsView(VerticalScroll):
+    TITLE = "Results"
+    BINDINGS = [Binding("ctrl+o", "reload", "Reload")]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run: RunDir | None = None
+        self.summary: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("No results yet: a run's results appear here when it finishes. Open a "
+                     "finished run on the Runs screen (6).", id="results-header")
+        yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(classes="row"):
+            yield Label("model")
+            yield Select([], id="results-model", allow_blank=True, prompt="pick a model")
+        yield Static(TEST_NOTE, classes="note")
+        with Grid(id="results-charts"):
+            yield PlotextPlot(id="results-acc")
+            yield PlotextPlot(id="results-loss")
+            yield PlotextPlot(id="results-roc")
+            yield Static("", id="results-groups")
+        yield Static("", id="results-warnings", classes="warning")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#results-table", DataTable)
+        table.add_column("model", key="model")
+        for key, title in COLUMNS:
+            table.add_column(title, key=key)
+        table.add_column("seeds", key="seeds")
+
+    def action_reload(self) -> None:
+        if self.run is not None:
+            self.load(self.run)
+
+    def load(self, run: RunDir) -> None:
+        self.run = run
+        self.summary = read_summary(run)
+        header = self.query_one("#results-header", Static)
+        table = self.query_one("#results-table", DataTable)
+        table.clear()
+        select = self.query_one("#results-model", Select)
+        if self.summary is None:
+            state = run.status().get("state", "unknown")
+            header.update(Text(f"run {run.id} ({state}): no summary.json yet — results "
+                               "appear when every model has finished."))
+            select.set_options([])
+            self.query_one("#results-warnings", Static).update("")
+            self._draw_model(None)
+            return
+        models = self.summary.get("models") or {}
+        data = self.summary.get("data") or {}
+        text = Text(f"run {run.id}", style="bold")
+        if self.summary.get("preset"):
+            text.append(f"  preset {self.summary['preset']}")
+        if data.get("description"):
+            text.append(f"\ndata: {data['description']}")
+        text.append("\ntest part, mean ± std over seeds; 'majority' is the accuracy of always "
+                    "answering the training majority class")
+        header.update(text)
+        for name, entry in models.items():
+            metrics = entry.get("metrics") or {}
+            cells = [mean_std(metrics.get(key)) for key, _ in COLUMNS]
+            table.add_row(name, *cells, str(len(entry.get("seeds") or [])), key=name)
+        select.set_options([(name, name) for name in models])
+        if models:
+            first = next((m for m in models if not m == "majority"), next(iter(models)))
+            select.value = first
+            self._draw_model(first)
+        self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        summary = self.summary or {}
+        text = Text()
+        confounds = {entry.get("confound_warning") for entry in (summary.get("models") or {}).values()}
+        for warning in sorted(w for w in confounds if w):
+            text.append(f"confound: {warning}\n", style="bold")
+        for warning in summary.get("warnings") or []:
+            if warning not in confounds:
+                text.append(f"warning: {warning}\n")
+        self.query_one("#results-warnings", Static).update(text)
+
+    @on(Select.Changed, "#results-model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._draw_model(event.value)
+
+    def _draw_model(self, model: str | None) -> None:
+        acc = self.query_one("#results-acc", PlotextPlot)
+        loss = self.query_one("#results-loss", PlotextPlot)
+        roc = self.query_one("#results-roc", PlotextPlot)
+        for chart, title in ((acc, "accuracy: train vs validation, test ●"),
+                             (loss, "loss: train vs validation, test ●"),
+                             (roc, "ROC on the test part")):
+            chart.plt.clear_data()
+            chart.plt.title(f"{model}: {title}" if model else title)
+        groups = self.query_one("#results-groups", Static)
+        if model is None or self.run is None:
+            groups.update("")
+            for chart in (acc, loss, roc):
+                chart.refresh()
+            return
+        seeds = model_seeds(self.run, model, self.summary)
+        for seed in seeds:
+            metrics = read_metrics(self.run, model, seed) or {}
+            self._plot_curves(acc, loss, metrics, seed)
+            fpr, tpr = roc_curve_for(self.run, model, seed)
+            if fpr:
+                roc.plt.plot(fpr, tpr, label=f"seed {seed}", marker="braille")
+        roc.plt.plot([0, 1], [0, 1], label="chance", marker="dot")
+        roc.plt.xlabel("false positive rate")
+        roc.plt.ylabel("true positive rate")
+        for chart in (acc, loss, roc):
+            chart.refresh()
+        groups.update(group_table((self.summary or {}).get("models", {}).get(model, {})))
+
+    @staticmethod
+    def _plot_curves(acc: PlotextPlot, loss: PlotextPlot, metrics: dict[str, Any],
+                     seed: int) -> None:
+        history = metrics.get("history") or []
+        epochs = [float(r.get("epoch", i + 1)) for i, r in enumerate(history)]
+        last = epochs[-1] if epochs else 1.0
+        test = test_metrics(metrics)
+        for chart, train_key, val_key, test_value in (
+            (acc, "train_acc", "val_acc", test.get("accuracy")),
+            (loss, "train_loss", "val_loss", metrics.get("test_loss")),
+        ):
+            for key, name in ((train_key, "train"), (val_key, "validation")):
+                points = [(x, r[key]) for x, r in zip(epochs, history)
+                          if isinstance(r.get(key), (int, float))]
+                if points:
+                    chart.plt.plot([p[0] for p in points], [p[1] for p in points],
+                                   label=f"{name} s{seed}", marker="braille")
+            if isinstance(test_value, (int, float)):
+                chart.plt.scatter([last], [test_value], label=f"test s{seed}", marker="●")
+            chart.plt.xlabel("epoch")
+
+
+def group_table(entry: dict[str, Any]) -> Table | Text:
+    """Per-group test ROC-AUC and accuracy, with each column's group-only baseline."""
+    by_group = entry.get("by_group") or {}
+    if not by_group:
+        return Text("no per-group results: the data set carries no source/site/date columns")
+    table = Table(title="per group (test)", box=None, expand=True)
+    table.add_column("column")
+    table.add_column("value")
+    table.add_column("ROC-AUC")
+    table.add_column("accuracy")
+    baselines = entry.get("group_baseline") or {}
+    for column, values in by_group.items():
+        for value, metrics in values.items():
+            table.add_row(column, Text(str(value)), mean_std(metrics.get("roc_auc")),
+                          mean_std(metrics.get("accuracy")))
+        base = baselines.get(column) or {}
+        if base:
+            table.add_row(column, Text("group alone", style="italic"),
+                          mean_std(base.get("roc_auc")), mean_std(base.get("accuracy")))
+    return table

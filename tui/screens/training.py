@@ -1,0 +1,197 @@
+"""The Training screen: live loss, accuracy and validation-AUC charts per model and seed,
+progress and ETA, and a Stop button.
+
+The app's follow worker folds events into the run's state; this screen only draws that
+state, when the app's 4 Hz timer says something changed (never once per event).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Button, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+from textual_plotext import PlotextPlot
+
+from ..runstate import PartProgress, format_seconds
+
+if TYPE_CHECKING:
+    from ..app import FollowedRun
+
+STATE_MARK = {"pending": "·", "training": "▸", "done": "✓"}
+
+
+def part_line(part: PartProgress) -> Text:
+    text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ")
+    if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
+        text.append(f"AUC {part.metrics['roc_auc']:.3f}", style="bold")
+    else:
+        text.append(f"{len(part.history)}/{part.epochs or '?'}")
+    return text
+
+
+def series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for record in history:
+        value = record.get(key)
+        if isinstance(value, (int, float)):
+            xs.append(float(record.get("epoch", len(xs) + 1)))
+            ys.append(float(value))
+    return xs, ys
+
+
+class TrainingView(Vertical):
+    TITLE = "Training"
+    BINDINGS = [Binding("ctrl+x", "stop", "Stop run")]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.followed: FollowedRun | None = None
+        self.chosen: tuple[str, int] | None = None  # None: follow the part in training
+        self.shown: tuple[str, int] | None = None
+        self.plotted: dict[str, list[float]] = {}
+        self._part_keys: list[tuple[str, int]] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="training-top"):
+            yield Static("No run yet: start one on the Models screen (2) or open one on "
+                         "Runs (6).", id="training-status")
+            yield Button("Stop", id="training-stop", variant="error", disabled=True)
+        yield ProgressBar(id="training-progress", show_eta=False, show_percentage=True)
+        with Horizontal(id="training-body"):
+            yield OptionList(id="training-parts")
+            with Grid(id="training-charts"):
+                yield PlotextPlot(id="chart-loss")
+                yield PlotextPlot(id="chart-acc")
+                yield PlotextPlot(id="chart-auc")
+                yield Static("", id="training-notes", classes="notes")
+
+    def on_mount(self) -> None:
+        for chart_id, title in (("chart-loss", "loss"), ("chart-acc", "accuracy"),
+                                ("chart-auc", "validation ROC-AUC")):
+            self.query_one(f"#{chart_id}", PlotextPlot).plt.title(title)
+
+    def show_run(self, followed: FollowedRun) -> None:
+        self.followed = followed
+        self.chosen = None
+        self.shown = None
+        self.redraw()
+
+    @on(OptionList.OptionSelected, "#training-parts")
+    def _part_chosen(self, event: OptionList.OptionSelected) -> None:
+        index = event.option_index
+        if 0 <= index < len(self._part_keys):
+            self.chosen = self._part_keys[index]
+            self.redraw()
+
+    @on(Button.Pressed, "#training-stop")
+    def action_stop(self) -> None:
+        self.app.stop_followed_run()
+
+    def redraw(self) -> None:
+        followed = self.followed
+        if followed is None:
+            return
+        with followed.lock:
+            state = followed.state
+            parts = list(state.parts.values())
+            keys = list(state.parts)
+            key = self.chosen or self._default_part(state)
+            part = state.parts.get(key) if key else None
+            history = [dict(r) for r in part.history] if part else []
+            done, total = state.progress()
+            status = self._status_text(state, done, total)
+            notes = self._notes_text(state)
+            over = state.is_over
+        self.query_one("#training-status", Static).update(status)
+        bar = self.query_one("#training-progress", ProgressBar)
+        bar.update(total=total or None, progress=done)
+        self.query_one("#training-stop", Button).disabled = over
+        self._update_parts(parts, keys, key)
+        self.query_one("#training-notes", Static).update(notes)
+        self._draw_charts(part, history)
+
+    @staticmethod
+    def _default_part(state: Any) -> tuple[str, int] | None:
+        """The part in training; when it has no curve (a baseline), the latest one that has."""
+        current = state.parts.get(state.current) if state.current else None
+        if current is not None and current.history:
+            return state.current
+        with_curves = [key for key, part in state.parts.items() if part.history]
+        if with_curves:
+            return with_curves[-1]
+        return state.current or next(iter(state.parts), None)
+
+    def _update_parts(self, parts: list[PartProgress], keys: list[tuple[str, int]],
+                      key: tuple[str, int] | None) -> None:
+        options = self.query_one("#training-parts", OptionList)
+        highlighted = options.highlighted
+        options.clear_options()
+        options.add_options([Option(part_line(part)) for part in parts])
+        self._part_keys = keys
+        if key in keys and (highlighted is None or self.chosen is None):
+            options.highlighted = keys.index(key)
+        elif highlighted is not None and highlighted < len(keys):
+            options.highlighted = highlighted
+
+    def _status_text(self, state: Any, done: int, total: int) -> Text:
+        text = Text(f"run {state.run_id}  ", style="bold")
+        text.append(state.state, style="bold")
+        text.append(f"  {done}/{total} epochs")
+        if state.is_over:
+            if state.seconds is not None:
+                text.append(f"  took {format_seconds(state.seconds)}")
+        else:
+            eta = state.eta_seconds(time.time())
+            text.append(f"  ETA {format_seconds(eta)}" if eta is not None else "  ETA —")
+        if state.data:
+            split = state.data.get("split") or {}
+            parts = ", ".join(f"{name} {info.get('clips', '?')}"
+                              for name, info in split.items() if isinstance(info, dict))
+            text.append(f"\ndata: {state.data.get('description', '')}")
+            if parts:
+                text.append(f"  split: {parts}")
+        return text
+
+    @staticmethod
+    def _notes_text(state: Any) -> Text:
+        text = Text()
+        for message, hint in state.errors:
+            text.append(f"error: {message}\n", style="bold red")
+            if hint:
+                text.append(f"hint: {hint}\n")
+        for warning in state.warnings[-4:]:
+            text.append(f"warning: {warning}\n", style="yellow")
+        for problem in state.problems[-3:]:
+            text.append(f"{problem}\n", style="yellow")
+        if not text.plain:
+            text.append("Curves are train vs validation: the test part is never used during "
+                        "training.", style="dim")
+        return text
+
+    def _draw_charts(self, part: PartProgress | None, history: list[dict[str, Any]]) -> None:
+        title = f"{part.model} seed {part.seed}" if part else ""
+        self.plotted = {}
+        for chart_id, name, keys in (
+            ("chart-loss", "loss", ("train_loss", "val_loss")),
+            ("chart-acc", "accuracy", ("train_acc", "val_acc")),
+            ("chart-auc", "validation ROC-AUC", ("val_auc",)),
+        ):
+            chart = self.query_one(f"#{chart_id}", PlotextPlot)
+            plt = chart.plt
+            plt.clear_data()
+            plt.title(f"{name} — {title}" if title else name)
+            for key in keys:
+                xs, ys = series(history, key)
+                self.plotted[key] = xs
+                if xs:
+                    plt.plot(xs, ys, label=key.replace("_", " ").replace("val", "validation"),
+                             marker="braille")
+            plt.xlabel("epoch")
+            chart.refresh()
