@@ -60,6 +60,10 @@ class ClipRejected(DataError):
         self.path = None if path is None else str(path)
 
 
+class FfmpegMissing(DataError):
+    """The file's format needs the ffmpeg program, and it is not installed here."""
+
+
 @dataclass
 class CleanAudio:
     """A cleaned recording: ``samples`` is the trimmed mono clip at ``sample_rate``.
@@ -101,7 +105,8 @@ def decode(path: str | Path) -> tuple[np.ndarray, int]:
     """Read ``path`` at its native rate: ``(samples float32 (n, channels), sample_rate)``.
 
     Raises :class:`ClipRejected` for a missing, empty or unreadable file, and
-    :class:`~engine.errors.DataError` when the format needs ffmpeg and it is not installed.
+    :class:`FfmpegMissing` (a :class:`~engine.errors.DataError`) when the format needs
+    ffmpeg and it is not installed.
     """
     global DECODE_COUNT
     DECODE_COUNT += 1
@@ -136,7 +141,7 @@ def ffmpeg_available() -> bool:
 
 def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     if not ffmpeg_available():
-        raise DataError(
+        raise FfmpegMissing(
             f"{path}: {path.suffix} files are decoded with ffmpeg, which is not installed",
             "install ffmpeg (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install "
             "ffmpeg), or convert the file to wav/flac/mp3",
@@ -234,7 +239,7 @@ def trim_silence(y: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, int]
     sr = cfg.sample_rate
     frame = max(1, int(round(TRIM_FRAME_S * sr)))
     hop = max(1, int(round(TRIM_HOP_S * sr)))
-    loud = _loud_frames(y, frame, hop, cfg.trim_top_db)
+    loud, level = _loud_frames(y, frame, hop, cfg.trim_top_db)
     if not loud.any():
         return y[:0], 0
     segments = _runs(loud)  # [(first_frame, last_frame_exclusive)]
@@ -242,7 +247,7 @@ def trim_silence(y: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, int]
     keep: list[list[int]] = []
     gaps = 0
     for first, last in segments:
-        start, end = first * hop, min(len(y), (last - 1) * hop + frame)
+        start, end = _tighten(y, first * hop, min(len(y), (last - 1) * hop + frame), level)
         if keep and start - keep[-1][1] <= max_gap:
             keep[-1][1] = end
         else:
@@ -253,18 +258,29 @@ def trim_silence(y: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, int]
     return np.ascontiguousarray(out, dtype=np.float32), gaps
 
 
-def _loud_frames(y: np.ndarray, frame: int, hop: int, top_db: float) -> np.ndarray:
-    """Boolean per frame: RMS within ``top_db`` of the loudest frame."""
+def _loud_frames(y: np.ndarray, frame: int, hop: int, top_db: float
+                 ) -> tuple[np.ndarray, float]:
+    """Boolean per frame: RMS within ``top_db`` of the loudest frame's; and that threshold
+    as an amplitude."""
     if len(y) < frame:
         y = np.pad(y, (0, frame - len(y)))
     n_frames = 1 + (len(y) - frame) // hop
     csum = np.concatenate(([0.0], np.cumsum(y.astype(np.float64) ** 2)))
     starts = np.arange(n_frames) * hop
     energy = (csum[starts + frame] - csum[starts]) / frame
-    peak = energy.max()
-    if peak <= 0:
-        return np.zeros(n_frames, dtype=bool)
-    return energy > peak * 10.0 ** (-top_db / 10.0)
+    threshold = energy.max() * 10.0 ** (-top_db / 10.0)
+    if threshold <= 0:
+        return np.zeros(n_frames, dtype=bool), 0.0
+    return energy > threshold, float(np.sqrt(threshold))
+
+
+def _tighten(y: np.ndarray, start: int, end: int, level: float) -> tuple[int, int]:
+    """Move a loud segment's edges in to the first/last sample above ``level``: frames
+    straddle an onset, so frame edges alone would keep up to a frame of silence."""
+    above = np.flatnonzero(np.abs(y[start:end]) > level)
+    if len(above) == 0:
+        return start, end
+    return start + int(above[0]), start + int(above[-1]) + 1
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -315,7 +315,8 @@ def get_dataset(
 ) -> Path:
     """Fetch catalogue entry ``name`` into ``dest`` (default ``<data dir>/<name>``).
 
-    Returns the folder to give ``coughscope data summary`` / ``--data``. Safe to re-run:
+    Returns what to give ``coughscope data summary`` / ``--data`` (the Coswara root, or the
+    manifest.csv written for an archive data set). Safe to re-run:
     finished files and extracted dates are skipped, partial downloads resume.
     """
     from .paths import data_dir
@@ -367,6 +368,8 @@ def _get_coswara(
         marker.write_text("\n".join(p.name for p in parts) + "\n", encoding="utf-8")
         if not keep_archives:
             shutil.rmtree(dest / ".parts" / date, ignore_errors=True)
+    if not keep_archives and (dest / ".parts").is_dir() and not any((dest / ".parts").iterdir()):
+        (dest / ".parts").rmdir()
     if missing:
         raise UnavailableError(
             f"no archive parts found for date(s) {', '.join(missing)} under {base}",
@@ -409,7 +412,8 @@ def _get_archive(
         if not keep_archives:
             shutil.rmtree(dest / ".parts", ignore_errors=True)
     if entry.manifest == "covid19-cough-metadata":
-        write_covid19_cough_manifest(dest)
+        manifest, _ = write_covid19_cough_manifest(dest)
+        return manifest
     return dest
 
 

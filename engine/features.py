@@ -38,9 +38,10 @@ same series, and the means and standard deviations of delta-MFCC 1-20
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -108,6 +109,7 @@ class _Banks:
     mel_mfcc: Any  # torch (128, F)
     mel_logmel: Any  # torch (n_mels, F)
     dct: Any  # torch (20, 128)
+    moments: Any  # torch (3, F): 1, f, f^2
     band: tuple[int, int]  # first, last (inclusive) FFT bin of the tuning search
 
 
@@ -131,6 +133,7 @@ def _banks(sr: int, n_fft: int, n_mels: int) -> _Banks:
         mel_mfcc=mel128,
         mel_logmel=mel_n,
         dct=torch.from_numpy(dct.astype(np.float32)),
+        moments=torch.from_numpy(np.stack([np.ones_like(freqs), freqs, freqs**2]).astype(np.float32)),
         band=band,
     )
 
@@ -154,30 +157,48 @@ def compute_batch(
 
     ``waves`` is ``(B, n)`` float32 at ``cfg.sample_rate``: row ``i`` holds a trimmed clip in
     its first ``lengths[i]`` samples (anything after is ignored). Features are computed on the
-    whole trimmed clip; the log-mel on its fixed-length version (module docstring).
+    whole trimmed clip; the log-mel on its fixed-length version (module docstring). Clips are
+    transformed in groups of similar length (:func:`_length_groups`) to bound padding/memory.
     """
-    import torch
-
     waves = np.asarray(waves, dtype=np.float32)
     lengths = np.asarray(lengths, dtype=np.int64)
-    n_feat = len(feature_names(cfg))
-    if len(waves) == 0:
-        return (np.zeros((0, n_feat), np.float32),
-                np.zeros((0, cfg.n_mels, cfg.n_frames), np.float16))
-    rows, row_of_fixed = _stack_rows(waves, lengths, cfg.n_samples)
-    banks = _banks(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
-    with torch.no_grad():
-        x = torch.from_numpy(rows)
-        spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=banks.window, center=True,
-                          pad_mode="constant", return_complex=True)
-        mag = spec.abs()
-        del spec
-        power = mag.square()
-        logmel = _logmel(power[torch.from_numpy(row_of_fixed)], banks, cfg)
-        b = len(waves)
-        series = _frame_series(x[:b], mag[:b], power[:b], torch.from_numpy(lengths), banks, cfg)
-        feats = _summarise(series, torch.from_numpy(lengths), cfg)
-    return feats.numpy().astype(np.float32), logmel.numpy().astype(np.float16)
+    feats = np.zeros((len(waves), len(feature_names(cfg))), np.float32)
+    logmel = np.zeros((len(waves), cfg.n_mels, cfg.n_frames), np.float16)
+    with _single_thread():
+        for idx in _length_groups(lengths):
+            width = int(lengths[idx].max())
+            feats[idx], logmel[idx] = _compute_group(waves[idx, :width], lengths[idx], cfg)
+    return feats, logmel
+
+
+@contextmanager
+def _single_thread() -> Iterator[None]:
+    """One torch thread while computing: each op on a group of clips is small, so intra-op
+    threads mostly spin (6x slower on a busy 2-core machine); parallelism comes from worker
+    processes instead (:mod:`engine.preprocess`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+GROUP = 16  # at most this many clips per STFT batch
+GROUP_SPREAD = 1.3  # ... and the longest at most this times the shortest (bounds padding)
+
+
+def _length_groups(lengths: np.ndarray) -> list[np.ndarray]:
+    """Indices of clips of similar length, shortest first."""
+    groups: list[list[int]] = []
+    for i in np.argsort(lengths, kind="stable").tolist():
+        if (not groups or len(groups[-1]) >= GROUP
+                or lengths[i] > GROUP_SPREAD * lengths[groups[-1][0]]):
+            groups.append([])
+        groups[-1].append(i)
+    return [np.array(g) for g in groups]
 
 
 def compute_clip(samples: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()
@@ -187,59 +208,94 @@ def compute_clip(samples: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()
     return feats[0], logmel[0]
 
 
-def _stack_rows(waves: np.ndarray, lengths: np.ndarray, n_fixed: int
+def _compute_group(waves: np.ndarray, lengths: np.ndarray, cfg: PreprocessConfig
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    rows, row_of_fixed = _stack_rows(waves, lengths, cfg.n_samples, cfg.n_fft // 2)
+    banks = _banks(cfg.sample_rate, cfg.n_fft, cfg.n_mels)
+    b = len(waves)
+    with torch.no_grad():
+        x = torch.from_numpy(rows)
+        spec = torch.stft(x, cfg.n_fft, cfg.hop_length, window=banks.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        parts = torch.view_as_real(spec)
+        power = parts[..., 0].square() + parts[..., 1].square()  # faster than spec.abs()
+        del spec, parts
+        mag = power.sqrt()
+        mel = torch.matmul(banks.mel_mfcc, power)
+        fixed = torch.from_numpy(row_of_fixed)
+        if banks.mel_logmel is banks.mel_mfcc:
+            logmel = _logmel(mel[fixed], cfg)
+        else:
+            logmel = _logmel(torch.matmul(banks.mel_logmel, power[fixed]), cfg)
+        lens = torch.from_numpy(lengths)
+        series = _frame_series(x[:b], mag[:b], power[:b], mel[:b], lens, banks, cfg)
+        feats = _summarise(series, cfg)
+    return feats.numpy(), logmel.numpy().astype(np.float16)
+
+
+def _stack_rows(waves: np.ndarray, lengths: np.ndarray, n_fixed: int, margin: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to transform: each clip zero-padded to a common length, plus, for clips longer
-    than ``n_fixed``, their cropped fixed-length version. Also the row of each fixed clip."""
-    b, n = waves.shape
+    """Rows to transform: each clip zero-padded to a common width, plus, for clips longer
+    than ``n_fixed``, their cropped fixed-length version. Also the row of each fixed clip.
+
+    The width is the longest row plus ``margin`` (n_fft/2): every frame that touches audio is
+    computed; later frames would be all zeros, and :func:`_logmel` pads them as such.
+    """
+    b = len(waves)
     long_rows = np.flatnonzero(lengths > n_fixed)
-    width = max(n, n_fixed)
-    rows = np.zeros((b + len(long_rows), width), dtype=np.float32)
-    rows[:b, :n] = waves
-    beyond = np.arange(width)[None, :] >= lengths[:, None]
-    rows[:b][beyond] = 0.0
-    rows[b:, :n_fixed] = waves[long_rows, :n_fixed]
+    longest = int(lengths.max()) if not len(long_rows) else max(int(lengths.max()), n_fixed)
+    rows = np.zeros((b + len(long_rows), longest + margin), dtype=np.float32)
+    for i in range(b):
+        rows[i, : lengths[i]] = waves[i, : lengths[i]]
+    if len(long_rows):
+        rows[b:, :n_fixed] = waves[long_rows, :n_fixed]
     row_of_fixed = np.arange(b)
     row_of_fixed[long_rows] = b + np.arange(len(long_rows))
     return rows, row_of_fixed
 
 
-def _logmel(power: Any, banks: _Banks, cfg: PreprocessConfig) -> Any:
+def _logmel(mel: Any, cfg: PreprocessConfig) -> Any:
+    """power mel (R, n_mels, T) -> dB relative to each clip's peak, clamped at -80,
+    cropped or zero-padded (all-zero frames are silence) to ``cfg.n_frames``."""
     import torch
 
-    mel = torch.matmul(banks.mel_logmel, power[..., : cfg.n_frames])
+    t = mel.shape[-1]
+    mel = mel[..., : cfg.n_frames] if t >= cfg.n_frames else torch.nn.functional.pad(
+        mel, (0, cfg.n_frames - t))
     db = 10.0 * torch.log10(mel.clamp(min=AMIN))
     peak = db.amax(dim=(1, 2), keepdim=True)
     return torch.maximum(db - peak, torch.tensor(-TOP_DB))
 
 
-def _frame_series(x: Any, mag: Any, power: Any, lengths: Any, banks: _Banks,
+def _frame_series(x: Any, mag: Any, power: Any, mel: Any, lengths: Any, banks: _Banks,
                   cfg: PreprocessConfig) -> dict[str, Any]:
     """Per-frame series ``(B, T)`` (``mfcc``: ``(B, 20, T)``) plus the valid-frame mask."""
     import torch
 
     n_frames = mag.shape[-1]
     valid = torch.arange(n_frames)[None, :] < (1 + lengths // cfg.hop_length)[:, None]
-    freqs = banks.freqs[None, :, None]
-    norm = mag.sum(dim=1, keepdim=True)
-    norm = torch.where(norm < np.finfo(np.float32).tiny, torch.ones_like(norm), norm)
-    p = mag / norm
-    centroid = (freqs * p).sum(dim=1)
-    bandwidth = ((freqs - centroid[:, None, :]).square() * p).sum(dim=1).sqrt()
-    del p
+    tiny = float(np.finfo(np.float32).tiny)
+    freqs = banks.freqs
+    # moments of the magnitude over frequency: sum(mag), sum(f*mag), sum(f^2*mag)
+    m0, m1, m2 = torch.matmul(banks.moments, mag).unbind(dim=1)
+    norm = torch.where(m0 < tiny, torch.ones_like(m0), m0)
+    centroid = m1 / norm
+    # sum(p * (f - c)^2) = E[f^2] - c^2 (p = mag/norm); float32 sums keep it within 1e-5
+    bandwidth = (m2 / norm - centroid.square()).clamp(min=0).sqrt()
     cum = mag.cumsum(dim=1)
-    reached = cum >= ROLL_PERCENT * cum[:, -1:, :]
-    rolloff = banks.freqs[reached.int().argmax(dim=1)]
-    del cum, reached
-    mel = torch.matmul(banks.mel_mfcc, power)
+    below = (cum < ROLL_PERCENT * cum[:, -1:, :]).sum(dim=1)
+    rolloff = freqs[below.clamp(max=len(freqs) - 1)]
+    del cum
     db = 10.0 * torch.log10(mel.clamp(min=AMIN))
     peak = db.masked_fill(~valid[:, None, :], -torch.inf).amax(dim=(1, 2), keepdim=True)
     mfcc = torch.matmul(banks.dct, torch.maximum(db, peak - TOP_DB))
     tunings = _estimate_tuning(power, valid, cfg.sample_rate, cfg.n_fft, banks.band)
     fb = torch.stack([_chroma_bank(cfg.sample_rate, cfg.n_fft, t) for t in tunings])
     raw = torch.bmm(fb, power)
-    top = raw.abs().amax(dim=1, keepdim=True)
-    top = torch.where(top < np.finfo(np.float32).tiny, torch.ones_like(top), top)
+    top = raw.amax(dim=1, keepdim=True)
+    top = torch.where(top < tiny, torch.ones_like(top), top)
     chroma = (raw / top).mean(dim=1)
     rms, zcr = _waveform_series(x, lengths, n_frames, cfg)
     return {"valid": valid, "chroma_stft": chroma, "rms": rms, "spectral_centroid": centroid,
@@ -259,17 +315,16 @@ def _waveform_series(x: Any, lengths: Any, n_frames: int, cfg: PreprocessConfig
     lo = (centres - half).clamp(0, n)
     hi = (centres + half).clamp(0, n)
     sq = torch.zeros(b, n + 1, dtype=torch.float64)
-    sq[:, 1:] = x.double().square().cumsum(dim=1)
+    torch.cumsum(x.double().square(), dim=1, out=sq[:, 1:])
     rms = ((sq[:, hi] - sq[:, lo]) / cfg.n_fft).sqrt().float()
     # crossing between samples i-1 and i of the clip (i < length); frame t counts the
     # crossings at i in [centre - half + 1, centre + half - 1]
-    quiet = x.abs() <= ZC_THRESHOLD
-    neg = torch.signbit(torch.where(quiet, torch.zeros_like(x), x))
+    neg = torch.signbit(x) & (x.abs() > ZC_THRESHOLD)
     cross = torch.zeros(b, n, dtype=torch.int32)
-    cross[:, 1:] = (neg[:, 1:] != neg[:, :-1]).int()
+    cross[:, 1:] = neg[:, 1:] != neg[:, :-1]
     cross[torch.arange(n)[None, :] >= lengths[:, None]] = 0
-    cc = torch.zeros(b, n + 1, dtype=torch.int64)
-    cc[:, 1:] = cross.cumsum(dim=1)
+    cc = torch.zeros(b, n + 1, dtype=torch.int32)
+    torch.cumsum(cross, dim=1, out=cc[:, 1:])
     zlo = (centres - half + 1).clamp(0, n)
     zhi = (centres + half).clamp(0, n)
     zcr = ((cc[:, zhi] - cc[:, zlo]).double() / cfg.n_fft).float()
@@ -287,28 +342,26 @@ def _estimate_tuning(power: Any, valid: Any, sr: int, n_fft: int, band: tuple[in
     ref = TUNING_THRESHOLD * power.amax(dim=1, keepdim=True)
     gated = s * (s > ref)
     centre = gated[:, 1:-1]
-    peak = (centre > gated[:, :-2]) & (centre >= gated[:, 2:])
-    s0, below, above = s[:, 1:-1], s[:, :-2], s[:, 2:]
-    a = above + below - 2 * s0
-    half_diff = (above - below) / 2
-    shift = torch.where(half_diff.abs() >= a.abs(), torch.zeros_like(a), -half_diff / a)
-    bins = torch.arange(first, last + 1, dtype=torch.float64)[None, :, None]
-    pitch = ((bins + shift.double()) * float(sr) / n_fft).float()
-    mag = s0 + 0.5 * half_diff * shift
-    picked = peak & valid[:, None, :] & (pitch > 0)
+    picked = (centre > gated[:, :-2]) & (centre >= gated[:, 2:]) & valid[:, None, :]
     out: list[float] = []
     for i in range(power.shape[0]):
-        sel = picked[i]
-        p_i, m_i = pitch[i][sel].numpy(), mag[i][sel].numpy()
-        if p_i.size == 0:
+        k, t = picked[i].nonzero(as_tuple=True)
+        if len(k) == 0:
             out.append(0.0)
             continue
-        keep = p_i[m_i >= np.median(m_i)]
+        s0, below, above = (s[i, k + j, t].numpy() for j in (1, 0, 2))
+        a = above + below - 2 * s0
+        half_diff = (above - below) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = np.where(np.abs(half_diff) >= np.abs(a), 0, -half_diff / a).astype(np.float32)
+        pitch = ((k.numpy() + first + shift) * float(sr) / n_fft).astype(np.float32)
+        mag = s0 + 0.5 * half_diff * shift
+        keep = pitch[mag >= np.median(mag)]
         out.append(float(librosa.pitch_tuning(keep, resolution=0.01, bins_per_octave=N_CHROMA)))
     return out
 
 
-def _summarise(series: dict[str, Any], lengths: Any, cfg: PreprocessConfig) -> Any:
+def _summarise(series: dict[str, Any], cfg: PreprocessConfig) -> Any:
     """Means (and, for the extended set, standard deviations and delta-MFCC) over valid frames."""
     import torch
 

@@ -61,7 +61,11 @@ class Progress:
         frac = min(max(done / total, 0.0), 1.0)
         filled = int(round(frac * BAR_WIDTH))
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        return f"{self.label} [{bar}] {amount}/{self._amount(total)} ({frac:.0%})"
+        if self.unit == "bytes":
+            counted = f"{amount}/{self._amount(total)}"
+        else:
+            counted = f"{done}/{self._amount(total)}"
+        return f"{self.label} [{bar}] {counted} ({frac:.0%})"
 
     def _amount(self, value: int) -> str:
         if self.unit == "bytes":

@@ -35,6 +35,15 @@ def context(tmp_path: Path, records: list[dict], weighting: bool = True) -> FitC
                       workdir=tmp_path, on_epoch=records.append)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> object:
+    """Small tables: one OpenMP thread is faster than several on a shared machine."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "data"))

@@ -11,6 +11,7 @@ methods; the runner itself is always a separate process (:mod:`tui.launcher`).
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Tabs
 from textual.worker import get_current_worker
 
 from engine import paths
@@ -81,7 +83,25 @@ class CoughscopeApp(App[None]):
         Binding("f1,question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q,q", "quit", "Quit"),
+        # screen actions: shown in the footer, and active, on their own screen only
+        Binding("ctrl+r", "summarise_data", "Summarise"),
+        Binding("ctrl+s", "start_training", "Start"),
+        Binding("ctrl+x", "stop_run", "Stop run"),
+        Binding("ctrl+o", "open_selected_run", "Open/follow"),
+        Binding("ctrl+e", "resume_selected_run", "Resume"),
+        Binding("delete", "delete_selected_run", "Delete"),
+        Binding("f5", "refresh_runs", "Refresh"),
     ]
+    # action -> the tab on which its key binding works
+    SCREEN_ACTIONS = {
+        "summarise_data": "data",
+        "start_training": "models",
+        "stop_run": "training",
+        "open_selected_run": "runs",
+        "resume_selected_run": "runs",
+        "delete_selected_run": "runs",
+        "refresh_runs": "runs",
+    }
 
     def __init__(
         self,
@@ -150,29 +170,48 @@ class CoughscopeApp(App[None]):
     # ------------------------------------------------------------------ navigation
 
     def action_goto(self, tab: str) -> None:
-        self.query_one("#nav", TabbedContent).active = tab
+        tabbed = self.query_one("#nav", TabbedContent)
+        # focus the tab strip first: a focused widget left in the hidden pane would pull
+        # the old pane back (and arrows then move between screens)
+        tabbed.query_one(Tabs).focus()
+        tabbed.active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()  # the footer shows the new screen's actions
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows()))
 
     def help_rows(self) -> list[tuple[str, str, str]]:
+        """(where, key, what) of every key binding, for the help screen."""
+        titles = {tab: title for tab, title, _ in SCREENS}
         rows = [("everywhere", key, f"go to {title}") for _, title, key in SCREENS]
+        rows.append(("everywhere", "ctrl+p", "command palette: every action by name"))
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and not binding.action.startswith("goto"):
-                rows.append(("everywhere", binding.key.replace(",", " / "), binding.description))
-        rows.append(("everywhere", "ctrl+p", "command palette: every action by name"))
-        for view in (DataView, ModelsView, TrainingView, ResultsView, ConfusionView,
-                     RunsView, ClassifyView):
-            for binding in view.BINDINGS:
-                if isinstance(binding, Binding):
-                    rows.append((view.TITLE, binding.key, binding.description))
+                where = titles.get(self.SCREEN_ACTIONS.get(binding.action, ""), "everywhere")
+                rows.append((where, binding.key.replace(",", " / "), binding.description))
+        rows += [("Runs", "enter", "open the highlighted run"),
+                 ("Training", "enter", "show the highlighted model/seed's curves"),
+                 ("dialogs", "escape", "close / cancel")]
         return rows
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Screen actions' keys work (and show in the footer) on their own screen only."""
+        tab = self.SCREEN_ACTIONS.get(action)
+        if tab is None or not self.is_mounted or not self.screen.is_attached:
+            return True
+        try:
+            return self.query_one("#nav", TabbedContent).active == tab
+        except Exception:  # noqa: BLE001 - a modal screen is on top
+            return False
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
-        """(name, action, help) of every action, for the command palette."""
+        """(name, action, help) of every action, for the command palette (run with
+        :meth:`run_palette_action`, which skips the per-screen key filter)."""
         actions = [(f"Go to {title}", f"goto('{tab}')", f"show the {title} screen (key {key})")
                    for tab, title, key in SCREENS]
         actions += [
@@ -189,6 +228,13 @@ class CoughscopeApp(App[None]):
         ]
         return actions
 
+    async def run_palette_action(self, action: str) -> None:
+        name, _, arg = action.partition("(")
+        method = getattr(self, f"action_{name}")
+        result = method(arg.strip("')")) if arg else method()
+        if inspect.isawaitable(result):
+            await result
+
     # screen actions reachable from anywhere (palette, help)
     def action_summarise_data(self) -> None:
         self.action_goto("data")
@@ -203,9 +249,11 @@ class CoughscopeApp(App[None]):
         self.query_one(RunsView).refresh_runs()
 
     def action_open_selected_run(self) -> None:
+        self.action_goto("runs")
         self.query_one(RunsView).action_open()
 
     def action_resume_selected_run(self) -> None:
+        self.action_goto("runs")
         self.query_one(RunsView).action_resume()
 
     def action_delete_selected_run(self) -> None:
@@ -266,6 +314,8 @@ class CoughscopeApp(App[None]):
                     followed.state.problems.extend(problems)
                 self.post_message(RunUpdated(followed.run.id))
             if followed.state.is_over:
+                if self._note_torn_tail(followed, offset):
+                    self.post_message(RunUpdated(followed.run.id))
                 break
             if not self._run_alive(followed) and not events:
                 self._finish_dead_run(followed, offset)
@@ -280,6 +330,21 @@ class CoughscopeApp(App[None]):
         return followed.run.status().get("state") == "running"
 
     @staticmethod
+    def _note_torn_tail(followed: FollowedRun, offset: int) -> bool:
+        """Report bytes after the last complete line (a writer stopped mid-line)."""
+        try:
+            size = followed.run.events_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size <= offset:
+            return False
+        with followed.lock:
+            followed.state.problems.append(
+                f"{followed.run.events_path.name}: the last event line is incomplete (the "
+                "runner stopped while writing it); it was skipped")
+        return True
+
+    @staticmethod
     def _finish_dead_run(followed: FollowedRun, offset: int) -> None:
         """The runner is gone without a ``run_end``: say why, as far as we can tell."""
         events, offset, problems = read_events(followed.run.events_path, offset)
@@ -289,14 +354,11 @@ class CoughscopeApp(App[None]):
             for event in events:
                 state.apply(event)
             state.problems.extend(problems)
-            try:
-                size = followed.run.events_path.stat().st_size
-            except FileNotFoundError:
-                size = 0
-            if size > offset:
-                state.problems.append(
-                    f"{followed.run.events_path}: the last event line is incomplete "
-                    "(the runner stopped while writing it); it was skipped")
+        CoughscopeApp._note_torn_tail(followed, offset)
+        with followed.lock:
+            state = followed.state
+            size = followed.run.events_path.stat().st_size if \
+                followed.run.events_path.exists() else 0
             if state.is_over:
                 return
             reported = status.get("state")
@@ -371,11 +433,9 @@ def describe_this_device() -> str:
     except ImportError as exc:
         return f"unknown ({exc.name or 'engine.devices'} is not available)"
     try:
-        resolved = devices.resolve_device("auto")
-        try:
-            return str(devices.describe_device(resolved))
-        except TypeError:
-            return str(devices.describe_device())
+        device, notice = devices.resolve_device("auto")
+        text = str(devices.describe_device(device))
+        return f"{text} — {notice}" if notice else text
     except CoughscopeError as err:
         return f"unknown ({err.message})"
     except Exception as exc:  # noqa: BLE001 - the header must say something, not crash

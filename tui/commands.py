@@ -15,7 +15,7 @@ class CoughscopeCommands(Provider):
         return actions() if actions else []
 
     def _runner(self, action: str):  # type: ignore[no-untyped-def]
-        return partial(self.app.run_action, action)
+        return partial(self.app.run_palette_action, action)  # type: ignore[attr-defined]
 
     async def discover(self) -> Hits:
         for name, action, help_text in self._actions():

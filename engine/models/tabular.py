@@ -220,13 +220,14 @@ class TabularPredictor:
     def save(self, model_dir: Path) -> None:
         """``<model_dir>/tabular/`` (pytorch-tabular's files) + ``<model_dir>/model.json``."""
         model_dir = Path(model_dir).resolve()
-        out = model_dir / SAVE_DIR
-        if out.exists():
-            shutil.rmtree(out)
+        out, tmp = model_dir / SAVE_DIR, model_dir / f".{SAVE_DIR}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
         self.model.callbacks = []  # ours hold the run's context; nothing to restore on load
         self.model.config.accelerator = "cpu"  # loadable on a machine without the GPU
-        with _quiet(io.StringIO()), _inside(model_dir / SCRATCH):
-            self.model.save_model(str(out), inference_only=True)
+        with _quiet(io.StringIO()):
+            self.model.save_model(str(tmp), inference_only=True)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
         files = sorted(str(p.relative_to(model_dir)) for p in out.rglob("*") if p.is_file())
         write_manifest(model_dir, FORMAT, files, model=self.name,
                        feature_names=self.feature_names, target=self.target,
@@ -247,6 +248,7 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     names = _feature_names(data)
     target = TARGET if TARGET not in names else "coughscope_label"
     workdir = Path(ctx.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
     scratch = workdir / SCRATCH
     if ctx.devices > 1:
         ctx.warn(f"{spec.name} trains on one device (pytorch-tabular); --devices ignored")
@@ -258,7 +260,8 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
 
         model = pt.TabularModel(  # writes .pt_tmp/ into the working directory: scratch
             data_config=pt.DataConfig(target=[target], continuous_cols=names,
-                                      categorical_cols=[], num_workers=0),
+                                      categorical_cols=[], num_workers=0,
+                                      pin_memory=ctx.device == "cuda"),
             model_config=_model_config(pt, spec.name, recipe.lr, ctx.seed),
             optimizer_config=pt.OptimizerConfig(optimizer=OPTIMIZERS[recipe.optimizer],
                                                 optimizer_params=_optimizer_params(recipe)),

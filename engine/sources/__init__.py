@@ -49,6 +49,7 @@ def load_source(
     the demo. Raises :class:`DataError` for a path that does not exist or has no known form.
     """
     spec = str(spec).strip()
+    parse_status_mapping(include_statuses)  # a malformed mapping is an error for any spec
     if spec == "demo" or spec.startswith("demo:"):
         from .demo import load_demo
 

@@ -3,12 +3,12 @@ classify a recording with them (``coughscope predict``) until in-app inference i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Select, Static
 
@@ -21,9 +21,16 @@ DISCLAIMER = ("coughscope is a research tool, not a diagnostic device: a predict
               "nothing about anyone's health.")
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class ClassifyView(Vertical):
     TITLE = "Classify"
-    BINDINGS = [Binding("f6", "refresh", "Refresh runs")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -81,7 +88,7 @@ class ClassifyView(Vertical):
             table.add_row(name, str(len(entry.get("seeds") or [])), mean_std(auc))
         how = Text("To classify a recording with this run's models, run in a shell:\n",
                    style="bold")
-        how.append(f"  coughscope predict FILE.wav --run {run.path}\n")
+        how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}\n")
         how.append("(add --json for machine-readable output). Classifying inside the app "
                    "will appear on this screen once the engine's inference is available; "
                    "over SSH, a microphone would be the server's, not yours.")

@@ -9,7 +9,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Static
 
@@ -56,7 +55,6 @@ def rates_text(confusion: dict[str, Any], threshold: Any) -> Text:
 
 class ConfusionView(Vertical):
     TITLE = "Confusion"
-    BINDINGS: list[Binding] = []
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -13,7 +13,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 from textual.worker import get_current_worker
@@ -43,7 +42,6 @@ def one_class_problem(spec: str, summary: dict[str, Any]) -> str | None:
 
 class DataView(Vertical):
     TITLE = "Data"
-    BINDINGS = [Binding("ctrl+r", "summarise", "Summarise")]
 
     def compose(self) -> ComposeResult:
         yield Static(INTRO, classes="intro")

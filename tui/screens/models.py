@@ -3,16 +3,16 @@ device, and start the experiment (as a detached runner process, see :mod:`tui.la
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from engine.errors import CoughscopeError
-from engine.models import MODELS
 
 from ..launcher import ExperimentRequest
 from .data import spec_problem
@@ -24,8 +24,9 @@ DEVICES = (("auto (GPU when there is one)", "auto"), ("cpu", "cpu"), ("cuda", "c
 DEFAULT_MODELS = ("ann", "logreg")
 
 
-def model_label(name: str) -> Text:
-    spec = MODELS[name]
+def model_label(spec: Any) -> Text:
+    """One registry entry (:class:`engine.models.ModelSpec`) as a list line."""
+    name = spec.name
     text = Text(f"{name:<11}", style="bold")
     text.append(spec.description)
     if spec.baseline:
@@ -49,14 +50,11 @@ def parse_count(text: str, what: str, low: int, high: int) -> int:
 
 class ModelsView(Vertical):
     TITLE = "Models"
-    BINDINGS = [Binding("ctrl+s", "start", "Start")]
+    registry_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="models-data", classes="intro")
-        yield SelectionList[str](
-            *(Selection(model_label(name), name, name in DEFAULT_MODELS) for name in MODELS),
-            id="models-list",
-        )
+        yield SelectionList[str](id="models-list")
         with Horizontal(classes="row"):
             yield Label("preset")
             yield Select(PRESETS, value="default", allow_blank=False, id="models-preset")
@@ -75,6 +73,21 @@ class ModelsView(Vertical):
     def on_mount(self) -> None:
         self.show_device(self.app.device_text)
         self.show_data()
+        self.load_registry()
+
+    @work(thread=True, exclusive=True, group="registry")
+    def load_registry(self) -> None:
+        """The model registry imports numpy (~250 ms): load it off the first frame."""
+        from engine.models import MODELS
+
+        self.app.call_from_thread(self._fill_models, list(MODELS.values()))
+
+    def _fill_models(self, specs: list[Any]) -> None:
+        models = self.query_one("#models-list", SelectionList)
+        models.clear_options()
+        models.add_options([Selection(model_label(spec), spec.name, spec.name in DEFAULT_MODELS)
+                            for spec in specs])
+        self.registry_loaded = True
 
     def on_show(self) -> None:
         self.show_data()

@@ -10,7 +10,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Select, Static
 from textual_plotext import PlotextPlot
@@ -52,7 +51,6 @@ def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 class ResultsView(VerticalScroll):
     TITLE = "Results"
-    BINDINGS = [Binding("ctrl+o", "reload", "Reload")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

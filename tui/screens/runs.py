@@ -10,7 +10,6 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
@@ -50,13 +49,6 @@ def describe_run(run: RunDir) -> RunRow:
 
 class RunsView(Vertical):
     TITLE = "Runs"
-    BINDINGS = [
-        Binding("enter", "open", "Open/follow", show=False),
-        Binding("ctrl+e", "resume", "Resume"),
-        Binding("delete", "delete", "Delete"),
-        Binding("f5", "refresh", "Refresh"),
-    ]
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: list[RunRow] = []

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
@@ -48,7 +47,6 @@ def series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[f
 
 class TrainingView(Vertical):
     TITLE = "Training"
-    BINDINGS = [Binding("ctrl+x", "stop", "Stop run")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -143,7 +141,7 @@ class TrainingView(Vertical):
     def _status_text(self, state: Any, done: int, total: int) -> Text:
         text = Text(f"run {state.run_id}  ", style="bold")
         text.append(state.state, style="bold")
-        text.append(f"  {done}/{total} epochs")
+        text.append(f"  {done}/{total} steps")
         if state.is_over:
             if state.seconds is not None:
                 text.append(f"  took {format_seconds(state.seconds)}")

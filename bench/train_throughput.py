@@ -1,0 +1,154 @@
+"""Training throughput: coughscope's Fabric epoch loop against a plain PyTorch loop.
+
+For each model, both loops train the same architecture (random weights) with the same
+optimiser, loss, batch size and precision over the *same* device-resident tensors, in this
+process, and report samples (images) per second; the ratio trainer/plain is the figure of
+merit (goal on a GPU: >= 0.9).
+
+    python bench/train_throughput.py --device auto --steps 50
+    python bench/train_throughput.py --device cpu --models ann,cnn --steps 10 --frames 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any, Callable
+
+import numpy as np
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--models", default="ann,cnn,resnet50")
+    p.add_argument("--n", type=int, default=0, help="training rows (default: steps x batch)")
+    p.add_argument("--steps", type=int, default=30, help="measured batches per repeat")
+    p.add_argument("--warmup", type=int, default=3, help="unmeasured batches first")
+    p.add_argument("--repeats", type=int, default=3, help="alternating measurements; best kept")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--frames", type=int, default=130, help="log-mel frames (paper: 130 = 3 s)")
+    return p.parse_args()
+
+
+def make_data(name: str, n: int, frames: int) -> Any:
+    from engine.models import Part, TrainData
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    if name == "ann":
+        X = rng.normal(size=(n, 26)).astype(np.float32)
+    else:
+        X = rng.normal(-40, 10, size=(n, 128, frames)).astype(np.float16)
+    val = slice(0, max(8, n // 10))
+    return TrainData(Part(X, y), Part(X[val], y[val]))
+
+
+def synced(device: Any) -> Callable[[], None]:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def time_trainer(loop: Any, steps: int, warmup: int) -> float:
+    sync = synced(loop.device)
+    loop.train_epoch(0, max_batches=warmup)
+    sync()
+    t = time.perf_counter()
+    loop.train_epoch(1, max_batches=steps)
+    sync()
+    return time.perf_counter() - t
+
+
+def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
+    """A textbook loop: same net architecture, data tensors, optimiser, loss and batch size."""
+    import torch
+    import torch.nn.functional as F
+
+    from engine.models.nets import build_net
+
+    torch.manual_seed(1)
+    shape = loop.X.shape
+    net = build_net(name, n_features=shape[1], n_mels=shape[-2] if name != "ann" else 128,
+                    n_frames=shape[-1] if name != "ann" else 130).to(loop.device)
+    channels_last = loop.channels_last
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    fused = {"fused": True} if loop.device.type == "cuda" else {}
+    opt = torch.optim.AdamW(net.parameters(), lr=loop.recipe.lr,
+                            weight_decay=loop.recipe.weight_decay, **fused)
+    X, y, bs = loop.X, loop.y, loop.recipe.batch_size
+    weight = loop.class_weights
+    autocast = loop.device.type == "cuda" and loop.ctx.precision == "bf16-mixed"
+    sync = synced(loop.device)
+
+    def run(steps: int) -> float:
+        net.train()
+        perm = torch.randperm(len(X), device=X.device)
+        sync()
+        t = time.perf_counter()
+        for i in range(steps):
+            idx = perm[(i * bs) % len(X):][:bs]
+            xb = X[idx].to(loop.device, non_blocking=True).float()
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(loop.device.type, dtype=torch.bfloat16, enabled=autocast):
+                logits = net(xb)
+            loss = F.cross_entropy(logits.float(), y[idx].long(), weight=weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        sync()
+        return time.perf_counter() - t
+
+    return run
+
+
+def bench_model(name: str, args: argparse.Namespace, device: str, precision: str) -> dict[str, float]:
+    from engine import trainer
+    from engine.config import TrainRecipe
+    from engine.models import FitContext, get_spec
+
+    n = args.n or args.steps * args.batch_size
+    with TemporaryDirectory() as tmp:
+        ctx = FitContext(recipe=TrainRecipe(batch_size=args.batch_size), seed=0,
+                         workdir=Path(tmp), device=device, precision=precision, pretrained=False)
+        fabric = trainer.make_fabric(ctx)
+        loop = trainer.EpochLoop(get_spec(name), make_data(name, n, args.frames), ctx, fabric)
+        steps = min(args.steps, -(-len(loop.X) // args.batch_size))
+        plain = plain_loop(loop, name)
+        plain(args.warmup)
+        ours, base = [], []
+        for _ in range(args.repeats):
+            ours.append(steps * args.batch_size / time_trainer(loop, steps, args.warmup))
+            base.append(steps * args.batch_size / plain(steps))
+    return {"trainer": max(ours), "plain": max(base)}
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from engine.devices import describe_device, precision_for, resolve_device
+
+    device, notice = resolve_device(args.device)
+    if notice:
+        print(f"note: {notice}")
+    if device == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    precision = precision_for(device)
+    print(f"device: {describe_device(device)}, precision {precision}, batch {args.batch_size}, "
+          f"{args.steps} steps x {args.repeats} repeats, log-mel 128 x {args.frames}")
+    print(f"{'model':<10} {'trainer img/s':>14} {'plain img/s':>12} {'ratio':>6}")
+    for name in args.models.split(","):
+        r = bench_model(name.strip(), args, device, precision)
+        print(f"{name:<10} {r['trainer']:>14.1f} {r['plain']:>12.1f} {r['trainer'] / r['plain']:>6.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Look at data sets and fetch public ones.
+
+  coughscope data summary SPEC [--json]   what SPEC holds: labels, participants, durations,
+                                          sample rates, and every excluded clip with its reason
+  coughscope data get coswara|covid19-cough [--dest DIR]
+                                          download a public data set (resumes if interrupted)
+  coughscope data list                    the data sets `data get` knows, with licences
+
+SPEC is `demo` (synthetic, not real coughs), a Coswara root (holding Extracted_data/), a
+manifest CSV (path,label[,group,...]) or a folder with positive/ and negative/ subfolders.
+Coswara statuses other than positive_*/healthy/no_resp_illness_exposed/
+resp_illness_not_identified are excluded unless mapped, e.g.
+`--include-status recovered_full=negative`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExitCode
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    summary = sub.add_parser("summary", help="describe a data set and what is excluded")
+    summary.add_argument("spec", metavar="SPEC", help="demo[:N] | Coswara root | manifest.csv | folder")
+    summary.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    summary.add_argument("--sound", default="cough-heavy", help="Coswara sound file (default cough-heavy)")
+    summary.add_argument(
+        "--include-status", action="append", default=[], metavar="STATUS=LABEL",
+        help="map an extra Coswara covid_status to a label, e.g. recovered_full=negative (repeatable)",
+    )
+    summary.add_argument("--min-quality", type=int, metavar="N",
+                         help="Coswara: keep clips rated at least N (0 bad, 1 good, 2 excellent)")
+    summary.add_argument("--sample-rate", type=int, metavar="HZ", help="resample to HZ (default 22050)")
+    summary.add_argument("--cache-dir", metavar="DIR", help="preprocessing cache (default: data dir/cache)")
+    summary.add_argument("--seed", type=int, default=0, help="demo generator seed (default 0)")
+    summary.add_argument("--workers", type=int, metavar="N", help="preprocessing processes (default: all cores)")
+
+    get = sub.add_parser("get", help="download a public data set")
+    get.add_argument("name", metavar="NAME", help="coswara or covid19-cough (see `data list`)")
+    get.add_argument("--dest", metavar="DIR", help="where to put it (default: data dir/NAME)")
+    get.add_argument("--dates", metavar="LIST", help="Coswara: only these date folders (comma-separated)")
+    get.add_argument("--base-url", metavar="URL", help="fetch from this mirror instead of GitHub")
+    get.add_argument("--keep-archives", action="store_true", help="keep downloaded archives after extracting")
+
+    listing = sub.add_parser("list", help="the public data sets coughscope can fetch")
+    listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "summary":
+        return _summary(args)
+    if args.action == "get":
+        return _get(args)
+    return _list(args)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from ..sources import load_source
+
+    clipset = load_source(
+        args.spec,
+        sound=args.sound,
+        include_statuses=args.include_status,
+        min_quality=args.min_quality,
+        seed=args.seed,
+    )
+    summary = _preprocess_and_summarize(clipset, args)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+    return int(ExitCode.OK)
+
+
+def _preprocess_and_summarize(clipset: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from ..config import PreprocessConfig
+    from ..progress import Progress
+    from ..sources import summarize
+
+    try:
+        from ..preprocess import preprocess  # librosa and friends (~1 s)
+    except ImportError:  # pragma: no cover - only while the preprocessing module is missing
+        print("coughscope: preprocessing unavailable; summarising the file list only", file=sys.stderr)
+        return summarize(clipset)
+    config = PreprocessConfig(sample_rate=args.sample_rate) if args.sample_rate else PreprocessConfig()
+    bar = Progress("preprocess", unit="clips")
+    cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
+    try:
+        dataset = preprocess(clipset, config, cache_dir=cache_dir, workers=args.workers, progress=bar)
+    finally:
+        bar.close()
+    return summarize(dataset)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The human-readable form of a :func:`engine.sources.summarize` dict."""
+    labels = s.get("labels", {})
+    lines = [
+        f"data       {s.get('description', '')}",
+        f"kind       {s.get('kind')}{'  (SYNTHETIC: not real coughs)' if s.get('synthetic') else ''}",
+        f"clips      {s.get('clips', 0)} found, {s.get('usable', 0)} usable, "
+        f"{len(s.get('excluded', []))} excluded",
+        f"labels     {labels.get('positive', 0)} positive, {labels.get('negative', 0)} negative",
+        f"groups     {s.get('groups', 0)} (participants; splits keep them apart)",
+    ]
+    d = s.get("durations") or {}
+    if d:
+        lines.append(f"durations  min {d['min']:.2f} s, median {d['median']:.2f} s, max {d['max']:.2f} s")
+    if s.get("sample_rates"):
+        lines.append("rates      " + ", ".join(f"{k} Hz: {v}" for k, v in s["sample_rates"].items()))
+    if s.get("channels"):
+        lines.append("channels   " + ", ".join(f"{k}: {v}" for k, v in s["channels"].items()))
+    for column, values in (s.get("meta") or {}).items():
+        shown = list(values.items())
+        text = ", ".join(f"{k} {v}" for k, v in shown[:8]) + (", ..." if len(shown) > 8 else "")
+        lines.append(f"meta       {column}: {text}")
+    for key, value in (s.get("counts") or {}).items():
+        lines.append(f"count      {key.replace('_', ' ')}: {value}")
+    missing = [lab for lab, n in labels.items() if not n]
+    if s.get("usable") and missing:
+        lines.append(
+            f"warning    no usable {' or '.join(missing)} clips: training and evaluation need both "
+            "classes (loading and preprocessing work)"
+        )
+    for note in s.get("notes") or []:
+        lines.append(f"note       {note}")
+    excluded = s.get("excluded") or []
+    if excluded:
+        lines.append(f"excluded ({len(excluded)}):")
+        root = str(s.get("root", ""))
+        lines += [
+            f"  {_short(e['path'], root)}: {e['reason']} [{e.get('stage', 'source')}]" for e in excluded
+        ]
+    return "\n".join(lines)
+
+
+def _short(path: str, root: str) -> str:
+    """``path`` relative to the data set's root when it lies under it."""
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if root and path.startswith(prefix) else path
+
+
+# --------------------------------------------------------------------------- get / list
+
+
+def _get(args: argparse.Namespace) -> int:
+    from ..download import get_dataset
+    from ..progress import Progress
+
+    bars: list[Progress] = []
+
+    def bar(label: str) -> Progress:
+        for old in bars:
+            old.close()
+        bars.append(Progress(f"  {label}", unit="bytes"))
+        return bars[-1]
+
+    dates = [d.strip() for d in args.dates.split(",") if d.strip()] if args.dates else None
+    try:
+        result = get_dataset(
+            args.name,
+            Path(args.dest) if args.dest else None,
+            base_url=args.base_url,
+            dates=dates,
+            progress_factory=bar,
+            keep_archives=args.keep_archives,
+        )
+    finally:
+        for old in bars:
+            old.close()
+    print(result)
+    print(f"next: coughscope data summary {result}", file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..download import load_catalogue
+
+    catalogue = load_catalogue()
+    if args.json:
+        print(json.dumps({
+            name: {k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")}
+            for name, e in catalogue.items()
+        }))
+        return int(ExitCode.OK)
+    for name, e in catalogue.items():
+        print(f"{name}\n  {e.title}\n  licence  {e.licence}\n  source   {e.homepage}\n"
+              f"  size     {e.size}\n  holds    {e.holds}\n  get it   coughscope data get {name}\n")
+    return int(ExitCode.OK)

@@ -1,0 +1,269 @@
+"""engine.trainer: recipe resolution, losses, real Fabric training on tiny data, checkpoints,
+resumption and interruption (CPU, 1-5 epochs, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from engine import trainer
+from engine.config import TrainRecipe
+from engine.errors import ConfigError, DataError
+from engine.models import FitContext, Part, TrainData, get_spec
+
+
+@pytest.fixture(autouse=True)
+def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+
+
+def features(n: int, seed: int, shift: float = 2.0, pos: float = 0.5) -> Part:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < pos).astype(np.int64)
+    X = rng.normal(size=(n, 26)).astype(np.float32) * 3 + 10  # not standardised
+    X[:, :4] += shift * 3 * y[:, None]
+    return Part(X, y)
+
+
+def spectrograms(n: int, seed: int, frames: int = 32) -> Part:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.5).astype(np.int64)
+    X = rng.normal(-40, 5, size=(n, 128, frames)).astype(np.float16)
+    X[:, 16:48, :] += (8.0 * y)[:, None, None].astype(np.float16)
+    return Part(X, y)
+
+
+def context(tmp_path: Path, records: list[dict[str, Any]] | None = None, **recipe: Any) -> FitContext:
+    sink = records if records is not None else []
+    return FitContext(
+        recipe=TrainRecipe(**{"epochs": 3, "batch_size": 32, **recipe}),
+        seed=0,
+        workdir=tmp_path / "m" / "0",
+        on_epoch=sink.append,
+    )
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def test_paper_recipe_uses_the_papers_choices() -> None:
+    paper = TrainRecipe(preset="paper", class_weighting=False, early_stopping_patience=None)
+    ann = trainer.resolve_recipe(get_spec("ann"), paper)
+    assert (ann.optimizer, ann.lr, ann.loss, ann.momentum) == ("sgd", 0.01, "mse", 0.0)
+    assert ann.weight_decay == 0.0 and not ann.class_weighting
+    assert ann.early_stopping_patience is None
+    cnn = trainer.resolve_recipe(get_spec("cnn"), paper)
+    assert (cnn.optimizer, cnn.lr, cnn.loss) == ("adam", 1e-3, "bce")
+
+
+def test_default_recipe_is_adamw_weighted_ce_with_early_stopping() -> None:
+    r = trainer.resolve_recipe(get_spec("resnet50"), TrainRecipe())
+    assert (r.optimizer, r.lr, r.loss) == ("adamw", 1e-4, "ce")
+    assert r.class_weighting and r.early_stopping_patience == 8 and r.weight_decay == 1e-4
+    assert trainer.resolve_recipe(get_spec("ann"), TrainRecipe()).lr == 3e-3
+
+
+def test_explicit_choices_override_the_preset() -> None:
+    recipe = TrainRecipe(preset="paper", optimizer="adamw", lr=0.5, loss="bce")
+    r = trainer.resolve_recipe(get_spec("ann"), recipe)
+    assert (r.optimizer, r.lr, r.loss) == ("adamw", 0.5, "bce")
+
+
+@pytest.mark.parametrize(
+    "recipe, word",
+    [
+        (TrainRecipe(optimizer="rmsprop"), "'rmsprop'"),
+        (TrainRecipe(loss="hinge"), "'hinge'"),
+        (TrainRecipe(preset="fast"), "'fast'"),
+        (TrainRecipe(lr=-1.0), "-1.0"),
+    ],
+)
+def test_bad_recipe_values_are_named(recipe: TrainRecipe, word: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        trainer.resolve_recipe(get_spec("cnn"), recipe)
+    assert word in info.value.message
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _loop(tmp_path: Path, **recipe: Any) -> trainer.EpochLoop:
+    ctx = context(tmp_path, **recipe)
+    data = TrainData(features(100, 0, pos=0.2), features(40, 1))
+    return trainer.EpochLoop(get_spec("ann"), data, ctx, trainer.make_fabric(ctx))
+
+
+def test_class_weighting_changes_the_loss(tmp_path: Path) -> None:
+    logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.3, 0.2], [2.0, -1.0]])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    for loss in ("bce", "ce", "mse"):
+        weighted = _loop(tmp_path, loss=loss, class_weighting=True)
+        plain = _loop(tmp_path, loss=loss, class_weighting=False)
+        assert not torch.isclose(weighted.loss(logits, y), plain.loss(logits, y)), loss
+    loop = _loop(tmp_path, loss="bce", class_weighting=True)
+    counts = np.bincount(features(100, 0, pos=0.2).y)
+    assert loop.pos_weight.item() == pytest.approx(counts[0] / counts[1])
+    assert loop.class_weights.tolist() == pytest.approx((100 / (2 * counts)).tolist())
+
+
+def test_mse_is_softmax_against_one_hot(tmp_path: Path) -> None:
+    loop = _loop(tmp_path, loss="mse", class_weighting=False)
+    zero = torch.zeros(3, 2)
+    assert loop.loss(zero, torch.tensor([1.0, 0.0, 1.0])).item() == pytest.approx(0.25)
+    sure = torch.tensor([[-20.0, 20.0]])
+    assert loop.loss(sure, torch.tensor([1.0])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bce_margin_matches_softmax_probability(tmp_path: Path) -> None:
+    loop = _loop(tmp_path, loss="bce", class_weighting=False)
+    logits = torch.tensor([[0.5, 1.5]])
+    p = torch.softmax(logits, 1)[0, 1]
+    assert loop.loss(logits, torch.tensor([1.0])).item() == pytest.approx(-torch.log(p).item())
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_ann_learns_separable_features(tmp_path: Path) -> None:
+    records: list[dict[str, Any]] = []
+    ctx = context(tmp_path, records, epochs=5, batch_size=16, lr=1e-2)
+    predictor = trainer.fit(get_spec("ann"), TrainData(features(240, 0), features(80, 1)), ctx)
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4, 5]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_auc"):
+        assert all(np.isfinite(r[key]) for r in records), key
+    assert max(r["val_auc"] for r in records) > 0.9
+    test = features(60, 2)
+    assert trainer.roc_auc(test.y, predictor.predict_proba(test.X)) > 0.9
+    meta = json.loads((ctx.workdir / "model.json").read_text())
+    assert meta["model"] == "ann" and meta["input_shape"] == [26]
+    assert len(meta["norm"]["mean"]) == 26 and meta["norm"]["mean"][5] == pytest.approx(10, abs=1)
+    assert meta["best_epoch"] == max(records, key=lambda r: (r["val_auc"], -r["val_loss"]))["epoch"]
+
+
+def test_cnn_learns_a_band_and_reloads(tmp_path: Path) -> None:
+    records: list[dict[str, Any]] = []
+    ctx = context(tmp_path, records, epochs=3, batch_size=16)
+    train = spectrograms(96, 0)
+    predictor = trainer.fit(get_spec("cnn"), TrainData(train, spectrograms(32, 1)), ctx)
+    assert max(r["val_auc"] for r in records) > 0.9
+    reloaded = trainer.load(get_spec("cnn"), ctx.workdir)
+    probe = spectrograms(8, 3).X
+    assert np.allclose(reloaded.predict_proba(probe), predictor.predict_proba(probe), atol=1e-5)
+    # spectrograms with an explicit channel axis are accepted too
+    assert np.allclose(predictor.predict_proba(probe[:, None]), predictor.predict_proba(probe))
+    meta = json.loads((ctx.workdir / "model.json").read_text())
+    assert meta["input_shape"] == [1, 128, 32] and meta["norm"]["mean"] == pytest.approx(
+        train.X.astype(np.float64).mean()
+    )
+    assert meta["norm"]["std"] == pytest.approx(train.X.astype(np.float64).std())
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    data = TrainData(features(160, 0, shift=0.5), features(60, 1, shift=0.5))
+    spec = get_spec("ann")
+    full: list[dict[str, Any]] = []
+    straight = trainer.fit(spec, data, context(tmp_path / "a", full, epochs=4))
+
+    part: list[dict[str, Any]] = []
+    ctx = context(tmp_path / "b", part, epochs=4)
+    ctx.should_stop = lambda: len(part) >= 2
+    with pytest.raises(trainer.Interrupted) as info:
+        trainer.fit(spec, data, ctx)
+    assert info.value.epoch == 2 and len(part) == 2
+    last = torch.load(ctx.workdir / "last.pt", weights_only=True)
+    assert last["epoch"] == 2 and [h["epoch"] for h in last["history"]] == [1, 2]
+
+    ctx.should_stop = lambda: False
+    ctx.resume = True
+    resumed = trainer.fit(spec, data, ctx)
+    assert [r["epoch"] for r in part] == [1, 2, 3, 4]
+    for a, b in zip(full, part):
+        for key in ("train_loss", "train_acc", "val_loss", "val_auc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["epoch"], key)
+    probe = features(20, 5).X
+    assert np.allclose(straight.predict_proba(probe), resumed.predict_proba(probe), atol=1e-6)
+
+
+def test_stop_before_the_first_epoch_completes(tmp_path: Path) -> None:
+    ctx = context(tmp_path, epochs=3)
+    ctx.should_stop = lambda: True
+    with pytest.raises(trainer.Interrupted) as info:
+        trainer.fit(get_spec("ann"), TrainData(features(64, 0), features(32, 1)), ctx)
+    assert info.value.epoch == 0
+    assert str(ctx.workdir / "last.pt") in str(info.value)
+    assert torch.load(ctx.workdir / "last.pt", weights_only=True)["epoch"] == 0
+
+
+def test_early_stopping_after_patience(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    noise = TrainData(
+        Part(rng.normal(size=(96, 26)).astype(np.float32), rng.integers(0, 2, 96)),
+        Part(rng.normal(size=(48, 26)).astype(np.float32), rng.integers(0, 2, 48)),
+    )
+    records: list[dict[str, Any]] = []
+    ctx = context(tmp_path, records, epochs=40, early_stopping_patience=2)
+    trainer.fit(get_spec("ann"), noise, ctx)
+    assert len(records) < 40
+    assert records[-1]["epoch"] - records[-1]["best_epoch"] == 2
+
+
+def test_one_class_training_part_is_a_data_error(tmp_path: Path) -> None:
+    one = features(40, 0)
+    one.y[:] = 0
+    with pytest.raises(DataError) as info:
+        trainer.fit(get_spec("ann"), TrainData(one, features(20, 1)), context(tmp_path))
+    assert "only one class" in info.value.message and "40 negative" in info.value.message
+
+
+def test_wrong_input_kind_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as info:
+        trainer.fit(get_spec("cnn"), TrainData(features(40, 0), features(20, 1)), context(tmp_path))
+    assert "cnn takes spectrogram" in info.value.message and "[40, 26]" in info.value.message
+
+
+def test_several_devices_need_torchrun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    ctx = context(tmp_path)
+    ctx.devices, ctx.strategy = 2, "ddp"
+    with pytest.raises(ConfigError) as info:
+        trainer.fit(get_spec("ann"), TrainData(features(40, 0), features(20, 1)), ctx)
+    assert "torchrun --nproc_per_node 2" in info.value.hint
+
+
+def test_resnets_train_from_given_weights(tmp_path: Path) -> None:
+    from torchvision.models import resnet50
+
+    torch.manual_seed(0)
+    weights_file = tmp_path / "r50.pth"
+    torch.save(resnet50().state_dict(), weights_file)
+    small = TrainData(spectrograms(6, 0, frames=32), spectrograms(4, 1, frames=32))
+    for name in ("imagenet50", "resnet50"):
+        records: list[dict[str, Any]] = []
+        ctx = context(tmp_path / name, records, epochs=1, batch_size=6)
+        ctx.weights = weights_file
+        predictor = trainer.fit(get_spec(name), TrainData(
+            Part(small.train.X[:, :32], small.train.y), Part(small.val.X[:, :32], small.val.y)
+        ), ctx)
+        assert len(records) == 1 and np.isfinite(records[0]["train_loss"])
+        conv1 = predictor.net.backbone.conv1.weight.detach().cpu()
+        start = torch.load(weights_file, weights_only=True)["conv1.weight"]
+        # the frozen extractor keeps its ImageNet weights; fine-tuning moves them
+        assert torch.equal(conv1, start) == (name == "imagenet50")
+        reloaded = trainer.load(get_spec(name), ctx.workdir)
+        probe = small.val.X[:, :32]
+        assert np.allclose(reloaded.predict_proba(probe), predictor.predict_proba(probe), atol=1e-5)
+
+
+def test_rank_auc_matches_definition() -> None:
+    y = np.array([0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.6, 0.6, 0.8, 0.3])
+    # pairs (pos > neg): 0.6 vs (0.1 win, 0.6 tie), 0.8 vs (win, win), 0.3 vs (win, lose)
+    assert trainer.rank_auc(y, p) == pytest.approx((1.5 + 2 + 1) / 6)
+    assert np.isnan(trainer.rank_auc(np.zeros(3), p[:3]))
