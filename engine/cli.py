@@ -21,6 +21,8 @@ from .errors import CoughscopeError, ExitCode
 SUBCOMMANDS = {
     "data": "data",
     "evaluate": "evaluate",
+    "predict": "predict",
+    "record": "record",
     "runs": "runs",
 }
 

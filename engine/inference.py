@@ -121,3 +121,171 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                  "excluded": len(dataset.excluded)},
         "models": out,
     }
+
+
+# --------------------------------------------------------------------------- classifying files
+
+DISCLAIMER = ("coughscope is a research tool, not a diagnostic device: these probabilities must "
+              "not be used to decide whether anyone has COVID-19.")
+
+
+@dataclass
+class ModelVerdict:
+    """One model's answer for one clip, over the run's seeds."""
+
+    model: str
+    probability: float  # mean over seeds of P(positive)
+    spread: float  # std over seeds (0 with one seed)
+    label: str  # at the mean of the seeds' validation-chosen thresholds
+    agreement: float  # share of seeds whose own label equals ``label``
+    seeds: list[float]
+    threshold: float
+    test_auc: float | None  # the run's held-out AUC for this model (mean over seeds)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"probability": round(self.probability, 4), "spread": round(self.spread, 4),
+                "label": self.label, "agreement": round(self.agreement, 3),
+                "seeds": [round(p, 4) for p in self.seeds], "threshold": round(self.threshold, 4),
+                "test_auc": self.test_auc}
+
+
+@dataclass
+class FileResult:
+    """What coughscope says about one file: warnings, and a verdict per model (or an error)."""
+
+    path: str
+    warnings: list[str]
+    error: str | None = None
+    verdicts: list[ModelVerdict] | None = None
+    duration: float | None = None  # seconds after trimming silence
+    samples: Any = None  # the cleaned waveform (for display), not serialised
+    logmel: Any = None  # (n_mels, frames) float16, for display
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "warnings": self.warnings}
+        if self.error:
+            out["error"] = self.error
+        else:
+            out["duration"] = self.duration
+            out["models"] = {v.model: v.as_dict() for v in self.verdicts or []}
+        return out
+
+
+class Classifier:
+    """A finished run's models plus its preprocessing, ready for new recordings."""
+
+    def __init__(self, run: RunDir, models: Iterable[str] | None = None) -> None:
+        self.run = run
+        self.config = run_config(run)
+        self.models = load_run_models(run, models)
+        data = run.path / "data.json"
+        self.reference = read_json(data).get("reference", {}) if data.exists() else {}
+
+    def classify(self, path: str | Any) -> FileResult:
+        """Check and classify one file. Refusals (unreadable, silent, too short) become
+        ``error``; doubtful inputs (clipped, unusual level, no burst) become ``warnings``."""
+        import dataclasses
+
+        from .audio import ClipRejected, check_clipping, clean, decode
+        from .features import compute_batch
+
+        cfg = self.config.preprocess
+        warnings: list[str] = []
+        try:
+            raw, sr = decode(path)
+            try:
+                check_clipping(raw, cfg)
+            except ClipRejected as exc:
+                warnings.append(f"{exc.reason}: the recording is distorted; record further from "
+                                "the microphone or at a lower input gain")
+            audio = clean(raw, sr, dataclasses.replace(cfg, clip_fraction=1.0))
+        except ClipRejected as exc:
+            return FileResult(str(path), warnings, error=plain_reason(exc.reason))
+        feats, logmel = compute_batch(audio.samples[None, :], np.array([len(audio.samples)]), cfg)
+        warnings += self.level_warnings(feats[0])
+        if not has_cough_burst(audio.samples, cfg.sample_rate):
+            warnings.append("no cough-like burst found (a sharp onset followed by a decay): is "
+                            "this a cough? The models were trained on coughs only")
+        verdicts = [self._verdict(name, feats, logmel) for name in self.model_names]
+        return FileResult(str(path), warnings, verdicts=verdicts,
+                          duration=round(audio.trimmed_duration, 3), samples=audio.samples,
+                          logmel=logmel[0])
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(dict.fromkeys(m.spec.name for m in self.models))
+
+    def _verdict(self, name: str, feats: np.ndarray, logmel: np.ndarray) -> ModelVerdict:
+        ms = [m for m in self.models if m.spec.name == name]
+        probs = [float(np.asarray(m.predictor.predict_proba(m.inputs(feats, logmel)))[0])
+                 for m in ms]
+        threshold = float(np.mean([m.threshold for m in ms]))
+        mean = float(np.mean(probs))
+        label = "positive" if mean >= threshold else "negative"
+        own = ["positive" if p >= m.threshold else "negative" for p, m in zip(probs, ms)]
+        aucs = [m.test_auc for m in ms if m.test_auc is not None]
+        return ModelVerdict(
+            model=name, probability=mean, spread=float(np.std(probs)), label=label,
+            agreement=own.count(label) / len(own), seeds=probs, threshold=threshold,
+            test_auc=float(np.mean(aucs)) if aucs else None,
+        )
+
+    def level_warnings(self, features: np.ndarray) -> list[str]:
+        """Compare the clip's level (the ``rms`` feature) with the training clips'."""
+        ref = self.reference.get("rms_db")
+        if not ref or features.shape[0] < 2:
+            return []
+        level = 20 * np.log10(max(float(features[1]), 1e-9))
+        lo, hi = ref["p01"], ref["p99"]
+        if level > hi + 6:
+            return [f"far louder than the training recordings ({level:.0f} dBFS; training "
+                    f"{lo:.0f} to {hi:.0f} dBFS): results may not be meaningful"]
+        if level < lo - 6:
+            return [f"far quieter than the training recordings ({level:.0f} dBFS; training "
+                    f"{lo:.0f} to {hi:.0f} dBFS): move closer to the microphone"]
+        return []
+
+
+def plain_reason(reason: str) -> str:
+    """A refusal in plain language, with what to do."""
+    if reason.startswith("too short"):
+        return f"{reason}: record a whole cough (at least half a second of sound)"
+    if reason.startswith("silent") or reason.startswith("empty"):
+        return f"{reason}: nothing was recorded; check the microphone and its input level"
+    return reason
+
+
+def has_cough_burst(y: np.ndarray, sr: int) -> bool:
+    """True when the clip has a burst: energy rising >= 12 dB within 60 ms to a peak >= 6 dB
+    above the clip's median frame level. Coughs do; steady speech, hum or noise do not."""
+    hop = max(1, int(0.01 * sr))
+    n = len(y) // hop
+    if n < 4:
+        return False
+    frames = y[: n * hop].reshape(n, hop).astype(np.float64)
+    e = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    lag = 6  # 60 ms
+    rise = np.array([e[i] - e[max(0, i - lag):i].min() for i in range(1, n)])
+    return bool(rise.max() >= 12.0 and e.max() - np.median(e) >= 6.0)
+
+
+def collect_audio_files(paths: Iterable[str]) -> list[str]:
+    """Files named directly, plus the audio files inside named folders (sorted)."""
+    from .audio import AUDIO_EXTS
+
+    out: list[str] = []
+    for p in paths:
+        from pathlib import Path
+
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTS)
+            if not found:
+                raise RunError(f"no audio files in folder {path}",
+                               f"accepted: {', '.join(sorted(AUDIO_EXTS))}")
+            out += found
+        elif path.exists():
+            out.append(str(path))
+        else:
+            raise RunError(f"{path} does not exist", "check the path")
+    return out

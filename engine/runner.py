@@ -159,7 +159,13 @@ def prepare_data(
 def data_ready_fields(prepared: PreparedData) -> dict[str, Any]:
     ds, split = prepared.dataset, prepared.split
     labels = {lab: int((ds.y == i).sum()) for i, lab in enumerate(LABELS)}
+    reference = {}
+    if len(ds.feature_names) > 1 and ds.feature_names[1] == "rms":
+        rms_db = 20 * np.log10(np.maximum(ds.features[split.train, 1].astype(np.float64), 1e-9))
+        reference["rms_db"] = {"p01": float(np.percentile(rms_db, 1)),
+                               "p99": float(np.percentile(rms_db, 99))}
     return {
+        "reference": reference,  # training-clip levels, for the classifier's input checks
         "description": ds.clipset.description,
         "synthetic": bool(ds.clipset.synthetic),
         "clips": len(ds.clips) + len(ds.excluded),

@@ -38,6 +38,7 @@ def context(tmp_path: Path, records: list[dict], weighting: bool = True) -> FitC
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> object:
     """Small tables: one OpenMP thread is faster than several on a shared machine."""
+    import sklearn.ensemble  # noqa: F401 -- load its OpenMP runtime so the limit applies
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):

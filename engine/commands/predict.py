@@ -1,0 +1,75 @@
+"""Classify recordings with a finished run's models.
+
+For every file: input checks (unreadable, too short, silent, clipped, unusually loud or quiet,
+no cough-like burst), then per model the probability of `positive` (mean over the run's seeds,
+with their spread), the label at the run's validation-chosen threshold, and the run's held-out
+AUC so you know how far to trust it. Folders are searched for audio files.
+
+coughscope is a research tool, not a diagnostic device.
+
+  coughscope predict cough.wav
+  coughscope predict recordings/ --run runs/20261126-101500-ab12 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from .. import paths
+from ..errors import ExitCode
+from ..runs import resolve_run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", metavar="FILE", nargs="+", help="audio files or folders")
+    parser.add_argument("--run", metavar="RUN", default="latest",
+                        help="run directory or id (default: the latest finished run)")
+    parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def format_result(result: Any) -> str:
+    lines = [f"{result.path}"]
+    if result.error:
+        lines.append(f"  cannot classify: {result.error}")
+    for w in result.warnings:
+        lines.append(f"  warning: {w}")
+    for v in result.verdicts or []:
+        auc = f"{v.test_auc:.2f}" if v.test_auc is not None else "n/a"
+        bar = "#" * int(round(v.probability * 20))
+        lines.append(f"  {v.model:<11} P(positive) {v.probability:5.2f} ± {v.spread:4.2f} "
+                     f"[{bar:<20}] {v.label:<8} ({v.agreement:.0%} of seeds agree; "
+                     f"held-out AUC {auc})")
+    return "\n".join(lines)
+
+
+def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,
+                   models: str | None) -> tuple[Any, list[Any], float]:
+    from ..inference import Classifier, collect_audio_files
+
+    run_dir = resolve_run(run_spec, paths.runs_dir(runs_dir))
+    names = [m.strip() for m in models.split(",")] if models else None
+    classifier = Classifier(run_dir, names)
+    started = time.perf_counter()
+    results = [classifier.classify(f) for f in collect_audio_files(files)]
+    return classifier, results, time.perf_counter() - started
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import DISCLAIMER
+
+    classifier, results, _ = classify_paths(args.files, args.run, args.runs_dir, args.models)
+    if args.json:
+        print(json.dumps({"run_dir": str(classifier.run.path), "disclaimer": DISCLAIMER,
+                          "files": [r.as_dict() for r in results]}))
+    else:
+        print(f"models of {classifier.run.path}")
+        for r in results:
+            print(format_result(r))
+        print(DISCLAIMER)
+    return int(ExitCode.OK if any(r.error is None for r in results) else ExitCode.USAGE)
