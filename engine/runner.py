@@ -147,7 +147,7 @@ def prepare_data(
     from .sources import load_source
     from .splits import make_split
 
-    clipset = load_source(config.data, sound=config.sound, seed=config.split.seed)
+    clipset = load_source(config.data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     split = make_split(dataset.y, dataset.groups, config.split)
     from .metrics import group_columns

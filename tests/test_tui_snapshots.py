@@ -31,7 +31,8 @@ def finished_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 async def _opened(pilot: Any) -> None:
     app = pilot.app
     for _ in range(200):
-        if app.followed is not None and app.followed.was_over:
+        if app.followed is not None and app.followed.was_over and \
+                app.query_one("#models-view").registry_loaded:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)

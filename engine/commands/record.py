@@ -45,11 +45,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {i}...", file=sys.stderr, flush=True)
         time.sleep(1)
     print("  cough now (Ctrl+C to stop early)", file=sys.stderr)
+    import signal
+
     stop = {"now": False}
-    try:
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    try:  # Ctrl+C ends the recording early and keeps what was recorded
         record(args.seconds, out, on_level=meter, should_stop=lambda: stop["now"])
-    except KeyboardInterrupt:
-        stop["now"] = True
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(f"\nsaved {out}", file=sys.stderr)
     if args.no_classify:
         return int(ExitCode.OK)
