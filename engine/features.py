@@ -201,6 +201,12 @@ def _length_groups(lengths: np.ndarray) -> list[np.ndarray]:
     return [np.array(g) for g in groups]
 
 
+def warm_up(cfg: PreprocessConfig = PreprocessConfig()) -> None:
+    """Pay the one-time costs (imports, filter banks, numba compilation in librosa) now."""
+    noise = np.random.default_rng(0).standard_normal(cfg.sample_rate // 2).astype(np.float32)
+    compute_clip(0.1 * noise, cfg)
+
+
 def compute_clip(samples: np.ndarray, cfg: PreprocessConfig = PreprocessConfig()
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One trimmed clip -> ``(features (F,), logmel (n_mels, n_frames))``."""

@@ -202,8 +202,9 @@ def _in_pool(chunks: list[list[tuple[str, str]]], cache: FeatureCache, n_workers
 
     from . import features
 
-    # Build the filter banks (and import torch/librosa) once here, so forked workers share them.
-    features._banks(cache.cfg.sample_rate, cache.cfg.n_fft, cache.cfg.n_mels)
+    # Import torch/librosa, build the filter banks and let numba compile librosa's helpers
+    # (seconds, the first time) once here: forked workers inherit all of it.
+    features.warm_up(cache.cfg)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method),
                                initializer=_worker_init)

@@ -211,7 +211,10 @@ def results_table(summary: dict[str, Any]) -> str:
         for key, _ in cols:
             v = m["metrics"].get(key) or {}
             mean, std = v.get("mean"), v.get("std")
-            cells.append(f"{mean:.3f} ± {std:.3f}" if mean is not None else "n/a")
+            if mean is None:
+                cells.append("n/a")
+            else:  # std is None with a single seed
+                cells.append(f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}")
         lines.append(f"{name:<11}" + "".join(f"{c:>15}" for c in cells))
     for name, m in summary["models"].items():
         ci = m.get("roc_auc_ci")
