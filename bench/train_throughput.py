@@ -30,6 +30,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="alternating measurements; best kept")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--frames", type=int, default=130, help="log-mel frames (paper: 130 = 3 s)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0: torch's default); 1 is steadier on a busy machine")
     return p.parse_args()
 
 
@@ -138,11 +140,12 @@ def main() -> None:
     device, notice = resolve_device(args.device)
     if notice:
         print(f"note: {notice}")
-    if device == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     precision = precision_for(device)
     print(f"device: {describe_device(device)}, precision {precision}, batch {args.batch_size}, "
-          f"{args.steps} steps x {args.repeats} repeats, log-mel 128 x {args.frames}")
+          f"{args.steps} steps x {args.repeats} repeats, log-mel 128 x {args.frames}, "
+          f"{torch.get_num_threads()} CPU threads")
     print(f"{'model':<10} {'trainer img/s':>14} {'plain img/s':>12} {'ratio':>6}")
     for name in args.models.split(","):
         r = bench_model(name.strip(), args, device, precision)

@@ -55,6 +55,8 @@ AMIN = 1e-10
 ROLL_PERCENT = 0.85
 ZC_THRESHOLD = 1e-10
 TUNING_FMIN, TUNING_FMAX, TUNING_THRESHOLD = 150.0, 4000.0, 0.1
+GROUP = 16  # at most this many clips per STFT batch
+GROUP_SPREAD = 1.3  # ... and the longest at most this times the shortest (bounds padding)
 
 PAPER_FEATURES: list[str] = [
     "chroma_stft",
@@ -186,10 +188,6 @@ def _single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-GROUP = 16  # at most this many clips per STFT batch
-GROUP_SPREAD = 1.3  # ... and the longest at most this times the shortest (bounds padding)
-
-
 def _length_groups(lengths: np.ndarray) -> list[np.ndarray]:
     """Indices of clips of similar length, shortest first."""
     groups: list[list[int]] = []
@@ -251,8 +249,7 @@ def _stack_rows(waves: np.ndarray, lengths: np.ndarray, n_fixed: int, margin: in
     """
     b = len(waves)
     long_rows = np.flatnonzero(lengths > n_fixed)
-    longest = int(lengths.max()) if not len(long_rows) else max(int(lengths.max()), n_fixed)
-    rows = np.zeros((b + len(long_rows), longest + margin), dtype=np.float32)
+    rows = np.zeros((b + len(long_rows), int(lengths.max()) + margin), dtype=np.float32)
     for i in range(b):
         rows[i, : lengths[i]] = waves[i, : lengths[i]]
     if len(long_rows):
