@@ -95,6 +95,20 @@ def test_workers_give_the_same_arrays_as_in_process(tiny_wavs, tmp_path):
     assert seen[-1] == (25, 25) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+def test_unchanged_files_are_not_even_rehashed(tiny_wavs, tmp_path, monkeypatch):
+    from engine import cache as cache_module
+
+    cs = _clipset(tiny_wavs, GOOD, tmp_path)
+    preprocess(cs, CFG, cache_dir=tmp_path / "cache", workers=1)
+
+    def refuse(path):
+        raise AssertionError(f"hashed {path}: the memo should have answered")
+
+    monkeypatch.setattr(cache_module, "sha256_file", refuse)
+    _no_decoding(monkeypatch)
+    assert len(preprocess(cs, CFG, cache_dir=tmp_path / "cache", workers=1)) == 4
+
+
 def test_changed_mtime_rehashes_but_does_not_decode(tiny_wavs, tmp_path, monkeypatch):
     cs = _clipset(tiny_wavs, GOOD, tmp_path)
     cache = tmp_path / "cache"
