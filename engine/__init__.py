@@ -30,7 +30,6 @@ _EXPORTS = {
     "read_events": "engine.runs",
     "load_source": "engine.sources",
     "summarize": "engine.sources",
-    "preprocess": "engine.preprocess",
     "Dataset": "engine.preprocess",
     "make_split": "engine.splits",
 }

@@ -13,9 +13,11 @@ scale)"``, ``"too short after trimming (0.12 s < 0.2 s)"`` ...); the preprocessi
 it into an :class:`~engine.clips.Exclusion`, so nothing is dropped silently.
 
 Silence is decided on 25 ms frames (10 ms hop) of the resampled signal: a frame is silent when
-its RMS is more than ``cfg.trim_top_db`` dB below the loudest frame's. Leading and trailing
-silence is cut; an internal silent gap longer than ``cfg.max_gap`` seconds is cut out
-entirely (shorter gaps, the pauses inside a cough, are kept).
+its RMS is more than ``cfg.trim_top_db`` dB below the loudest frame's; each loud stretch is
+then tightened to its first and last sample above that level. Leading and trailing silence is
+cut; an internal silent gap longer than ``cfg.max_gap`` seconds is cut out entirely (shorter
+gaps, the pauses inside a cough, are kept). Quality checks (empty, silent, clipped) look at
+the decoded samples, before resampling.
 
 The fixed-length version (:meth:`CleanAudio.fixed`) is the trimmed clip zero-padded at the end,
 or cropped *from the start* when longer: after trimming a clip starts at its first cough, and

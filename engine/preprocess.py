@@ -30,6 +30,7 @@ from .errors import ConfigError, DataError
 from .features import feature_names
 
 CHUNK = 16  # clips per worker task
+POOLS_STARTED = 0  # process pools started by this process (tests check the pool path ran)
 Progress = Callable[[int, int], None]
 
 
@@ -197,23 +198,40 @@ def _compute(jobs: list[tuple[str, str]], cache: FeatureCache, workers: int | No
 
 
 def _in_pool(chunks: list[list[tuple[str, str]]], cache: FeatureCache, n_workers: int):
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from . import features
-
-    # Import torch/librosa, build the filter banks and let numba compile librosa's helpers
-    # (seconds, the first time) once here: forked workers inherit all of it.
-    features.warm_up(cache.cfg)
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
-    pool = ProcessPoolExecutor(n_workers, mp_context=mp.get_context(method),
+    global POOLS_STARTED
+    pool = ProcessPoolExecutor(n_workers, mp_context=_pool_context(cache.cfg),
                                initializer=_worker_init)
+    POOLS_STARTED += 1
     try:
         futures = [pool.submit(process_chunk, chunk, cache.cfg, cache.root) for chunk in chunks]
         for future in as_completed(futures):
             yield from future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_context(cfg: PreprocessConfig) -> Any:
+    """``fork`` on Linux from a single-threaded process, after paying the one-time costs
+    (imports, filter banks, numba compiling librosa's helpers: seconds) here so that every
+    worker inherits them. From a threaded process (the TUI) forking is unsafe -- another
+    thread may hold a lock -- so a fresh ``forkserver`` (``spawn`` elsewhere) is used."""
+    import multiprocessing as mp
+    import threading
+
+    from . import features
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        features.warm_up(cfg)
+        return mp.get_context("fork")
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # imported once in the server, inherited by every worker (numba compiles at import)
+        ctx.set_forkserver_preload(["engine.preprocess", "torch", "soundfile", "soxr",
+                                    "librosa.filters", "librosa.core.pitch", "librosa.feature"])
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _worker_init() -> None:

@@ -234,6 +234,14 @@ class TorchPredictor:
     def predict_proba(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """P(positive) for each row of ``X`` (features or log-mels, un-normalised)."""
         X = _squeeze_channel(np.asarray(X))
+        expected = self.meta["input_shape"][-2:] if self.meta["input"] == "spectrogram" \
+            else self.meta["input_shape"]
+        if list(X.shape[1:]) != list(expected):
+            raise DataError(
+                f"{self.name} was trained on inputs of shape {expected} per clip, got "
+                f"{list(X.shape[1:])}",
+                "preprocess with the run's settings (sample rate, duration, feature set)",
+            )
         self.net.eval()
         probs = []
         with torch.inference_mode():

@@ -3,6 +3,7 @@ progress, image export, and the Coswara sample's bad files."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +21,8 @@ from engine.preprocess import Dataset, export_images, preprocess
 from conftest import write_cough
 
 CFG = PreprocessConfig()
+preprocess_module = importlib.import_module("engine.preprocess")  # engine.preprocess is also
+# the name of the function, exported lazily by engine/__init__.py
 GOOD = ("good1", "good2", "stereo48k", "flac16k")
 BAD = {"empty": "empty file (0 bytes)", "zeros": "silent (all zeros)"}
 
@@ -79,20 +82,40 @@ def test_second_run_does_no_audio_work_and_returns_the_same(tiny_wavs, tmp_path,
 
 
 def test_workers_give_the_same_arrays_as_in_process(tiny_wavs, tmp_path):
-    names = [*GOOD, "text"] * 5  # 25 clips -> two chunks -> a real process pool
-    files = {f"{n}{i}": tiny_wavs[n] for i, n in enumerate(names)}
-    # distinct files (copies), so the pool has work for every one
-    for key, src in list(files.items()):
-        files[key] = Path(shutil.copy(src, tmp_path / f"{key}{src.suffix}"))
+    # 20 distinct recordings + 5 unreadable ones -> two chunks -> a real process pool
+    files = {f"c{i}": write_cough(tmp_path / f"c{i}.wav", seed=10 + i) for i in range(20)}
+    for i in range(5):
+        files[f"t{i}"] = tmp_path / f"t{i}.wav"
+        files[f"t{i}"].write_text(f"not audio {i}")
     cs = _clipset(files, list(files), tmp_path)
     seen: list[tuple[int, int]] = []
+    pools = preprocess_module.POOLS_STARTED
     pooled = preprocess(cs, CFG, cache_dir=tmp_path / "c1", workers=2,
                         progress=lambda d, t: seen.append((d, t)))
     alone = preprocess(cs, CFG, cache_dir=tmp_path / "c2", workers=1)
     np.testing.assert_array_equal(pooled.features, alone.features)
     np.testing.assert_array_equal(pooled.logmel, alone.logmel)
+    assert preprocess_module.POOLS_STARTED == pools + 1
     assert len(pooled) == 20 and len(pooled.excluded) == 1 + 5
     assert seen[-1] == (25, 25) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+@pytest.mark.slow
+def test_called_from_a_thread_uses_a_fresh_worker_process(tiny_wavs, tmp_path):
+    """The TUI preprocesses from a worker thread: no fork of a threaded process there."""
+    import threading
+
+    files = {f"c{i}": write_cough(tmp_path / f"c{i}.wav", seed=30 + i) for i in range(18)}
+    cs = _clipset(files, list(files), tmp_path)
+    out: dict[str, Dataset] = {}
+    pools = preprocess_module.POOLS_STARTED
+    thread = threading.Thread(target=lambda: out.update(
+        ds=preprocess(cs, CFG, cache_dir=tmp_path / "c1", workers=2)))
+    thread.start()
+    thread.join()
+    alone = preprocess(cs, CFG, cache_dir=tmp_path / "c2", workers=1)
+    assert preprocess_module.POOLS_STARTED == pools + 1
+    np.testing.assert_array_equal(out["ds"].features, alone.features)
 
 
 def test_unchanged_files_are_not_even_rehashed(tiny_wavs, tmp_path, monkeypatch):

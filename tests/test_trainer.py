@@ -267,3 +267,11 @@ def test_rank_auc_matches_definition() -> None:
     # pairs (pos > neg): 0.6 vs (0.1 win, 0.6 tie), 0.8 vs (win, win), 0.3 vs (win, lose)
     assert trainer.rank_auc(y, p) == pytest.approx((1.5 + 2 + 1) / 6)
     assert np.isnan(trainer.rank_auc(np.zeros(3), p[:3]))
+
+
+def test_predictor_refuses_inputs_of_another_shape(tmp_path: Path) -> None:
+    predictor = trainer.fit(get_spec("ann"), TrainData(features(40, 0), features(20, 1)),
+                            context(tmp_path, epochs=1))
+    with pytest.raises(DataError) as info:
+        predictor.predict_proba(np.zeros((2, 30), dtype=np.float32))
+    assert "[26]" in info.value.message and "[30]" in info.value.message

@@ -31,17 +31,27 @@ def finished_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 async def _opened(pilot: Any) -> None:
     app = pilot.app
     for _ in range(200):
-        if app.followed is not None and app.followed.was_over and \
-                app.query_one("#models-view").registry_loaded:
+        if app.followed is not None and app.followed.was_over:
             break
         await pilot.pause(0.05)
     await pilot.pause(0.3)
+
+
+async def _models_loaded(pilot: Any) -> None:
+    """The Models screen is built on first show; wait for its model list."""
+    for _ in range(200):
+        views = pilot.app.query("#models-view")
+        if views and views.first().registry_loaded:
+            break
+        await pilot.pause(0.05)
 
 
 def _goto(key: str) -> Any:
     async def before(pilot: Any) -> None:
         await _opened(pilot)
         await pilot.press(key)
+        if key == "2":
+            await _models_loaded(pilot)
         await pilot.pause(0.3)
 
     return before

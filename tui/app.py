@@ -6,18 +6,23 @@ and, when this app started it, the runner process); a thread worker tails its
 ``events.jsonl`` and posts :class:`~tui.messages.RunUpdated`, and a 4 Hz timer redraws the
 screens when that flag is set. The screens (``tui/screens``) read the app's state and call its
 methods; the runner itself is always a separate process (:mod:`tui.launcher`).
+
+Startup: only the first tab's screen is built for the first frame. The others (and their
+modules: textual-plotext costs ~0.2 s) are built when first shown, or when a followed run
+needs them (:meth:`CoughscopeApp.with_view`); each reads the app's state when it mounts.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -35,13 +40,7 @@ from .dialogs import HelpScreen, QuitScreen
 from .launcher import ExperimentRequest, LaunchedRun, resume_run, runner_log_tail, start_run, stop_pid
 from .messages import DeviceDetected, RunUpdated
 from .runstate import RunState
-from .screens.classify import ClassifyView
-from .screens.confusion import ConfusionView
-from .screens.data import DataView
-from .screens.models import ModelsView
-from .screens.results import ResultsView
-from .screens.runs import RunsView
-from .screens.training import TrainingView
+from textual.widget import AwaitMount, Widget
 
 # modules the first frame must not have imported (each costs seconds here)
 HEAVY_MODULES = ("torch", "torchvision", "lightning", "pytorch_lightning", "lightning_fabric",
@@ -57,6 +56,17 @@ SCREENS = (
     ("runs", "Runs", "6"),
     ("classify", "Classify", "7"),
 )
+# tab id -> (module, class) of its screen, imported when the tab is first built
+VIEWS = {
+    "data": ("tui.screens.data", "DataView"),
+    "models": ("tui.screens.models", "ModelsView"),
+    "training": ("tui.screens.training", "TrainingView"),
+    "results": ("tui.screens.results", "ResultsView"),
+    "confusion": ("tui.screens.confusion", "ConfusionView"),
+    "runs": ("tui.screens.runs", "RunsView"),
+    "classify": ("tui.screens.classify", "ClassifyView"),
+}
+INITIAL_TAB = "data"
 POLL_SECONDS = 0.2
 REDRAW_SECONDS = 0.25  # at most ~4 redraws a second, however fast events arrive
 
@@ -125,18 +135,54 @@ class CoughscopeApp(App[None]):
         self.startup_heavy: list[str] = []
         self.exit_after_first_frame = False
         self._dirty = False
+        self._mounting: dict[str, AwaitMount] = {}
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="≋")
-        with TabbedContent(initial="data", id="nav"):
-            views = (DataView, ModelsView, TrainingView, ResultsView, ConfusionView,
-                     RunsView, ClassifyView)
-            for (tab, title, key), view in zip(SCREENS, views):
+        with TabbedContent(initial=INITIAL_TAB, id="nav"):
+            for tab, title, key in SCREENS:
                 with TabPane(f"{key} {title}", id=tab):
-                    yield view(id=f"{tab}-view")
+                    if tab == INITIAL_TAB:  # the others are built when first needed
+                        yield new_view(tab)
         yield Footer()
+
+    def build_view(self, tab: str) -> None:
+        """Mount ``tab``'s screen unless it is built (or being built) already."""
+        if tab in self._mounting or tab not in VIEWS:
+            return
+        pane = self.query_one(f"#nav #{tab}", TabPane)
+        if pane.query(f"#{tab}-view"):
+            return
+        self._mounting[tab] = pane.mount(new_view(tab))
+
+    def view(self, tab: str) -> Widget | None:
+        """``tab``'s screen when it is built and mounted, else None."""
+        found = self.query(f"#{tab}-view")
+        if not found or not found.first().is_mounted:
+            return None
+        return found.first()
+
+    def with_view(self, tab: str, call: Callable[[Any], object]) -> None:
+        """``call(view)`` now, or as soon as ``tab``'s screen has been built and mounted."""
+        view = self.view(tab)
+        if view is not None:
+            call(view)
+            return
+        self.build_view(tab)
+        pending = self._mounting.get(tab)
+
+        async def when_mounted() -> None:
+            if pending is not None:
+                await pending
+            found = self.view(tab)
+            if found is not None:
+                result = call(found)
+                if inspect.isawaitable(result):
+                    await result
+
+        self.call_later(when_mounted)
 
     def on_mount(self) -> None:
         self.theme = "textual-dark"
@@ -165,7 +211,9 @@ class CoughscopeApp(App[None]):
     def on_device_detected(self, message: DeviceDetected) -> None:
         self.device_text = message.text
         self.sub_title = f"device: {message.text}"
-        self.query_one(ModelsView).show_device(message.text)
+        models = self.view("models")
+        if models is not None:  # a Models screen built later reads app.device_text
+            models.show_device(message.text)
 
     # ------------------------------------------------------------------ navigation
 
@@ -174,9 +222,12 @@ class CoughscopeApp(App[None]):
         # focus the tab strip first: a focused widget left in the hidden pane would pull
         # the old pane back (and arrows then move between screens)
         tabbed.query_one(Tabs).focus()
+        self.build_view(tab)
         tabbed.active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self.build_view(event.pane.id)
         self.refresh_bindings()  # the footer shows the new screen's actions
 
     def action_help(self) -> None:
@@ -238,27 +289,27 @@ class CoughscopeApp(App[None]):
     # screen actions reachable from anywhere (palette, help)
     def action_summarise_data(self) -> None:
         self.action_goto("data")
-        self.query_one(DataView).summarise()
+        self.with_view("data", lambda view: view.summarise())
 
     def action_start_training(self) -> None:
         self.action_goto("models")
-        self.query_one(ModelsView).start()
+        self.with_view("models", lambda view: view.start())
 
     def action_refresh_runs(self) -> None:
         self.action_goto("runs")
-        self.query_one(RunsView).refresh_runs()
+        self.with_view("runs", lambda view: view.refresh_runs())
 
     def action_open_selected_run(self) -> None:
         self.action_goto("runs")
-        self.query_one(RunsView).action_open()
+        self.with_view("runs", lambda view: view.action_open())
 
     def action_resume_selected_run(self) -> None:
         self.action_goto("runs")
-        self.query_one(RunsView).action_resume()
+        self.with_view("runs", lambda view: view.action_resume())
 
     def action_delete_selected_run(self) -> None:
         self.action_goto("runs")
-        self.query_one(RunsView).action_delete()
+        self.with_view("runs", lambda view: view.action_delete())
 
     # ------------------------------------------------------------------ runs
 
@@ -293,11 +344,11 @@ class CoughscopeApp(App[None]):
         self.action_goto("training" if live else "results")
 
     def follow(self, run: RunDir, launched: LaunchedRun | None) -> None:
-        self.followed = FollowedRun(run, RunState(run_id=run.id), launched)
-        self.query_one(TrainingView).show_run(self.followed)
-        self.query_one(ResultsView).load(run)
-        self.query_one(ConfusionView).load(run)
-        self.follow_worker(self.followed)
+        followed = self.followed = FollowedRun(run, RunState(run_id=run.id), launched)
+        self.with_view("training", lambda view: view.show_run(followed))
+        self.with_view("results", lambda view: view.load(run))
+        self.with_view("confusion", lambda view: view.load(run))
+        self.follow_worker(followed)
 
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
     def follow_worker(self, followed: FollowedRun) -> None:
@@ -384,13 +435,19 @@ class CoughscopeApp(App[None]):
             return
         self._dirty = False
         followed = self.followed
-        self.query_one(TrainingView).redraw()
+        training = self.view("training")
+        if training is None:
+            self._dirty = True  # still being built: draw on the next tick
+            return
+        training.redraw()
         if followed.state.is_over and not followed.was_over:
             followed.was_over = True
-            self.query_one(ResultsView).load(followed.run)
-            self.query_one(ConfusionView).load(followed.run)
-            self.query_one(RunsView).refresh_runs()
-            self.query_one(ClassifyView).refresh_runs()
+            self.with_view("results", lambda view: view.load(followed.run))
+            self.with_view("confusion", lambda view: view.load(followed.run))
+            for tab in ("runs", "classify"):  # unbuilt ones read the runs when built
+                view = self.view(tab)
+                if view is not None:
+                    view.refresh_runs()
 
     def action_stop_run(self) -> None:
         self.stop_followed_run()
@@ -424,6 +481,12 @@ class CoughscopeApp(App[None]):
                 self.exit()
 
         self.push_screen(QuitScreen([launched.run.id for launched in live]), decide)
+
+
+def new_view(tab: str) -> Widget:
+    """A new screen widget for ``tab`` (imports its module on first use)."""
+    module, name = VIEWS[tab]
+    return getattr(importlib.import_module(module), name)(id=f"{tab}-view")
 
 
 def describe_this_device() -> str:

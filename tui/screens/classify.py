@@ -1,24 +1,46 @@
-"""The Classify screen: the finished runs' models with their held-out AUC, and how to
-classify a recording with them (``coughscope predict``) until in-app inference is wired."""
+"""The Classify screen: pick a finished run, then a file (browser or typed path) or a
+recording, and see what each of the run's models says about it.
+
+Shows the cleaned waveform, the log-mel spectrogram, the input warnings, and per model the
+probability (bar), the label, the seed spread and agreement, and the run's held-out AUC. The
+research-tool disclaimer stays on screen.
+
+Loading a run's models imports torch and classifying imports librosa, so both run in a thread
+worker; each run's :class:`engine.inference.Classifier` is loaded once and cached. Recording
+(:mod:`engine.recording`) runs in another thread worker with a countdown, a level meter and a
+Stop button; when this machine has no microphone the Record button is disabled and the reason
+(from :func:`engine.recording.recording_status`) is shown.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, Select, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Select, Static
 
+from engine import paths
+from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
 from ..runstate import read_summary
+from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
 from .results import mean_std
 
-DISCLAIMER = ("coughscope is a research tool, not a diagnostic device: a prediction here says "
-              "nothing about anyone's health.")
+# the same sentence as engine.inference.DISCLAIMER (kept here so showing it needs no numpy;
+# tests/test_tui_classify.py checks that the two agree)
+DISCLAIMER = ("coughscope is a research tool, not a diagnostic device: these probabilities must "
+              "not be used to decide whether anyone has COVID-19.")
+RECORD_SECONDS = 5.0
+COUNTDOWN_SECONDS = 3
+SPECTROGRAM_ROWS = 8
 
 
 def shown_path(path: Path) -> str:
@@ -29,25 +51,119 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def level_meter(level_db: float, elapsed: float, seconds: float, width: int = 30) -> Text:
+    """``● REC  1.2 s / 5.0 s  [#####.....]  -23 dBFS``"""
+    fill = max(0, min(width, int((level_db + 60) / 60 * width)))
+    text = Text("● REC ", style="bold red")
+    text.append(f"{elapsed:4.1f} s / {seconds:.1f} s  [")
+    text.append("#" * fill, style="green" if level_db < -3 else "bold red")
+    text.append("." * (width - fill) + f"]  {level_db:6.1f} dBFS")
+    return text
+
+
+# ------------------------------------------------------------------ worker messages
+
+
+class Classified(Message):
+    def __init__(self, run_id: str, result: Any) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.result = result
+
+
+class ClassifyFailed(Message):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__()
+        self.message = message
+        self.hint = hint
+
+
+class MicStatus(Message):
+    def __init__(self, ok: bool, sentence: str) -> None:
+        super().__init__()
+        self.ok = ok
+        self.sentence = sentence
+
+
+class RecordProgress(Message):
+    """Countdown text, or a level reading; a newer one replaces an older one still queued."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RecordProgress)
+
+
+class RecordDone(Message):
+    def __init__(self, path: Path | None, message: str = "", hint: str = "") -> None:
+        super().__init__()
+        self.path = path
+        self.message = message
+        self.hint = hint
+
+
+# ------------------------------------------------------------------ widgets
+
+
+class AudioTree(DirectoryTree):
+    """A file browser showing folders and audio files only (hidden entries left out)."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        from engine.audio import AUDIO_EXTS  # numpy: first directory listing only
+
+        return [p for p in paths if not p.name.startswith(".") and
+                (p.is_dir() or p.suffix.lower() in AUDIO_EXTS)]
+
+
 class ClassifyView(Vertical):
     TITLE = "Classify"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.finished: list[RunDir] = []
+        self.classifiers: dict[str, Any] = {}  # run path -> engine.inference.Classifier
+        self._classifiers_lock = threading.Lock()
+        self.last_result: Any = None  # the FileResult shown
+        self.last_run_id: str | None = None
+        self.mic_ok: bool | None = None  # None: still checking
+        self.mic_sentence = ""
+        self.stream_factory: Callable[..., Any] | None = None  # tests inject a fake stream
+        self.record_seconds = RECORD_SECONDS
+        self.countdown = COUNTDOWN_SECONDS
+        self.recording = False
+        self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Static(DISCLAIMER, id="classify-disclaimer", classes="warning")
         with Horizontal(classes="row"):
             yield Label("run")
             yield Select([], id="classify-run", prompt="pick a finished run")
-        yield DataTable(id="classify-models", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="classify-how")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="audio file path (or pick one on the left)",
+                        id="classify-path")
+            yield Button("Classify", id="classify-go", variant="primary")
+            yield Button("Record", id="classify-record", disabled=True)
+            yield Button("Stop", id="classify-stop", variant="error", disabled=True)
+        with Horizontal(id="classify-body"):
+            yield AudioTree(Path.cwd(), id="classify-tree")
+            with VerticalScroll(id="classify-out"):
+                yield Static("", id="classify-status", classes="message")
+                yield Static("checking for a microphone …", id="classify-mic", classes="note")
+                yield Static("", id="classify-level")
+                yield Static("", id="classify-wave")
+                yield Static("", id="classify-spec")
+                yield Static("", id="classify-warnings", classes="warning")
+                yield DataTable(id="classify-models", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="classify-how")
 
     def on_mount(self) -> None:
         table = self.query_one("#classify-models", DataTable)
-        table.add_columns("model", "seeds", "held-out ROC-AUC (mean ± std)")
+        table.add_columns("model", "seeds", "held-out ROC-AUC", "P(positive)", "label",
+                          "seed spread")
         self.refresh_runs()
+        self.mic_worker()
 
     def on_show(self) -> None:
         self.refresh_runs()
@@ -55,13 +171,16 @@ class ClassifyView(Vertical):
     def action_refresh(self) -> None:
         self.refresh_runs()
 
+    # ------------------------------------------------------------------ runs
+
     def refresh_runs(self) -> None:
+        """Finished runs, newest first; keeps the chosen one, else picks the latest."""
         self.finished = [r for r in list_runs(self.app.runs_dir)
-                         if r.status().get("state") == "finished" and r.summary_path.exists()]
+                         if r.status().get("state") == "finished"]
         select = self.query_one("#classify-run", Select)
         current = select.value
-        select.set_options([(run.id, run.id) for run in self.finished])
         ids = [run.id for run in self.finished]
+        select.set_options([(run.id, run.id) for run in self.finished])
         if ids:
             select.value = current if current in ids else ids[0]
             self.show_run(str(select.value))
@@ -76,20 +195,238 @@ class ClassifyView(Vertical):
         if isinstance(event.value, str):
             self.show_run(event.value)
 
+    def selected_run(self) -> RunDir | None:
+        value = self.query_one("#classify-run", Select).value
+        return next((r for r in self.finished if r.id == value), None)
+
     def show_run(self, run_id: str) -> None:
+        """The run's models with their held-out AUC (before anything is classified)."""
         run = next((r for r in self.finished if r.id == run_id), None)
-        table = self.query_one("#classify-models", DataTable)
-        table.clear()
         if run is None:
             return
-        summary = read_summary(run) or {}
-        for name, entry in (summary.get("models") or {}).items():
-            auc = (entry.get("metrics") or {}).get("roc_auc")
-            table.add_row(name, str(len(entry.get("seeds") or [])), mean_std(auc))
-        how = Text("To classify a recording with this run's models, run in a shell:\n",
-                   style="bold")
-        how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}\n")
-        how.append("(add --json for machine-readable output). Classifying inside the app "
-                   "will appear on this screen once the engine's inference is available; "
-                   "over SSH, a microphone would be the server's, not yours.")
+        if self.last_result is not None and self.last_run_id == run_id:
+            self._fill_table(run, self.last_result.verdicts or [])
+        else:
+            self._fill_table(run, [])
+        how = Text("Pick an audio file on the left, type its path, or record one. "
+                   "The same from a shell:\n", style="")
+        how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}")
         self.query_one("#classify-how", Static).update(how)
+
+    def _fill_table(self, run: RunDir, verdicts: list[Any]) -> None:
+        table = self.query_one("#classify-models", DataTable)
+        table.clear()
+        summary_models = (read_summary(run) or {}).get("models") or {}
+        by_name = {v.model: v for v in verdicts}
+        names = list(summary_models) + [n for n in by_name if n not in summary_models]
+        for name in names:
+            entry = summary_models.get(name) or {}
+            verdict = by_name.get(name)
+            auc = (entry.get("metrics") or {}).get("roc_auc")
+            if auc is None and verdict is not None and verdict.test_auc is not None:
+                auc = verdict.test_auc
+            seeds = len(entry.get("seeds") or []) or (len(verdict.seeds) if verdict else 0)
+            if verdict is None:
+                table.add_row(name, str(seeds), mean_std(auc), "—", "—", "—", key=name)
+                continue
+            label = Text(verdict.label, style="bold red" if verdict.label == "positive"
+                         else "bold green")
+            spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
+            table.add_row(name, str(seeds), mean_std(auc), probability_bar(verdict.probability),
+                          label, spread, key=name)
+
+    # ------------------------------------------------------------------ classify a file
+
+    @on(Input.Submitted, "#classify-path")
+    @on(Button.Pressed, "#classify-go")
+    def action_classify(self) -> None:
+        self.classify(self.query_one("#classify-path", Input).value.strip())
+
+    @on(DirectoryTree.FileSelected, "#classify-tree")
+    def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
+        self.query_one("#classify-path", Input).value = str(event.path)
+        self.classify(str(event.path))
+
+    def set_status(self, text: Text | str, error: bool = False) -> None:
+        widget = self.query_one("#classify-status", Static)
+        widget.set_class(error, "error")
+        widget.update(text if isinstance(text, Text) else Text(text))
+
+    def show_error(self, message: str, hint: str = "") -> None:
+        text = Text(message, style="bold")
+        if hint:
+            text.append(f"\nhint: {hint}", style="")
+        self.set_status(text, error=True)
+
+    def classify(self, path_text: str) -> None:
+        """Check the path and the run here; load and classify in a thread."""
+        if not path_text:
+            self.show_error("no file given", "type an audio file's path, or pick one on the left")
+            return
+        path = Path(path_text).expanduser()
+        if path.is_dir():
+            self.query_one("#classify-tree", AudioTree).path = path
+            self.show_error(f"{path} is a folder", "pick a file in it on the left (or run "
+                            f"`coughscope predict {path_text}` for every file)")
+            return
+        if not path.exists():
+            self.show_error(f"{path} does not exist", "check the path")
+            return
+        run = self.selected_run()
+        if run is None:
+            self.show_error("no finished run to classify with",
+                            "train models first (Models screen, key 2) or open the Runs screen")
+            return
+        self.set_status(Text(f"classifying {path.name} with run {run.id} … (the first time "
+                             "loads the run's models)"))
+        self.classify_worker(run, str(path))
+
+    def classifier_for(self, run: RunDir) -> Any:
+        """The run's :class:`~engine.inference.Classifier`, loaded once (imports torch)."""
+        key = str(run.path.resolve())
+        with self._classifiers_lock:
+            if key not in self.classifiers:
+                from engine.inference import Classifier
+
+                self.classifiers[key] = Classifier(run)
+            return self.classifiers[key]
+
+    @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
+    def classify_worker(self, run: RunDir, path: str) -> None:
+        try:
+            result = self.classifier_for(run).classify(path)
+        except CoughscopeError as err:
+            self.post_message(ClassifyFailed(err.message, err.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 - show it, keep the app going
+            self.post_message(ClassifyFailed(
+                f"classifying {path} failed: {type(exc).__name__}: {exc}",
+                f"run `coughscope predict {path} --run {run.path}` for the full error"))
+            return
+        self.post_message(Classified(run.id, result))
+
+    def on_classify_failed(self, message: ClassifyFailed) -> None:
+        self.show_error(message.message, message.hint)
+        self.app.notify(message.message, title="classify", severity="error", timeout=8)
+
+    def on_classified(self, message: Classified) -> None:
+        result = message.result
+        self.last_result, self.last_run_id = result, message.run_id
+        run = next((r for r in self.finished if r.id == message.run_id), None)
+        if result.error:
+            self.show_error(f"cannot classify {Path(result.path).name}: {result.error}")
+            self._clear_pictures()
+        else:
+            self.set_status(Text(f"{result.path}  ({result.duration:.2f} s of sound after "
+                                 f"trimming; models of run {message.run_id})"))
+            self._draw_pictures(result)
+        warnings = Text()
+        for warning in result.warnings:
+            warnings.append(f"warning: {warning}\n")
+        self.query_one("#classify-warnings", Static).update(warnings)
+        if run is not None:
+            self._fill_table(run, result.verdicts or [])
+
+    def _clear_pictures(self) -> None:
+        for wid in ("#classify-wave", "#classify-spec"):
+            self.query_one(wid, Static).update("")
+
+    def _draw_pictures(self, result: Any) -> None:
+        width = max(self.query_one("#classify-out").size.width - 2, 20)
+        wave = Text("waveform (cleaned)\n", style="bold")
+        wave.append(sparkline(result.samples, width))
+        self.query_one("#classify-wave", Static).update(wave)
+        spec = Text(f"log-mel spectrogram ({result.logmel.shape[0]} mel bands, low at the "
+                    "bottom)\n", style="bold")
+        spec.append_text(spectrogram_text(result.logmel, width, SPECTROGRAM_ROWS,
+                                          colour=not self.app.no_color))
+        self.query_one("#classify-spec", Static).update(spec)
+
+    # ------------------------------------------------------------------ recording
+
+    @work(thread=True, exclusive=True, group="mic", exit_on_error=False)
+    def mic_worker(self) -> None:
+        """Ask PortAudio for a microphone (imports sounddevice) off the UI thread."""
+        from engine.recording import recording_status
+
+        ok, sentence = recording_status()
+        self.post_message(MicStatus(ok, sentence))
+
+    def on_mic_status(self, message: MicStatus) -> None:
+        if self.stream_factory is not None:
+            return  # an injected stream (tests) stands in for the microphone
+        self.set_mic(message.ok, message.sentence)
+
+    def set_mic(self, ok: bool, sentence: str) -> None:
+        self.mic_ok, self.mic_sentence = ok, sentence
+        button = self.query_one("#classify-record", Button)
+        button.disabled = not ok or self.recording
+        button.tooltip = sentence
+        self.query_one("#classify-mic", Static).update(Text(sentence))
+
+    def use_stream(self, factory: Callable[..., Any], name: str = "injected input stream") -> None:
+        """Record from ``factory`` (``sounddevice.InputStream``'s signature) instead of the
+        microphone: the recording flow's tests."""
+        self.stream_factory = factory
+        self.set_mic(True, f"recording from {name}")
+
+    @on(Button.Pressed, "#classify-record")
+    def action_record(self) -> None:
+        self.start_recording()
+
+    @on(Button.Pressed, "#classify-stop")
+    def action_stop_recording(self) -> None:
+        self._stop.set()
+
+    def start_recording(self) -> None:
+        if not self.mic_ok:
+            self.show_error(self.mic_sentence or "still checking for a microphone",
+                            "classify a file instead")
+            return
+        if self.recording:
+            return
+        self.recording = True
+        self._stop = threading.Event()
+        self.query_one("#classify-record", Button).disabled = True
+        self.query_one("#classify-stop", Button).disabled = False
+        out = paths.data_dir() / "recordings" / time.strftime("cough-%Y%m%d-%H%M%S.wav")
+        self.record_worker(out, self.record_seconds, self.countdown, self._stop)
+
+    @work(thread=True, exclusive=True, group="record", exit_on_error=False)
+    def record_worker(self, out: Path, seconds: float, countdown: int,
+                      stop: threading.Event) -> None:
+        from engine.recording import record
+
+        for i in range(countdown, 0, -1):
+            self.post_message(RecordProgress(Text(f"recording starts in {i} …", style="bold")))
+            if stop.wait(1.0):
+                self.post_message(RecordDone(None, "recording cancelled before it started"))
+                return
+        self.post_message(RecordProgress(Text("● REC  cough now", style="bold red")))
+        try:
+            record(seconds, out, stream_factory=self.stream_factory, should_stop=stop.is_set,
+                   on_level=lambda db, t: self.post_message(
+                       RecordProgress(level_meter(db, t, seconds))))
+        except CoughscopeError as err:
+            self.post_message(RecordDone(None, err.message, err.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 - PortAudio errors mid-recording
+            self.post_message(RecordDone(None, f"recording failed: {type(exc).__name__}: {exc}",
+                                         "check the input device, or classify a file instead"))
+            return
+        self.post_message(RecordDone(out))
+
+    def on_record_progress(self, message: RecordProgress) -> None:
+        self.query_one("#classify-level", Static).update(message.text)
+
+    def on_record_done(self, message: RecordDone) -> None:
+        self.recording = False
+        self.query_one("#classify-record", Button).disabled = not self.mic_ok
+        self.query_one("#classify-stop", Button).disabled = True
+        if message.path is None:
+            self.query_one("#classify-level", Static).update("")
+            self.show_error(message.message, message.hint)
+            return
+        self.query_one("#classify-level", Static).update(Text(f"saved {message.path}"))
+        self.query_one("#classify-path", Input).value = str(message.path)
+        self.classify(str(message.path))

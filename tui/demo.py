@@ -1,0 +1,549 @@
+"""``coughscope demo``: the recorded demo, made by driving the real app with no one at a keyboard.
+
+This module owns the demo *story* -- Data (summary of the built-in synthetic set), Models
+(pick models, seeds, epochs), Training (live epoch points), Results, Confusion, Classify --
+played by a Textual pilot against the real app at a fixed terminal size, and what it leaves
+in the output folder:
+
+* ``01-data.svg`` … ``06-classify.svg``: one screenshot per screen (:data:`SHOTS`);
+* ``demo.cast``: an asciinema v2 recording of the session when ``asciinema`` is installed.
+
+The same command writes the same SVGs: the data and the runner are seeded and trained on the
+CPU, the terminal size is fixed, the cursor does not blink, the header has no clock, the run
+id is fixed (:data:`RUN_ID`), the work folder (data, cache, runs) is a temporary folder that
+is also the working directory (so shown paths are relative), the training time is left out of
+the Training capture, and the SVG's ``terminal-<hash>`` CSS prefix becomes
+``terminal-<shot name>`` (:func:`normalise_svg`).
+
+The cast is what the app writes to its terminal, captured by a driver that records instead of
+printing (:class:`CastRecorder`), so it costs no second run; long waits are shortened to
+:data:`IDLE_LIMIT` seconds and each screenshot is held :data:`HOLD_SECONDS` on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import html
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
+
+from engine.errors import ConfigError, CoughscopeError, ExitCode, RunError
+
+if TYPE_CHECKING:  # textual loads only when the demo runs
+    from textual.driver import Driver
+    from textual.pilot import Pilot
+
+    from .app import CoughscopeApp
+
+SHOTS = ("01-data", "02-models", "03-training", "04-results", "05-confusion", "06-classify")
+RUN_ID = "demo"
+DEVICE_TEXT = "cpu (the demo trains on the CPU)"
+CLIP_NAME = "cough.wav"  # the demo recording classified on the Classify screen
+CAST_NAME = "demo.cast"
+IDLE_LIMIT = 1.0
+HOLD_SECONDS = 2.5
+WAIT_SECONDS = 600.0  # longest wait for one step (reading the data, training)
+STEP = 0.1
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``coughscope demo`` was asked for."""
+
+    out: Path = Path("demo-out")
+    data: str = "demo"
+    models: tuple[str, ...] = ("ann", "cnn", "logreg")
+    seeds: int = 2
+    epochs: int = 4
+    size: tuple[int, int] = (120, 36)
+    cast: bool = True
+
+
+@dataclass
+class DemoResult:
+    """What the demo wrote, and what it could not show."""
+
+    screenshots: list[Path] = field(default_factory=list)
+    cast: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- arguments
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"120x36"`` -> ``(120, 36)``; :class:`ConfigError` naming the value otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not match:
+        raise ConfigError(f"--size {text!r} is not WIDTHxHEIGHT", "e.g. --size 120x36")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < 80 or height < 24:
+        raise ConfigError(f"--size {text} is smaller than the app's 80x24",
+                          "use at least --size 80x24 (the default is 120x36)")
+    return width, height
+
+
+def parse_models(text: str) -> tuple[str, ...]:
+    """``"ann,cnn"`` -> ``("ann", "cnn")``, checked against the model registry."""
+    from engine.models import MODELS  # numpy (~250 ms)
+
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in MODELS]
+    if not names or unknown:
+        raise ConfigError(f"--models {text!r}: unknown model(s) {', '.join(unknown) or '(none)'}",
+                          f"pick from: {', '.join(MODELS)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = DemoOptions()
+    parser = argparse.ArgumentParser(
+        prog="coughscope demo",
+        description="Drive the real app through the whole story on the built-in synthetic "
+                    "data (data summary, model picking, live training, results, confusion "
+                    "matrix, classifying a file) and write an SVG screenshot of each screen, "
+                    "plus an asciinema cast when asciinema is installed. The same command "
+                    "writes the same screens.")
+    parser.add_argument("--out", metavar="DIR", default=str(defaults.out),
+                        help="folder for the screenshots and the cast (default ./demo-out)")
+    parser.add_argument("--data", metavar="SPEC", default=defaults.data,
+                        help="data set (default: demo, the built-in synthetic set; demo:N "
+                             "for N clips)")
+    parser.add_argument("--models", metavar="LIST", default=",".join(defaults.models),
+                        help="models to train, comma-separated (default ann,cnn,logreg)")
+    parser.add_argument("--seeds", type=int, default=defaults.seeds, metavar="N",
+                        help=f"seeds per model (default {defaults.seeds})")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N",
+                        help=f"epochs per model (default {defaults.epochs})")
+    parser.add_argument("--size", default="x".join(map(str, defaults.size)), metavar="WxH",
+                        help="terminal size of the captures (default 120x36)")
+    parser.add_argument("--no-cast", action="store_true",
+                        help="write only the SVGs, no asciinema cast")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> DemoOptions:
+    args = build_parser().parse_args(list(argv))
+    for name in ("seeds", "epochs"):
+        value = getattr(args, name)
+        if not 1 <= value <= 1000:
+            raise ConfigError(f"--{name} {value} is out of range", f"use 1 to 1000 {name}")
+    return DemoOptions(out=Path(args.out).expanduser(), data=args.data,
+                       models=parse_models(args.models), seeds=args.seeds, epochs=args.epochs,
+                       size=parse_size(args.size), cast=not args.no_cast)
+
+
+# ---------------------------------------------------------------------------- SVG
+
+
+def normalise_svg(svg: str, name: str) -> str:
+    """Replace the screenshot's content-hash CSS prefix with one named after the shot."""
+    return re.sub(r"terminal-\d+", f"terminal-{name}", svg)
+
+
+def svg_text(svg: str) -> str:
+    """The text of an SVG screenshot, one line per terminal row (for tests and checks)."""
+    rows: dict[int, list[tuple[float, str]]] = {}
+    pattern = re.compile(r'<text [^>]*?x="([\d.]+)"[^>]*?clip-path="url\(#[\w-]+-line-(\d+)\)"'
+                         r'[^>]*>([^<]*)</text>')
+    for x, row, text in pattern.findall(svg):
+        rows.setdefault(int(row), []).append((float(x), html.unescape(text)))
+    lines = ["".join(t for _, t in sorted(parts)) for _, parts in sorted(rows.items())]
+    return "\n".join(line.replace("\xa0", " ").rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------------------- cast
+
+
+class CastRecorder:
+    """Collects what the app writes to its terminal, with times, as an asciinema v2 cast."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+        self.started = time.monotonic()
+        self.held = 0.0  # hold time not yet given to an event
+        self.events: list[tuple[float, float, str]] = []  # (real time, held before, data)
+
+    def write(self, data: str) -> None:
+        if data:
+            self.events.append((time.monotonic() - self.started, self.held, data))
+            self.held = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Keep the current screen up for ``seconds`` more in the cast (a screenshot)."""
+        self.held += seconds
+
+    def lines(self, title: str, idle_limit: float = IDLE_LIMIT) -> list[str]:
+        """The cast file's lines: a JSON header, then ``[time, "o", data]`` events; real
+        gaps longer than ``idle_limit`` (waiting for training) are shortened to it."""
+        width, height = self.size
+        header = {"version": 2, "width": width, "height": height, "title": title,
+                  "env": {"TERM": "xterm-256color", "SHELL": "/bin/bash"}}
+        out = [json.dumps(header)]
+        clock, last = 0.0, 0.0
+        for when, held, data in self.events:
+            clock += min(when - last, idle_limit) + held
+            last = when
+            out.append(json.dumps([round(clock, 6), "o", data]))
+        return out
+
+    def save(self, path: Path, title: str) -> Path:
+        from engine.paths import atomic_write_text
+
+        atomic_write_text(path, "\n".join(self.lines(title)) + "\n")
+        return path
+
+
+def recording_driver(recorder: CastRecorder) -> type[Driver]:
+    """A driver class that behaves like a terminal for the app but writes into ``recorder``."""
+    from textual.drivers.headless_driver import HeadlessDriver
+
+    class RecordingDriver(HeadlessDriver):
+        @property
+        def is_headless(self) -> bool:
+            return False  # so the app renders its frames (to us)
+
+        def start_application_mode(self) -> None:
+            recorder.write("\x1b[?1049h\x1b[?25l\x1b[2J")  # alternate screen, hide cursor
+            super().start_application_mode()
+
+        def write(self, data: str) -> None:
+            recorder.write(data)
+
+        def stop_application_mode(self) -> None:
+            recorder.write("\x1b[?25h\x1b[?1049l")
+
+    return RecordingDriver
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def make_app(runs_dir: Path, data: str) -> CoughscopeApp:
+    """The real app, except that a started run gets the fixed id :data:`RUN_ID`."""
+    from .app import CoughscopeApp
+    from .launcher import ExperimentRequest, start_run
+
+    class DemoApp(CoughscopeApp):
+        def start_experiment(self, request: ExperimentRequest) -> Any:
+            launched = start_run(request, self.runs_dir, run_id=RUN_ID)
+            self.launched[launched.run.id] = launched
+            self.follow(launched.run, launched)
+            self.action_goto("training")
+            return launched.run
+
+    return DemoApp(runs_dir=runs_dir, data=data, detect_device=False, device_text=DEVICE_TEXT)
+
+
+@contextlib.contextmanager
+def demo_environment(work: Path) -> Iterator[None]:
+    """Data and cache under ``work``, ``work`` as the working directory (shown paths are
+    relative to it), truecolor for the cast; everything restored afterwards."""
+    import engine
+
+    names = ("COUGHSCOPE_DATA_DIR", "COUGHSCOPE_CACHE_DIR", "COUGHSCOPE_RUNS_DIR",
+             "COLORTERM", "PYTHONPATH")
+    saved = {name: os.environ.get(name) for name in names}
+    cwd = Path.cwd()
+    source_root = str(Path(engine.__file__).resolve().parents[1])  # the runner's engine
+    os.environ.update(COUGHSCOPE_DATA_DIR=str(work / "data"),
+                      COUGHSCOPE_CACHE_DIR=str(work / "cache"), COLORTERM="truecolor",
+                      PYTHONPATH=os.pathsep.join(p for p in (source_root, saved["PYTHONPATH"])
+                                                 if p))
+    os.environ.pop("COUGHSCOPE_RUNS_DIR", None)
+    os.chdir(work)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# ---------------------------------------------------------------------------- the story
+
+
+Shoot = Callable[[str], Awaitable[None]]
+
+
+async def wait_until(pilot: Pilot[Any], done: Callable[[], bool], what: str,
+                     seconds: float = WAIT_SECONDS) -> None:
+    """Let the app run until ``done()``; :class:`RunError` naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise RunError(f"the demo waited {seconds:.0f} s for {what}",
+                           "the machine may be very busy; try again, or with fewer "
+                           "--models/--epochs")
+        await pilot.pause(STEP)
+
+
+def shown_text(app: CoughscopeApp, selector: str) -> str:
+    """The plain text a Static widget shows."""
+    return str(app.query_one(selector).render())
+
+
+def freeze_cursors(app: CoughscopeApp) -> None:
+    """No blinking text cursors: a capture must not depend on when it was taken."""
+    from textual.widgets import Input
+
+    for widget in app.query(Input):
+        widget.cursor_blink = False
+
+
+async def type_into(pilot: Pilot[Any], widget: Any, text: str) -> None:
+    """Focus an Input, clear it and type ``text`` key by key, as a user would."""
+    widget.focus()
+    widget.value = ""
+    await pilot.pause()
+    await pilot.press(*text)
+
+
+async def show_data(pilot: Pilot[Any], shoot: Shoot) -> None:
+    app = pilot.app
+    await pilot.click("#data-summarise")
+    message = "#data-message"
+    await wait_until(pilot, lambda: "usable clips" in shown_text(app, message) or
+                     app.query_one(message).has_class("error"), "the data summary")
+    if app.query_one(message).has_class("error"):
+        raise RunError(f"the Data screen could not read {app.data_spec!r}: "
+                       f"{shown_text(app, message)}",
+                       f"try `coughscope data summary {app.data_spec}` for details")
+    await shoot("01-data")
+
+
+async def pick_models(pilot: Pilot[Any], options: DemoOptions, shoot: Shoot) -> None:
+    from textual.widgets import Select, SelectionList
+
+    app = pilot.app
+    await pilot.press("2")
+    await wait_until(pilot, lambda: app.query_one("#models-view").registry_loaded,
+                     "the model list")
+    models = app.query_one("#models-list", SelectionList)
+    models.deselect_all()
+    for name in options.models:
+        models.select(name)
+    await type_into(pilot, app.query_one("#models-seeds"), str(options.seeds))
+    await type_into(pilot, app.query_one("#models-epochs"), str(options.epochs))
+    app.query_one("#models-device", Select).value = "cpu"  # the same numbers on any machine
+    await shoot("02-models")
+
+
+async def train(pilot: Pilot[Any], shoot: Shoot) -> None:
+    from textual.widgets import OptionList
+
+    app = pilot.app
+    await pilot.click("#models-start")
+    await wait_until(pilot, lambda: app.followed is not None or
+                     app.query_one("#models-message").has_class("error"), "the run to start")
+    if app.followed is None:
+        raise RunError(f"the Models screen did not start the run: "
+                       f"{shown_text(app, '#models-message')}", "see the message above")
+    followed = app.followed
+    training = app.query_one("#training-view")
+    await wait_until(pilot, lambda: bool(training.plotted.get("val_loss")) or
+                     followed.state.is_over, "the first epoch")
+    await wait_until(pilot, lambda: followed.state.is_over and followed.was_over,
+                     "training to finish")
+    if followed.state.state != "finished":
+        from .launcher import runner_log_tail
+
+        errors = "; ".join(message for message, _ in followed.state.errors)
+        raise RunError(f"the demo run ended {followed.state.state}: {errors or 'no error event'}",
+                       f"the runner's output:\n{runner_log_tail(followed.run)}")
+    # show the curves of the first model that has several epochs, as a user would pick it
+    keys = list(followed.state.parts)
+    chosen = max(keys, key=lambda k: len(followed.state.parts[k].history))
+    parts = app.query_one("#training-parts", OptionList)
+    parts.focus()
+    parts.highlighted = keys.index(chosen)
+    await pilot.press("enter")
+    with followed.lock:
+        followed.state.seconds = None  # the time it took is not part of the capture
+    training.redraw()
+    await shoot("03-training")
+
+
+def demo_clip(run_path: Path) -> Path | None:
+    """A positive clip of the run's test part (one the models have not seen), else any clip."""
+    import csv
+
+    split = run_path / "split.csv"
+    if split.is_file():
+        with open(split, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for row in rows:
+            if row.get("split") == "test" and row.get("label") == "positive":
+                path = Path(row.get("clip") or row.get("path") or "")
+                if path.is_file():
+                    return path
+    return next((p for p in sorted(Path("data").rglob("*.wav"))), None)
+
+
+def classify_controls(app: CoughscopeApp) -> tuple[Any, Any] | None:
+    """The Classify screen's file input and Classify button, when the screen has them."""
+    from textual.widgets import Button, Input
+
+    view = app.query_one("#classify-view")
+    inputs = list(view.query(Input))
+    buttons = [b for b in view.query(Button) if "classify" in str(b.label).lower()]
+    if not inputs or not buttons:
+        return None
+    inputs.sort(key=lambda w: not any(k in (w.id or "") for k in ("path", "file")))
+    return inputs[0], buttons[0]
+
+
+def view_busy(app: CoughscopeApp, view_id: str) -> bool:
+    """True while a worker started by the view (or a widget in it) has not finished."""
+    view = app.query_one(f"#{view_id}")
+    return any(not worker.is_finished and
+               (worker.node is view or view in getattr(worker.node, "ancestors", []))
+               for worker in app.workers)
+
+
+async def classify(pilot: Pilot[Any], shoot: Shoot) -> str | None:
+    """Classify a demo recording on the Classify screen; a note when the screen cannot."""
+    app = pilot.app
+    await pilot.press("7")
+    await pilot.pause(0.3)
+    note = None
+    controls = classify_controls(app)
+    clip = demo_clip(app.followed.run.path) if app.followed else None
+    if controls is None:
+        note = ("the Classify screen has no file input and Classify button yet: "
+                "06-classify.svg shows the screen as it is")
+    elif clip is None:
+        note = "no demo recording was found to classify"
+    else:
+        shutil.copyfile(clip, CLIP_NAME)
+        path_input, button = controls
+        await type_into(pilot, path_input, CLIP_NAME)
+        await pilot.click(button)
+        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: not view_busy(app, "classify-view"), "classifying")
+    await shoot("06-classify")
+    return note
+
+
+async def play(pilot: Pilot[Any], options: DemoOptions, shoot: Shoot) -> list[str]:
+    """The whole story; returns notes about what could not be shown."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.query_one("#models-view").registry_loaded,
+                     "the app to start")
+    freeze_cursors(app)
+    await show_data(pilot, shoot)
+    await pick_models(pilot, options, shoot)
+    await train(pilot, shoot)
+    for key, name in (("4", "04-results"), ("5", "05-confusion")):
+        await pilot.press(key)
+        await shoot(name)
+    note = await classify(pilot, shoot)
+    return [note] if note else []
+
+
+# ---------------------------------------------------------------------------- running it
+
+
+async def drive(app: CoughscopeApp, options: DemoOptions, out: Path,
+                recorder: CastRecorder | None, result: DemoResult) -> None:
+    from engine.paths import atomic_write_text
+
+    async def shoot(name: str) -> None:
+        await pilot.pause(0.6)  # past the app's 4 Hz redraw timer
+        await pilot.wait_for_scheduled_animations()
+        path = out / f"{name}.svg"
+        atomic_write_text(path, normalise_svg(app.export_screenshot(), name))
+        result.screenshots.append(path)
+        print(f"demo: {name.split('-', 1)[1]} screen -> {path}", file=sys.stderr)
+        if recorder is not None:
+            recorder.hold(HOLD_SECONDS)
+
+    if recorder is not None:
+        app.driver_class = recording_driver(recorder)
+    async with app.run_test(headless=recorder is None, size=options.size) as pilot:
+        try:
+            result.notes += await play(pilot, options, shoot)
+        finally:
+            stop_runs(app)
+
+
+def stop_runs(app: CoughscopeApp) -> None:
+    """Stop a runner the demo left going (it failed half-way)."""
+    from .launcher import stop_pid
+
+    for launched in app.live_launched():
+        stop_pid(launched.process.pid)
+        try:
+            launched.process.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - best effort; the temp folder goes anyway
+            launched.process.kill()
+
+
+def start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker while ``sys.stderr`` is still the real one.
+
+    Inside the app, Textual replaces ``sys.stderr`` with an object whose ``fileno()`` is -1,
+    and a resource tracker first started from there (by the Data screen's preprocessing pool)
+    fails with "bad value(s) in fds_to_keep"."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
+def run_demo(options: DemoOptions) -> DemoResult:
+    """Play the demo; write the SVGs (and the cast) into ``options.out``."""
+    out = options.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    result = DemoResult()
+    recorder = None
+    if options.cast and shutil.which("asciinema") is None:
+        result.notes.append("asciinema is not installed, so no demo.cast was written "
+                            "(install it: sudo apt-get install asciinema); the SVGs are")
+    elif options.cast:
+        recorder = CastRecorder(options.size)
+    start_resource_tracker()
+    with tempfile.TemporaryDirectory(prefix="coughscope-demo-") as tmp:
+        work = Path(tmp)
+        with demo_environment(work):
+            app = make_app(work / "runs", options.data)
+            asyncio.run(drive(app, options, out, recorder, result))
+    if recorder is not None:
+        result.cast = recorder.save(out / CAST_NAME, "coughscope demo")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``coughscope demo [options]``; prints the written files on stdout."""
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        started = time.monotonic()
+        result = run_demo(options)
+    except CoughscopeError as err:
+        print(f"coughscope demo: error: {err.describe()}", file=sys.stderr)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        print("coughscope demo: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPT)
+    for note in result.notes:
+        print(f"coughscope demo: note: {note}", file=sys.stderr)
+    for path in [*result.screenshots, *([result.cast] if result.cast else [])]:
+        print(path)
+    print(f"coughscope demo: done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Small reusable widgets and renderers for the app's screens."""
