@@ -8,12 +8,13 @@ in the output folder:
 * ``01-data.svg`` … ``06-classify.svg``: one screenshot per screen (:data:`SHOTS`);
 * ``demo.cast``: an asciinema v2 recording of the session when ``asciinema`` is installed.
 
-The same command writes the same SVGs: the data and the runner are seeded and trained on the
-CPU, the terminal size is fixed, the cursor does not blink, the header has no clock, the run
+The same command writes the same SVGs (on one machine: the Classify screen says whether it
+has a microphone): the data and the runner are seeded and train on the CPU, the header shows a
+fixed device text and no clock, the terminal size is fixed, text cursors do not blink, the run
 id is fixed (:data:`RUN_ID`), the work folder (data, cache, runs) is a temporary folder that
-is also the working directory (so shown paths are relative), the training time is left out of
-the Training capture, and the SVG's ``terminal-<hash>`` CSS prefix becomes
-``terminal-<shot name>`` (:func:`normalise_svg`).
+is also the working directory (shown paths are relative; the Classify file browser is rooted
+at ``.``), the training time ("took …") is left out of the Training capture, and the SVG's
+``terminal-<hash>`` CSS prefix becomes ``terminal-<shot name>`` (:func:`normalise_svg`).
 
 The cast is what the app writes to its terminal, captured by a driver that records instead of
 printing (:class:`CastRecorder`), so it costs no second run; long waits are shortened to
@@ -32,6 +33,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +54,10 @@ CLIP_NAME = "cough.wav"  # the demo recording classified on the Classify screen
 CAST_NAME = "demo.cast"
 IDLE_LIMIT = 1.0
 HOLD_SECONDS = 2.5
-WAIT_SECONDS = 600.0  # longest wait for one step (reading the data, training)
+WAIT_SECONDS = 600.0  # longest wait for reading the data or for training
+SHORT_WAIT = 180.0  # for anything else (the first use of torch or librosa included)
 STEP = 0.1
+SVG_CHAR_WIDTH = 12.2  # rich's SVG export: one terminal cell is 0.61 x its 20 px font
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class DemoOptions:
     models: tuple[str, ...] = ("ann", "cnn", "logreg")
     seeds: int = 2
     epochs: int = 4
-    size: tuple[int, int] = (120, 36)
+    size: tuple[int, int] = (140, 40)  # the Results table's columns fit at 140
     cast: bool = True
 
 
@@ -89,7 +93,7 @@ def parse_size(text: str) -> tuple[int, int]:
     width, height = int(match.group(1)), int(match.group(2))
     if width < 80 or height < 24:
         raise ConfigError(f"--size {text} is smaller than the app's 80x24",
-                          "use at least --size 80x24 (the default is 120x36)")
+                          "use at least --size 80x24 (the default is 140x40)")
     return width, height
 
 
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=defaults.epochs, metavar="N",
                         help=f"epochs per model (default {defaults.epochs})")
     parser.add_argument("--size", default="x".join(map(str, defaults.size)), metavar="WxH",
-                        help="terminal size of the captures (default 120x36)")
+                        help="terminal size of the captures (default 140x40)")
     parser.add_argument("--no-cast", action="store_true",
                         help="write only the SVGs, no asciinema cast")
     return parser
@@ -152,14 +156,25 @@ def normalise_svg(svg: str, name: str) -> str:
 
 
 def svg_text(svg: str) -> str:
-    """The text of an SVG screenshot, one line per terminal row (for tests and checks)."""
-    rows: dict[int, list[tuple[float, str]]] = {}
-    pattern = re.compile(r'<text [^>]*?x="([\d.]+)"[^>]*?clip-path="url\(#[\w-]+-line-(\d+)\)"'
-                         r'[^>]*>([^<]*)</text>')
-    for x, row, text in pattern.findall(svg):
-        rows.setdefault(int(row), []).append((float(x), html.unescape(text)))
-    lines = ["".join(t for _, t in sorted(parts)) for _, parts in sorted(rows.items())]
-    return "\n".join(line.replace("\xa0", " ").rstrip() for line in lines)
+    """The text of an SVG screenshot, one line per terminal row, spaces where the screen
+    has blank cells (for tests and for reading a capture without a browser)."""
+    rows: dict[int, list[tuple[int, int, str]]] = {}
+    for attributes, text in re.findall(r"<text ([^>]*)>([^<]*)</text>", svg):
+        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', attributes))
+        line = re.search(r"-line-(\d+)\)", attrs.get("clip-path", ""))
+        if line is None or "x" not in attrs:
+            continue  # the window title
+        column = round(float(attrs["x"]) / SVG_CHAR_WIDTH)
+        cells = round(float(attrs.get("textLength", 0)) / SVG_CHAR_WIDTH)
+        rows.setdefault(int(line.group(1)), []).append((column, cells, html.unescape(text)))
+    lines = []
+    for _, spans in sorted(rows.items()):
+        out, used = "", 0
+        for column, cells, text in sorted(spans):
+            out += " " * max(0, column - used) + text
+            used = max(used, column) + cells
+        lines.append(out.replace("\xa0", " ").rstrip())
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- cast
@@ -276,6 +291,14 @@ def demo_environment(work: Path) -> Iterator[None]:
 # ---------------------------------------------------------------------------- the story
 
 
+STARTED = time.monotonic()  # reset when a demo starts
+
+
+def say(text: str) -> None:
+    """Progress on the real stderr (inside the app, ``sys.stderr`` is Textual's capture)."""
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {text}", file=sys.__stderr__, flush=True)
+
+
 Shoot = Callable[[str], Awaitable[None]]
 
 
@@ -289,6 +312,18 @@ async def wait_until(pilot: Pilot[Any], done: Callable[[], bool], what: str,
                            "the machine may be very busy; try again, or with fewer "
                            "--models/--epochs")
         await pilot.pause(STEP)
+
+
+def mounted(app: CoughscopeApp, selector: str) -> Any | None:
+    """The widget ``selector`` names once it is mounted (screens are built when first shown)."""
+    found = app.query(selector)
+    widget = found.first() if found else None
+    return widget if widget is not None and widget.is_mounted else None
+
+
+async def wait_for_widget(pilot: Pilot[Any], selector: str, what: str) -> Any:
+    await wait_until(pilot, lambda: mounted(pilot.app, selector) is not None, what, SHORT_WAIT)
+    return mounted(pilot.app, selector)
 
 
 def shown_text(app: CoughscopeApp, selector: str) -> str:
@@ -314,6 +349,9 @@ async def type_into(pilot: Pilot[Any], widget: Any, text: str) -> None:
 
 async def show_data(pilot: Pilot[Any], shoot: Shoot) -> None:
     app = pilot.app
+    await wait_for_widget(pilot, "#data-summarise", "the Data screen")
+    freeze_cursors(app)
+    say(f"Data screen: reading {app.data_spec} …")
     await pilot.click("#data-summarise")
     message = "#data-message"
     await wait_until(pilot, lambda: "usable clips" in shown_text(app, message) or
@@ -330,8 +368,9 @@ async def pick_models(pilot: Pilot[Any], options: DemoOptions, shoot: Shoot) -> 
 
     app = pilot.app
     await pilot.press("2")
-    await wait_until(pilot, lambda: app.query_one("#models-view").registry_loaded,
-                     "the model list")
+    view = await wait_for_widget(pilot, "#models-view", "the Models screen")
+    await wait_until(pilot, lambda: view.registry_loaded, "the model list", SHORT_WAIT)
+    freeze_cursors(app)
     models = app.query_one("#models-list", SelectionList)
     models.deselect_all()
     for name in options.models:
@@ -346,14 +385,16 @@ async def train(pilot: Pilot[Any], shoot: Shoot) -> None:
     from textual.widgets import OptionList
 
     app = pilot.app
+    say(f"training {', '.join(pilot.app.query_one('#models-list').selected)} …")
     await pilot.click("#models-start")
+    threading.Thread(target=warm_up, name="demo-warm-up", daemon=True).start()
     await wait_until(pilot, lambda: app.followed is not None or
-                     app.query_one("#models-message").has_class("error"), "the run to start")
+                     app.query_one("#models-message").has_class("error"), "the run to start", SHORT_WAIT)
     if app.followed is None:
         raise RunError(f"the Models screen did not start the run: "
                        f"{shown_text(app, '#models-message')}", "see the message above")
     followed = app.followed
-    training = app.query_one("#training-view")
+    training = await wait_for_widget(pilot, "#training-view", "the Training screen")
     await wait_until(pilot, lambda: bool(training.plotted.get("val_loss")) or
                      followed.state.is_over, "the first epoch")
     await wait_until(pilot, lambda: followed.state.is_over and followed.was_over,
@@ -364,9 +405,9 @@ async def train(pilot: Pilot[Any], shoot: Shoot) -> None:
         errors = "; ".join(message for message, _ in followed.state.errors)
         raise RunError(f"the demo run ended {followed.state.state}: {errors or 'no error event'}",
                        f"the runner's output:\n{runner_log_tail(followed.run)}")
-    # show the curves of the first model that has several epochs, as a user would pick it
+    # show the curves of the last part with the most epochs, picked as a user would
     keys = list(followed.state.parts)
-    chosen = max(keys, key=lambda k: len(followed.state.parts[k].history))
+    chosen = max(keys, key=lambda k: (len(followed.state.parts[k].history), keys.index(k)))
     parts = app.query_one("#training-parts", OptionList)
     parts.focus()
     parts.highlighted = keys.index(chosen)
@@ -375,6 +416,14 @@ async def train(pilot: Pilot[Any], shoot: Shoot) -> None:
         followed.state.seconds = None  # the time it took is not part of the capture
     training.redraw()
     await shoot("03-training")
+
+
+def warm_up() -> None:
+    """Import what classifying needs (torch, librosa: seconds) while the runner trains."""
+    with contextlib.suppress(Exception):
+        import engine.inference  # noqa: F401
+        import librosa  # noqa: F401
+        import torch  # noqa: F401
 
 
 def demo_clip(run_path: Path) -> Path | None:
@@ -393,62 +442,49 @@ def demo_clip(run_path: Path) -> Path | None:
     return next((p for p in sorted(Path("data").rglob("*.wav"))), None)
 
 
-def classify_controls(app: CoughscopeApp) -> tuple[Any, Any] | None:
-    """The Classify screen's file input and Classify button, when the screen has them."""
-    from textual.widgets import Button, Input
-
-    view = app.query_one("#classify-view")
-    inputs = list(view.query(Input))
-    buttons = [b for b in view.query(Button) if "classify" in str(b.label).lower()]
-    if not inputs or not buttons:
-        return None
-    inputs.sort(key=lambda w: not any(k in (w.id or "") for k in ("path", "file")))
-    return inputs[0], buttons[0]
-
-
-def view_busy(app: CoughscopeApp, view_id: str) -> bool:
-    """True while a worker started by the view (or a widget in it) has not finished."""
-    view = app.query_one(f"#{view_id}")
-    return any(not worker.is_finished and
-               (worker.node is view or view in getattr(worker.node, "ancestors", []))
-               for worker in app.workers)
-
-
 async def classify(pilot: Pilot[Any], shoot: Shoot) -> str | None:
-    """Classify a demo recording on the Classify screen; a note when the screen cannot."""
+    """Classify a demo recording on the Classify screen (type its path, press Classify);
+    a note when that cannot be shown."""
+    from textual.widgets import Input
+
     app = pilot.app
     await pilot.press("7")
-    await pilot.pause(0.3)
-    note = None
-    controls = classify_controls(app)
-    clip = demo_clip(app.followed.run.path) if app.followed else None
-    if controls is None:
-        note = ("the Classify screen has no file input and Classify button yet: "
+    view = await wait_for_widget(pilot, "#classify-view", "the Classify screen")
+    freeze_cursors(app)
+    if not view.query("#classify-path") or not view.query("#classify-go"):
+        await shoot("06-classify")
+        return ("the Classify screen has no #classify-path input and #classify-go button: "
                 "06-classify.svg shows the screen as it is")
-    elif clip is None:
-        note = "no demo recording was found to classify"
-    else:
-        shutil.copyfile(clip, CLIP_NAME)
-        path_input, button = controls
-        await type_into(pilot, path_input, CLIP_NAME)
-        await pilot.click(button)
-        await pilot.pause(0.3)
-        await wait_until(pilot, lambda: not view_busy(app, "classify-view"), "classifying")
+    mic = "#classify-mic"
+    await wait_until(pilot, lambda: not shown_text(app, mic).startswith("checking"),
+                     "the microphone check", SHORT_WAIT)
+    view.query_one("#classify-tree").path = Path(".")  # the work folder, not its temp path
+    clip = demo_clip(app.followed.run.path)
+    if clip is None:
+        await shoot("06-classify")
+        return "no demo recording was found to classify"
+    shutil.copyfile(clip, CLIP_NAME)
+    await type_into(pilot, view.query_one("#classify-path", Input), CLIP_NAME)
+    await pilot.click("#classify-go")
+    status = "#classify-status"
+    await wait_until(pilot, lambda: not shown_text(app, status).startswith("classifying"),
+                     "the classification", SHORT_WAIT)
+    if app.query_one(status).has_class("error"):
+        raise RunError(f"the Classify screen could not classify {CLIP_NAME}: "
+                       f"{shown_text(app, status)}", "see the message above")
+    view.query_one("#classify-models").scroll_visible(animate=False)  # the verdicts
     await shoot("06-classify")
-    return note
+    return None
 
 
 async def play(pilot: Pilot[Any], options: DemoOptions, shoot: Shoot) -> list[str]:
     """The whole story; returns notes about what could not be shown."""
-    app = pilot.app
-    await wait_until(pilot, lambda: app.query_one("#models-view").registry_loaded,
-                     "the app to start")
-    freeze_cursors(app)
     await show_data(pilot, shoot)
     await pick_models(pilot, options, shoot)
     await train(pilot, shoot)
-    for key, name in (("4", "04-results"), ("5", "05-confusion")):
+    for key, tab, name in (("4", "results", "04-results"), ("5", "confusion", "05-confusion")):
         await pilot.press(key)
+        await wait_for_widget(pilot, f"#{tab}-view", f"the {tab.title()} screen")
         await shoot(name)
     note = await classify(pilot, shoot)
     return [note] if note else []
@@ -467,7 +503,7 @@ async def drive(app: CoughscopeApp, options: DemoOptions, out: Path,
         path = out / f"{name}.svg"
         atomic_write_text(path, normalise_svg(app.export_screenshot(), name))
         result.screenshots.append(path)
-        print(f"demo: {name.split('-', 1)[1]} screen -> {path}", file=sys.stderr)
+        say(f"{name.split('-', 1)[1]} screen -> {path}")
         if recorder is not None:
             recorder.hold(HOLD_SECONDS)
 
@@ -505,8 +541,14 @@ def start_resource_tracker() -> None:
 
 def run_demo(options: DemoOptions) -> DemoResult:
     """Play the demo; write the SVGs (and the cast) into ``options.out``."""
+    global STARTED
+    STARTED = time.monotonic()
     out = options.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {out}: {exc.strerror}",
+                          "pass a writable folder with --out DIR") from None
     result = DemoResult()
     recorder = None
     if options.cast and shutil.which("asciinema") is None:
@@ -516,7 +558,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
         recorder = CastRecorder(options.size)
     start_resource_tracker()
     with tempfile.TemporaryDirectory(prefix="coughscope-demo-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) / "coughscope-demo"
+        work.mkdir()
         with demo_environment(work):
             app = make_app(work / "runs", options.data)
             asyncio.run(drive(app, options, out, recorder, result))
@@ -529,7 +572,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``coughscope demo [options]``; prints the written files on stdout."""
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
-        started = time.monotonic()
         result = run_demo(options)
     except CoughscopeError as err:
         print(f"coughscope demo: error: {err.describe()}", file=sys.stderr)
@@ -538,10 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("coughscope demo: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPT)
     for note in result.notes:
-        print(f"coughscope demo: note: {note}", file=sys.stderr)
+        say(f"note: {note}")
     for path in [*result.screenshots, *([result.cast] if result.cast else [])]:
         print(path)
-    print(f"coughscope demo: done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    say("done")
     return int(ExitCode.OK)
 
 
