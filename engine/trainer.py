@@ -719,13 +719,14 @@ class _Fit:
 
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
+            self.loop.train_module.load_state_dict(state["model"])
+            self.loop.raw_optimizer.load_state_dict(state["optimizer"])
+        except Exception as exc:  # torn, foreign, or from another model configuration
             raise RunError(
-                f"checkpoint {path} cannot be read ({type(exc).__name__})",
+                f"checkpoint {path} cannot be resumed ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
                 f"delete {path} to train this model from the start",
             ) from None
-        self.loop.train_module.load_state_dict(state["model"])
-        self.loop.raw_optimizer.load_state_dict(state["optimizer"])
         self.progress = _Progress(
             epoch=int(state["epoch"]), history=list(state["history"]),
             best_epoch=int(state["best_epoch"]), best_auc=float(state["best_auc"]),

@@ -275,3 +275,16 @@ def test_predictor_refuses_inputs_of_another_shape(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         predictor.predict_proba(np.zeros((2, 30), dtype=np.float32))
     assert "[26]" in info.value.message and "[30]" in info.value.message
+
+
+def test_resume_from_a_foreign_checkpoint_is_a_run_error(tmp_path: Path) -> None:
+    from engine.errors import RunError
+
+    ctx = context(tmp_path, epochs=1)
+    ctx.workdir.mkdir(parents=True)
+    (ctx.workdir / "last.pt").write_bytes(b"not a checkpoint")
+    ctx.resume = True
+    with pytest.raises(RunError) as info:
+        trainer.fit(get_spec("ann"), TrainData(features(40, 0), features(20, 1)), ctx)
+    assert str(ctx.workdir / "last.pt") in info.value.message
+    assert "delete" in info.value.hint
