@@ -508,8 +508,11 @@ class EpochLoop:
         """A frozen backbone in eval mode gives the same features every epoch: compute them
         once and train only the head on them."""
         net: Any = self.net
-        self.X = self._features_of(net, self.X)
-        self.X_val = self._features_of(net, self.X_val)
+        train = self._features_of(net, self.X)
+        net.feature_mean.copy_(train.mean(dim=0))
+        net.feature_std.copy_(torch.nan_to_num(train.std(dim=0), nan=1.0).clamp_min(1e-6))
+        self.X = net.standardise(train)
+        self.X_val = net.standardise(self._features_of(net, self.X_val))
         self.train_module = net.head
         self.channels_last = False
 

@@ -56,6 +56,8 @@ RULES = (
          skip="needs ImageNet weights (a download) and a GPU to finish in reasonable time"),
     Rule(r"--(data|config)\s+(?!demo|SPEC\b)\S+", skip="needs the user's own data set or config file, "
          "which is not here"),
+    Rule(r"^coughscope data summary\s+(?!demo|SPEC\b)\S+",
+         skip="needs the user's own data set, which is not here"),
     # run, cheaply
     Rule(r"(^|\s)(--help|-h)(\s|$)", expect=r"usage:"),
     Rule(r"^coughscope data summary demo\S*( |$)", expect=r"usable"),
@@ -173,6 +175,8 @@ def to_argv(command: str, ws: Workspace) -> list[str]:
 
 def placeholder(token: str, ws: Workspace, command: str) -> str:
     """``RUN`` -> a finished run's path, ``FILE.wav`` -> a demo clip, ``SPEC`` -> demo:40 …"""
+    if re.fullmatch(r"[\w./~-]+\.(wav|flac|ogg|mp3|webm|m4a)", token) and "FILE" in ws.values:
+        return ws.values["FILE"]  # an example recording's name: a real demo clip
     word = re.fullmatch(r"([A-Z][A-Z_]*)(\.\w+)?", token)
     if not word:
         return token
@@ -307,5 +311,8 @@ def test_rules_and_placeholders(tmp_path: Path) -> None:
     assert argv[3:] == ["--headless", "--data", DEMO, "--seeds", "1", "--epochs", "1", "--json"]
     assert to_argv("coughscope predict FILE.wav --run RUN", ws)[3:] == [
         "predict", "/a/b.wav", "--run", "/r/x"]
+    assert to_argv("coughscope predict cough.wav", ws)[3:] == ["predict", "/a/b.wav"]
+    assert rule_for("coughscope data summary ~/coswara").skip
+    assert rule_for("coughscope data summary demo:40 --json").skip is None
     with pytest.raises(AssertionError, match="placeholder 'WEIRD'"):
         to_argv("coughscope predict WEIRD", ws)

@@ -256,6 +256,9 @@ def test_resnets_train_from_given_weights(tmp_path: Path) -> None:
         start = torch.load(weights_file, weights_only=True)["conv1.weight"]
         # the frozen extractor keeps its ImageNet weights; fine-tuning moves them
         assert torch.equal(conv1, start) == (name == "imagenet50")
+        if name == "imagenet50":  # the head sees features standardised on the training part
+            assert not torch.equal(predictor.net.feature_std.cpu(), torch.ones(2048))
+            assert predictor.net.feature_mean.abs().sum() > 0
         reloaded = trainer.load(get_spec(name), ctx.workdir)
         probe = small.val.X[:, :32]
         assert np.allclose(reloaded.predict_proba(probe), predictor.predict_proba(probe), atol=1e-5)

@@ -405,9 +405,14 @@ async def train(pilot: Pilot[Any], shoot: Shoot) -> None:
         errors = "; ".join(message for message, _ in followed.state.errors)
         raise RunError(f"the demo run ended {followed.state.state}: {errors or 'no error event'}",
                        f"the runner's output:\n{runner_log_tail(followed.run)}")
-    # show the curves of the last part with the most epochs, picked as a user would
+    # show the curves of the last trained (not baseline) part with the most epochs, picked
+    # on the list as a user would
+    from engine.models import MODELS
+
     keys = list(followed.state.parts)
-    chosen = max(keys, key=lambda k: (len(followed.state.parts[k].history), keys.index(k)))
+    chosen = max(keys, key=lambda k: (len(followed.state.parts[k].history),
+                                      not getattr(MODELS.get(k[0]), "baseline", True),
+                                      keys.index(k)))
     parts = app.query_one("#training-parts", OptionList)
     parts.focus()
     parts.highlighted = keys.index(chosen)

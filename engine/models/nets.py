@@ -128,7 +128,7 @@ class ResNet50(nn.Module):
 class ImageNet50(ResNet50):
     """Our reading of the paper's "ImageNet50": an ImageNet-pretrained ResNet-50 as a frozen
     feature extractor (eval mode, no gradients, batch-norm statistics untouched) with a
-    trained linear head. Only ``head`` has trainable parameters."""
+    trained linear head on standardised features. Only ``head`` has trainable parameters."""
 
     frozen_backbone = True
 
@@ -136,6 +136,16 @@ class ImageNet50(ResNet50):
         super().__init__(state)
         self.backbone.requires_grad_(False)
         self.backbone.eval()
+        # the head sees backbone features standardised with training-part statistics
+        # (set by the trainer; saved in the state dict)
+        self.register_buffer("feature_mean", torch.zeros(2048))
+        self.register_buffer("feature_std", torch.ones(2048))
+
+    def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.feature_mean) / self.feature_std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.standardise(self.features(x)))
 
     def train(self, mode: bool = True) -> "ImageNet50":
         super().train(mode)
