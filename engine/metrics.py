@@ -332,9 +332,10 @@ def confound_warning(
         return None
     return (
         f"{column} alone predicts the label (test ROC-AUC {baseline_auc:.2f} from {column} "
-        f"only): the data set is confounded, and overall numbers may measure the "
-        f"recording channel rather than the cough. Read the within-group AUCs per {column} "
-        "instead, or resample so every value of it has a similar share of positives."
+        f"only): either the data set is confounded with {column} (a recording channel, site "
+        f"or date), so overall numbers may measure it rather than the cough, or {column} "
+        f"describes the label itself (e.g. a test result). Read the within-group AUCs per "
+        f"{column}, or resample so every value of it has a similar share of positives."
     )
 
 

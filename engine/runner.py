@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import signal
 import time
 from contextlib import contextmanager
@@ -276,6 +277,9 @@ def train_one(
         if stop() or type(exc).__name__ == "Interrupted":
             raise Interrupted(stop.reason or "stopped") from None
         raise
+    if ctx.resume:  # epochs of earlier attempts are in the event log, not in this history
+        earlier = earlier_epochs(run, spec.name, seed, before=history[0]["epoch"] if history else None)
+        history[:0] = earlier
     predictor.save(workdir)
 
     ds, split = prepared.dataset, prepared.split
@@ -320,6 +324,20 @@ def train_one(
              test_loss=result["test_loss"], best_epoch=result["best_epoch"],
              threshold=threshold, seconds=result["seconds"])
     return result
+
+
+def earlier_epochs(run: RunDir, model: str, seed: int, before: int | None) -> list[dict[str, Any]]:
+    """``epoch_end`` records of earlier attempts of ``model``/``seed`` (latest per epoch)."""
+    from .runs import read_all_events
+
+    events, _ = read_all_events(run.events_path)
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e["type"] == "epoch_end" and e.get("model") == model and e.get("seed") == seed:
+            if before is None or e["epoch"] < before:
+                by_epoch[e["epoch"]] = {k: v for k, v in e.items()
+                                        if k not in ("v", "type", "time", "model", "seed")}
+    return [by_epoch[k] for k in sorted(by_epoch)]
 
 
 def summarise(
@@ -418,6 +436,16 @@ def run_experiment(
     resumable) and re-raises any other error after marking the run failed.
     """
     stop = stop or StopFlag()
+    rank = int(os.environ.get("RANK", "0"))
+    if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
+        import tempfile
+
+        private = RunDir(Path(tempfile.mkdtemp(prefix=f"coughscope-rank{rank}-")) / run.id)
+        if resume:  # resume from the same checkpoints as rank 0, in a private copy
+            import shutil
+
+            shutil.copytree(run.path, private.path)
+        run = private
     run.path.mkdir(parents=True, exist_ok=True)
     if not resume:
         atomic_write_text(run.config_path, config.to_toml())

@@ -148,7 +148,10 @@ def cheapen(argv: list[str]) -> list[str]:
     for flag, value in (("--seeds", "1"), ("--epochs", "1")):
         if flag in out and out.index(flag) + 1 < len(out):
             out[out.index(flag) + 1] = value
-    return [DEMO if a == "demo" else a for a in out]
+    data_at = [i + 1 for i, a in enumerate(out) if a == "--data"]
+    if out[:2] == ["data", "summary"]:
+        data_at.append(2)
+    return [DEMO if a == "demo" and i in data_at else a for i, a in enumerate(out)]
 
 
 def to_argv(command: str, ws: Workspace) -> list[str]:
@@ -312,6 +315,8 @@ def test_rules_and_placeholders(tmp_path: Path) -> None:
     assert to_argv("coughscope predict FILE.wav --run RUN", ws)[3:] == [
         "predict", "/a/b.wav", "--run", "/r/x"]
     assert to_argv("coughscope predict cough.wav", ws)[3:] == ["predict", "/a/b.wav"]
+    assert to_argv("coughscope demo --help", ws)[3:] == ["demo", "--help"]
+    assert to_argv("coughscope data summary demo", ws)[3:] == ["data", "summary", DEMO]
     assert rule_for("coughscope data summary ~/coswara").skip
     assert rule_for("coughscope data summary demo:40 --json").skip is None
     with pytest.raises(AssertionError, match="placeholder 'WEIRD'"):
