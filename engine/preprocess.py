@@ -201,6 +201,7 @@ def _in_pool(chunks: list[list[tuple[str, str]]], cache: FeatureCache, n_workers
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     global POOLS_STARTED
+    _ensure_resource_tracker()
     pool = ProcessPoolExecutor(n_workers, mp_context=_pool_context(cache.cfg),
                                initializer=_worker_init)
     POOLS_STARTED += 1
@@ -210,6 +211,24 @@ def _in_pool(chunks: list[list[tuple[str, str]]], cache: FeatureCache, n_workers
             yield from future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the real stderr.
+
+    A pool's first lock starts the tracker process with ``sys.stderr.fileno()`` among the
+    descriptors it keeps; inside a Textual app ``sys.stderr`` is a capture object whose
+    ``fileno()`` is -1, and the start fails ("bad value(s) in fds_to_keep"). Starting it here
+    with the process's original stderr works from any caller.
+    """
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    sys.stderr = sys.__stderr__ or saved
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
 
 
 def _pool_context(cfg: PreprocessConfig) -> Any:

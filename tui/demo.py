@@ -533,17 +533,6 @@ def stop_runs(app: CoughscopeApp) -> None:
             launched.process.kill()
 
 
-def start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker while ``sys.stderr`` is still the real one.
-
-    Inside the app, Textual replaces ``sys.stderr`` with an object whose ``fileno()`` is -1,
-    and a resource tracker first started from there (by the Data screen's preprocessing pool)
-    fails with "bad value(s) in fds_to_keep"."""
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-
-
 def run_demo(options: DemoOptions) -> DemoResult:
     """Play the demo; write the SVGs (and the cast) into ``options.out``."""
     global STARTED
@@ -561,7 +550,6 @@ def run_demo(options: DemoOptions) -> DemoResult:
                             "(install it: sudo apt-get install asciinema); the SVGs are")
     elif options.cast:
         recorder = CastRecorder(options.size)
-    start_resource_tracker()
     with tempfile.TemporaryDirectory(prefix="coughscope-demo-") as tmp:
         work = Path(tmp) / "coughscope-demo"
         work.mkdir()

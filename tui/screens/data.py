@@ -77,7 +77,6 @@ class DataView(Vertical):
         bar = self.query_one("#data-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
-        start_resource_tracker()
         self.summarise_worker(spec)
 
     def set_message(self, text: Text | str, error: bool = False) -> None:
@@ -174,27 +173,6 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for key, value in rows:
         table.add_row(key, value)
     return table
-
-
-def start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker with the real stderr (call on the UI thread).
-
-    Preprocessing uses a process pool, whose first lock starts the tracker process with
-    ``sys.stderr.fileno()`` among its file descriptors; under Textual ``sys.stderr`` is a
-    capture object whose ``fileno()`` is -1, and the start fails ("bad value(s) in
-    fds_to_keep").
-    """
-    import sys
-    from multiprocessing import resource_tracker
-
-    saved = sys.stderr
-    sys.stderr = sys.__stderr__ or saved
-    try:
-        resource_tracker.ensure_running()
-    except Exception:  # noqa: BLE001 - the pool reports its own error if this mattered
-        pass
-    finally:
-        sys.stderr = saved
 
 
 def read_data_summary(spec: str, progress: Any) -> dict[str, Any]:
