@@ -228,6 +228,8 @@ def fill_values(ws: Workspace, command: str) -> None:
         ws.values.update(RUN=str(run), FILE=str(clips[0]))
     ws.values.update(SPEC=DEMO, DIR=str(ws.root / "out"), N="1", LIST="ann,logreg",
                      NAME="coswara", PATH=str(ws.root / "out"))
+    if command.startswith("coughscope predict"):  # predict DIR: a folder of recordings
+        ws.values["DIR"] = str(Path(ws.values["FILE"]).parent)
 
 
 # ---------------------------------------------------------------------------- tests
