@@ -222,7 +222,8 @@ def test_predict_uses_the_runs_own_preprocessing(demo: DemoRun,
     from engine.inference import Classifier
     from engine.runs import RunDir
 
-    base = tmp_path_factory.getbasetemp() / "demo-run"
+    # its own runs folder: the shared one's "latest finished run" must stay the default run
+    base = tmp_path_factory.getbasetemp() / "demo-run-8k"
     run8k = train_run(base, "r8k", "--sample-rate", "8000", models="logreg,cnn", seeds=1,
                       epochs=1)
     classifier = Classifier(RunDir(run8k.run))
