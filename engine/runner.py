@@ -39,7 +39,6 @@ from .runs import EventLog, RunDir, now_iso, read_json, write_json
 
 Listener = Callable[[dict[str, Any]], None]
 
-# metrics summarised over seeds (in the order tables show them)
 HEADLINE_METRICS = (
     "roc_auc",
     "accuracy",

@@ -25,7 +25,6 @@ This module also owns the small helpers the other non-torch family (:mod:`.tabul
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import pickle
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import sha256_file
 from ..errors import RunError
 from ..paths import atomic_write_bytes, atomic_write_text
 from . import FitContext, ModelSpec, TrainData
@@ -88,12 +88,6 @@ def accuracy(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean((np.asarray(p) >= 0.5).astype(int) == np.asarray(y).astype(int)))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(model_dir: Path, fmt: str, files: list[str], **fields: Any) -> None:
