@@ -96,6 +96,9 @@ class SplitConfig:
                 f"split fractions test={self.test}, val={self.val} must be between 0 and 1",
                 "e.g. test=0.3, val=0.2",
             )
+        if self.folds == 1 or self.folds < 0:
+            raise ConfigError(f"folds={self.folds}: k-fold needs at least 2 folds",
+                              "use folds >= 2, or 0 for one train/validation/test split")
 
 
 @dataclass(frozen=True)

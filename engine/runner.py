@@ -107,16 +107,26 @@ class PreparedData:
     """The preprocessed data set and its split, shared by every model of a run."""
 
     dataset: Any  # engine.preprocess.Dataset
-    split: Any  # engine.splits.Split
+    splits: list[Any]  # engine.splits.Split: one, or one per fold (k-fold)
     meta_columns: list[str] = field(default_factory=list)
+
+    @property
+    def split(self) -> Any:
+        """The first split (the only one unless the run is k-fold)."""
+        return self.splits[0]
+
+    def split_for(self, seed: int) -> Any:
+        """In a k-fold run seed index ``i`` trains on fold ``i``; otherwise every seed shares
+        the one split."""
+        return self.splits[seed % len(self.splits)]
 
     def inputs(self, spec: ModelSpec) -> np.ndarray:
         if spec.input == "features":
             return self.dataset.features
         return self.dataset.logmel[:, None, :, :]  # (N, 1, mels, frames), float16
 
-    def train_data(self, spec: ModelSpec) -> TrainData:
-        X, y, s = self.inputs(spec), self.dataset.y, self.split
+    def train_data(self, spec: ModelSpec, seed: int) -> TrainData:
+        X, y, s = self.inputs(spec), self.dataset.y, self.split_for(seed)
         return TrainData(
             train=Part(X[s.train], y[s.train]),
             val=Part(X[s.val], y[s.val]),
@@ -145,15 +155,15 @@ def prepare_data(
     """Load, preprocess (cached) and split the configured data set."""
     from .preprocess import preprocess
     from .sources import load_source
-    from .splits import make_split
+    from .splits import make_splits
 
     clipset = load_source(config.data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
-    split = make_split(dataset.y, dataset.groups, config.split)
+    splits = make_splits(dataset.y, dataset.groups, config.split)
     from .metrics import group_columns
 
     columns = list(group_columns({c: dataset.meta(c) for c in clipset.meta_columns}))
-    return PreparedData(dataset=dataset, split=split, meta_columns=columns)
+    return PreparedData(dataset=dataset, splits=splits, meta_columns=columns)
 
 
 def data_ready_fields(prepared: PreparedData) -> dict[str, Any]:
@@ -177,19 +187,29 @@ def data_ready_fields(prepared: PreparedData) -> dict[str, Any]:
         "spectrogram": list(ds.logmel.shape[1:]),
         "meta_columns": prepared.meta_columns,
         "split": split.describe(ds.y, ds.groups),
+        "folds": len(prepared.splits) if len(prepared.splits) > 1 else None,
     }
 
 
 def write_split(run: RunDir, prepared: PreparedData) -> None:
     """``split.csv``: which part every clip landed in (so anyone can audit the split)."""
-    ds = prepared.dataset
-    parts = prepared.split.parts(len(ds.clips))
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["clip", "group", "label", "split"])
-    for clip, part in zip(ds.clips, parts):
-        w.writerow([str(clip.path), clip.group, clip.label, part])
+    w.writerow(["clip", "group", "label", *split_columns(prepared)])
+    for clip, *parts in split_rows(prepared):
+        w.writerow([str(clip.path), clip.group, clip.label, *parts])
     atomic_write_text(run.path / "split.csv", buf.getvalue())
+
+
+def split_columns(prepared: PreparedData) -> list[str]:
+    """``split`` (the first split), then ``split_fold1``... for the other folds."""
+    return ["split"] + [f"split_fold{i}" for i in range(1, len(prepared.splits))]
+
+
+def split_rows(prepared: PreparedData) -> list[tuple[Any, ...]]:
+    n = len(prepared.dataset.clips)
+    columns = [s.parts(n) for s in prepared.splits]
+    return [(clip, *(str(c[i]) for c in columns)) for i, clip in enumerate(prepared.dataset.clips)]
 
 
 def check_split_unchanged(run: RunDir, prepared: PreparedData) -> None:
@@ -197,11 +217,10 @@ def check_split_unchanged(run: RunDir, prepared: PreparedData) -> None:
     path = run.path / "split.csv"
     if not path.exists():
         return
-    ds = prepared.dataset
-    parts = prepared.split.parts(len(ds.clips))
+    cols = split_columns(prepared)
     with open(path, newline="", encoding="utf-8") as fh:
-        saved = [(r["clip"], r["split"]) for r in csv.DictReader(fh)]
-    now = [(str(c.path), p) for c, p in zip(ds.clips, parts)]
+        saved = [(r["clip"], *(r.get(c) for c in cols)) for r in csv.DictReader(fh)]
+    now = [(str(clip.path), *parts) for clip, *parts in split_rows(prepared)]
     if saved != now:
         raise RunError(
             f"the data behind {run.path} changed since the run started "
@@ -210,9 +229,9 @@ def check_split_unchanged(run: RunDir, prepared: PreparedData) -> None:
         )
 
 
-def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray) -> None:
+def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray, split: Any) -> None:
     ds = prepared.dataset
-    parts = prepared.split.parts(len(ds.clips))
+    parts = split.parts(len(ds.clips))
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["clip", "group", "label", "probability", "split"])
@@ -271,7 +290,7 @@ def train_one(
              resumed=ctx.resume)
     started = time.perf_counter()
     try:
-        predictor = models.fit(spec, prepared.train_data(spec), ctx)
+        predictor = models.fit(spec, prepared.train_data(spec, seed), ctx)
     except Exception as exc:
         if stop() or type(exc).__name__ == "Interrupted":
             raise Interrupted(stop.reason or "stopped") from None
@@ -281,7 +300,7 @@ def train_one(
         history[:0] = earlier
     predictor.save(workdir)
 
-    ds, split = prepared.dataset, prepared.split
+    ds, split = prepared.dataset, prepared.split_for(seed)
     X = prepared.inputs(spec)
     prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
     y = ds.y
@@ -315,7 +334,7 @@ def train_one(
         "history": history,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_predictions(workdir / "predictions.csv", prepared, prob)
+    write_predictions(workdir / "predictions.csv", prepared, prob, split)
     write_json(workdir / "metrics.json", result)
     (workdir / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
     announce("model_end", model=spec.name, seed=seed, metrics=test,
@@ -323,6 +342,11 @@ def train_one(
              test_loss=result["test_loss"], best_epoch=result["best_epoch"],
              threshold=threshold, seconds=result["seconds"])
     return result
+
+
+def n_seeds(config: ExperimentConfig) -> int:
+    """Seeds per model; in a k-fold run, one per fold (seed ``i`` trains on fold ``i``)."""
+    return config.split.folds if config.split.folds >= 2 else config.seeds
 
 
 def earlier_epochs(run: RunDir, model: str, seed: int, before: int | None) -> list[dict[str, Any]]:
@@ -480,7 +504,7 @@ def run_experiment(
             ready = data_ready_fields(prepared)
             write_json(run.path / "data.json", ready)
             announce("data_ready", device=device, precision=precision,
-                     models=model_names, seeds=config.seeds, **ready)
+                     models=model_names, seeds=n_seeds(config), **ready)
             if prepared.dataset.clipset.synthetic:
                 warn("synthetic demo data: these numbers say nothing about real coughs")
 
@@ -491,7 +515,7 @@ def run_experiment(
 
             results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
             for spec in specs:
-                for seed in range(config.seeds):
+                for seed in range(n_seeds(config)):
                     done = run.model_dir(spec.name, seed) / "metrics.json"
                     if done.exists():
                         results[spec.name].append(read_json(done))

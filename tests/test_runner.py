@@ -208,3 +208,27 @@ def test_evaluate_scores_another_data_set(env, finished_run):
         assert set(m["roc_auc"]) >= {"mean", "std"}
         assert "by_group" in m
     assert list((run.path / "evaluations").glob("*.json"))
+
+
+def test_kfold_run_trains_one_model_per_fold(env, tmp_path):
+    out = cs(["--headless", "--data", "demo", "--models", "logreg", "--folds", "3",
+              "--runs-dir", str(tmp_path), "--run-id", "kf", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["models"]["logreg"]["seeds"] == [0, 1, 2]
+    run = RunDir(tmp_path / "kf")
+    with open(run.path / "split.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    folds = ["split", "split_fold1", "split_fold2"]
+    # every clip is a test clip in exactly one fold, and each fold's predictions follow it
+    assert all(sum(r[c] == "test" for c in folds) == 1 for r in rows)
+    for seed, column in enumerate(folds):
+        with open(run.model_dir("logreg", seed) / "predictions.csv", newline="") as fh:
+            preds = list(csv.DictReader(fh))
+        assert [p["split"] for p in preds] == [r[column] for r in rows]
+
+
+def test_one_fold_is_refused(env, tmp_path):
+    out = cs(["--headless", "--models", "logreg", "--folds", "1", "--runs-dir", str(tmp_path)],
+             env)
+    assert out.returncode == 2 and "folds" in out.stderr

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=float, metavar="F",
                    help="validation fraction of the rest, by participant (default 0.2)")
     p.add_argument("--split-seed", type=int, metavar="N", help="seed of the split (default 0)")
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="k-fold cross-validation by participant: K test folds, one model per "
+                        "fold (replaces --seeds; seed i trains on fold i)")
     d = parser.add_argument_group("devices and weights")
     d.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                    help="where to train (default auto: a GPU when there is one)")
@@ -106,7 +109,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         pre = PreprocessConfig(**{**pre.__dict__, **pre_changes})
     split = base.split
     split_changes = {k: v for k, v in (("test", args.test_size), ("val", args.val_size),
-                                       ("seed", args.split_seed)) if v is not None}
+                                       ("seed", args.split_seed),
+                                       ("folds", args.folds)) if v is not None}
     if split_changes:
         split = SplitConfig(**{**split.__dict__, **split_changes})
 
