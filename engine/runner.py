@@ -473,6 +473,11 @@ def run_experiment(
     if not resume:
         atomic_write_text(run.config_path, config.to_toml())
     run.set_status("running")
+    listeners = list(listeners or [])
+    if rank == 0:
+        from .mirror import MetricsMirror
+
+        listeners += [MetricsMirror(kind, run.path, run.id) for kind in config.loggers]
     log = EventLog(run.events_path)
     announce = Announcer(log, listeners)
     warnings: list[str] = []

@@ -232,3 +232,28 @@ def test_one_fold_is_refused(env, tmp_path):
     out = cs(["--headless", "--models", "logreg", "--folds", "1", "--runs-dir", str(tmp_path)],
              env)
     assert out.returncode == 2 and "folds" in out.stderr
+
+
+def test_tensorboard_mirror_gets_every_epoch(env, tmp_path):
+    pytest.importorskip("tensorboardX")
+    out = cs(["--headless", "--models", "ann", "--seeds", "1", "--epochs", "3", "--preset",
+              "paper", "--logger", "tensorboard", "--runs-dir", str(tmp_path), "--run-id", "tb"],
+             env)
+    assert out.returncode == 0, out.stderr
+    files = list((tmp_path / "tb" / "tensorboard" / "ann" / "seed0").glob("events.out.tfevents*"))
+    assert files
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    steps: dict[str, list[int]] = {}
+    data = files[0].read_bytes()
+    pos = 0
+    while pos < len(data):  # TFRecord: length, crc, payload, crc
+        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+        pos += 12 + length + 4
+        for value in event.summary.value:
+            steps.setdefault(value.tag, []).append(event.step)
+    assert steps["val_auc"] == [1, 2, 3] and steps["train_loss"] == [1, 2, 3]
+    assert "test_roc_auc" in steps

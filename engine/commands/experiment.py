@@ -114,6 +114,12 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     if split_changes:
         split = SplitConfig(**{**split.__dict__, **split_changes})
 
+    loggers = tuple(args.logger) if args.logger else base.loggers
+    if loggers:
+        from ..mirror import check_available
+
+        for kind in loggers:  # before any work, not after the first epoch
+            check_available(kind)
     seeds = args.seeds if args.seeds is not None else base.seeds
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds} must be at least 1", "e.g. --seeds 4")
@@ -127,7 +133,7 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         strategy=args.strategy or base.strategy,
         weights=args.weights or base.weights,
         pretrained=base.pretrained and not args.no_pretrained,
-        loggers=tuple(args.logger) if args.logger else base.loggers,
+        loggers=loggers,
         preprocess=pre,
         split=split,
         recipe=recipe,
