@@ -128,3 +128,20 @@ def test_progress_bar_tty_and_plain():
         "fetch [##############################] 2.0 KB/2.0 KB (100%)",
     ]
     assert "\r" not in plain.getvalue()
+
+
+def test_summary_exports_spectrogram_images(tmp_path):
+    import subprocess
+    import sys
+
+    import matplotlib.image
+
+    out_dir = tmp_path / "images"
+    done = subprocess.run([sys.executable, "-m", "engine", "data", "summary", "demo:12",
+                           "--export-images", str(out_dir), "--image-format", "png"],
+                          capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    images = sorted(out_dir.glob("*.png"))
+    assert len(images) == 12 and "wrote 12 spectrogram images" in done.stderr
+    assert matplotlib.image.imread(images[0]).shape[:2] == (128, 130)  # mels x frames

@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     summary.add_argument("--cache-dir", metavar="DIR", help="preprocessing cache (default: data dir/cache)")
     summary.add_argument("--seed", type=int, default=0, help="demo generator seed (default 0)")
     summary.add_argument("--workers", type=int, metavar="N", help="preprocessing processes (default: all cores)")
+    summary.add_argument("--export-images", metavar="DIR",
+                         help="also save every usable clip's log-mel as an image in DIR "
+                              "(the paper's spectrogram images)")
+    summary.add_argument("--image-format", choices=("png", "jpg"), default="png",
+                         help="format for --export-images (default png)")
 
     get = sub.add_parser("get", help="download a public data set")
     get.add_argument("name", metavar="NAME", help="coswara or covid19-cough (see `data list`)")
@@ -86,11 +91,8 @@ def _preprocess_and_summarize(clipset: Any, args: argparse.Namespace) -> dict[st
     from ..progress import Progress
     from ..sources import summarize
 
-    try:
-        from ..preprocess import preprocess  # librosa and friends (~1 s)
-    except ImportError:  # pragma: no cover - only while the preprocessing module is missing
-        print("coughscope: preprocessing unavailable; summarising the file list only", file=sys.stderr)
-        return summarize(clipset)
+    from ..preprocess import export_images, preprocess  # librosa and friends (~1 s)
+
     config = PreprocessConfig(sample_rate=args.sample_rate) if args.sample_rate else PreprocessConfig()
     bar = Progress("preprocess", unit="clips")
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
@@ -98,6 +100,9 @@ def _preprocess_and_summarize(clipset: Any, args: argparse.Namespace) -> dict[st
         dataset = preprocess(clipset, config, cache_dir=cache_dir, workers=args.workers, progress=bar)
     finally:
         bar.close()
+    if args.export_images:
+        written = export_images(dataset, Path(args.export_images).expanduser(), args.image_format)
+        print(f"wrote {len(written)} spectrogram images to {args.export_images}", file=sys.stderr)
     return summarize(dataset)
 
 
