@@ -257,3 +257,11 @@ def test_tensorboard_mirror_gets_every_epoch(env, tmp_path):
             steps.setdefault(value.tag, []).append(event.step)
     assert steps["val_auc"] == [1, 2, 3] and steps["train_loss"] == [1, 2, 3]
     assert "test_roc_auc" in steps
+
+
+def test_too_few_clips_for_the_split_is_refused(env, tmp_path):
+    out = cs(["--headless", "--data", "demo:8", "--models", "logreg", "--seeds", "1",
+              "--runs-dir", str(tmp_path), "--run-id", "few"], env)
+    assert out.returncode == 2, out.stderr
+    assert "too few" in out.stderr
+    assert RunDir(tmp_path / "few").status()["state"] == "failed"
