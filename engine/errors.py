@@ -54,3 +54,10 @@ class UnavailableError(CoughscopeError):
 
 class RunError(CoughscopeError):
     """A run directory is missing, unreadable, or in a state that forbids the action."""
+
+
+class Interrupted(Exception):
+    """Work was asked to stop (a signal, or the app's Stop); the run is resumable.
+
+    The trainers raise subclasses carrying where they stopped; the runner catches this class.
+    """

@@ -32,27 +32,12 @@ import numpy as np
 
 from .clips import LABELS
 from .config import ExperimentConfig
-from .errors import ConfigError, CoughscopeError, RunError
+from .errors import ConfigError, CoughscopeError, Interrupted, RunError
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
 from .paths import atomic_write_text
 from .runs import EventLog, RunDir, now_iso, read_json, write_json
 
 Listener = Callable[[dict[str, Any]], None]
-
-HEADLINE_METRICS = (
-    "roc_auc",
-    "accuracy",
-    "majority_accuracy",
-    "balanced_accuracy",
-    "sensitivity",
-    "specificity",
-    "spec_at_80_sens",
-    "f1",
-)
-
-
-class Interrupted(Exception):
-    """The run was asked to stop (signal or TUI cancel); it is resumable."""
 
 
 class Announcer:
@@ -291,10 +276,8 @@ def train_one(
     started = time.perf_counter()
     try:
         predictor = models.fit(spec, prepared.train_data(spec, seed), ctx)
-    except Exception as exc:
-        if stop() or type(exc).__name__ == "Interrupted":
-            raise Interrupted(stop.reason or "stopped") from None
-        raise
+    except Interrupted:
+        raise Interrupted(stop.reason or "stopped") from None
     if ctx.resume:  # epochs of earlier attempts are in the event log, not in this history
         earlier = earlier_epochs(run, spec.name, seed, before=history[0]["epoch"] if history else None)
         history[:0] = earlier

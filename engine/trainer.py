@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainRecipe
+from . import errors
 from .errors import ConfigError, DataError
 from .models import FitContext, ModelSpec, TrainData
 from .models.nets import build_net, uses_channels_last
@@ -59,7 +60,7 @@ MODEL_JSON = "model.json"
 FORMAT_VERSION = 1
 
 
-class Interrupted(Exception):
+class Interrupted(errors.Interrupted):
     """``should_stop()`` asked the fit to stop; ``last.pt`` holds the last completed epoch."""
 
     def __init__(self, epoch: int, workdir: Path) -> None:
