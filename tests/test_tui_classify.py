@@ -245,6 +245,8 @@ def test_unreadable_file_shows_a_message_and_app_keeps_going(demo: DemoRun, tmp_
         # the app keeps going: a good file classifies next
         view.last_result = None
         path.value = str(demo.wavs[1])
+        path.focus()  # Enter in the path field classifies it
+        await pilot.pause()
         await pilot.press("enter")
         await wait_for(pilot, lambda: view.last_result is not None)
         assert view.last_result.error is None
