@@ -192,4 +192,6 @@ class TrainingView(Vertical):
                     plt.plot(xs, ys, label=key.replace("_", " ").replace("val", "validation"),
                              marker="braille")
             plt.xlabel("epoch")
+            if name != "loss":  # accuracy and AUC live in [0, 1]: keep the scale honest
+                plt.ylim(0, 1)
             chart.refresh()
