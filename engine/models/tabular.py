@@ -303,7 +303,9 @@ def load(spec: ModelSpec, model_dir: Path) -> TabularPredictor:
         extra = ", ".join(sorted(present - listed)) or f"{SAVE_DIR}/ (nothing listed)"
         raise RunError(f"{model_dir / MANIFEST} does not vouch for {extra}", PICKLE_WHY)
     pt = _import_pytorch_tabular()
-    with _quiet(io.StringIO()), tempfile.TemporaryDirectory() as tmp, _inside(Path(tmp)):
+    # loading writes pytorch-tabular's .pt_tmp/ version file; point it at a temp folder rather
+    # than changing the working directory, which would move it under the TUI's other threads
+    with _quiet(io.StringIO()), tempfile.TemporaryDirectory() as tmp, _versions_in(Path(tmp)):
         model = pt.TabularModel.load_model(str(model_dir / SAVE_DIR), map_location="cpu")
     return TabularPredictor(model=model, feature_names=list(manifest["feature_names"]),
                             name=spec.name, target=manifest.get("target", TARGET),
@@ -428,6 +430,23 @@ def _quiet(sink: TextIO) -> Iterator[None]:
         for logger, handlers, propagate, level in saved:
             logger.handlers, logger.propagate = handlers, propagate
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _versions_in(directory: Path) -> Iterator[None]:
+    """pytorch-tabular's experiment version file (``.pt_tmp/...`` in the working directory by
+    default) goes into ``directory`` while this is active."""
+    import functools
+
+    import pytorch_tabular.tabular_model as tm
+
+    original = tm.ExperimentRunManager
+    tm.ExperimentRunManager = functools.partial(
+        original, exp_version_manager=str(directory / "exp_version_manager.yml"))
+    try:
+        yield
+    finally:
+        tm.ExperimentRunManager = original
 
 
 @contextlib.contextmanager
