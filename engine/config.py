@@ -115,6 +115,9 @@ class ExperimentConfig:
     weights: str | None = None  # ImageNet ResNet-50 state dict for resnet50/imagenet50
     pretrained: bool = True
     loggers: tuple[str, ...] = ()  # "tensorboard", "wandb"
+    # metadata column (e.g. "source") within whose values the training part is rebalanced
+    # so that every value holds as many positive as negative clips (see engine.balance)
+    balance_by: str | None = None
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)

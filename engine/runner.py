@@ -110,10 +110,22 @@ class PreparedData:
             return self.dataset.features
         return self.dataset.logmel[:, None, :, :]  # (N, 1, mels, frames), float16
 
-    def train_data(self, spec: ModelSpec, seed: int) -> TrainData:
+    def train_rows(self, seed: int, balance_by: str | None) -> np.ndarray:
+        """The training rows, rebalanced within ``balance_by`` when it is set."""
+        train = self.split_for(seed).train
+        if not balance_by:
+            return train
+        from .balance import balanced_indices
+
+        picked, _ = balanced_indices(self.dataset.y[train], self.dataset.meta(balance_by)[train],
+                                     seed)
+        return train[picked]
+
+    def train_data(self, spec: ModelSpec, seed: int, balance_by: str | None = None) -> TrainData:
         X, y, s = self.inputs(spec), self.dataset.y, self.split_for(seed)
+        train = self.train_rows(seed, balance_by)
         return TrainData(
-            train=Part(X[s.train], y[s.train]),
+            train=Part(X[train], y[train]),
             val=Part(X[s.val], y[s.val]),
             feature_names=list(self.dataset.feature_names),
         )
@@ -275,7 +287,7 @@ def train_one(
              resumed=ctx.resume)
     started = time.perf_counter()
     try:
-        predictor = models.fit(spec, prepared.train_data(spec, seed), ctx)
+        predictor = models.fit(spec, prepared.train_data(spec, seed, config.balance_by), ctx)
     except Interrupted:
         raise Interrupted(stop.reason or "stopped") from None
     if ctx.resume:  # epochs of earlier attempts are in the event log, not in this history
@@ -325,6 +337,24 @@ def train_one(
              test_loss=result["test_loss"], best_epoch=result["best_epoch"],
              threshold=threshold, seconds=result["seconds"])
     return result
+
+
+def check_balance_column(config: ExperimentConfig, prepared: PreparedData,
+                         warn: Callable[[str], None]) -> None:
+    """``balance_by`` must name a metadata column; say which values cannot be balanced."""
+    from .balance import balanced_indices
+
+    column = config.balance_by
+    known = prepared.dataset.clipset.meta_columns
+    if column not in known:
+        raise ConfigError(f"cannot balance by {column!r}: the data set has no such column",
+                          f"columns: {', '.join(known) or 'none'}")
+    train = prepared.split.train
+    _, one_class = balanced_indices(prepared.dataset.y[train],
+                                    prepared.dataset.meta(column)[train], 0)
+    if one_class:
+        warn(f"balance by {column}: {', '.join(one_class)} hold(s) one class only in the "
+             "training part and stay(s) as is")
 
 
 def n_seeds(config: ExperimentConfig) -> int:
@@ -496,6 +526,8 @@ def run_experiment(
             if prepared.dataset.clipset.synthetic:
                 warn("synthetic demo data: these numbers say nothing about real coughs")
 
+            if config.balance_by:
+                check_balance_column(config, prepared, warn)
             baselines = group_baselines(prepared)
             for column, b in baselines.items():
                 if b["warning"]:

@@ -265,3 +265,13 @@ def test_too_few_clips_for_the_split_is_refused(env, tmp_path):
     assert out.returncode == 2, out.stderr
     assert "too few" in out.stderr
     assert RunDir(tmp_path / "few").status()["state"] == "failed"
+
+
+def test_balance_by_a_column(env, tmp_path):
+    out = cs(["--headless", "--models", "logreg", "--seeds", "1", "--balance-by", "nosuch",
+              "--runs-dir", str(tmp_path), "--run-id", "bad"], env)
+    assert out.returncode == 2 and "nosuch" in out.stderr and "source" in out.stderr
+    out = cs(["--headless", "--models", "logreg", "--seeds", "1", "--balance-by", "source",
+              "--runs-dir", str(tmp_path), "--run-id", "bal", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    assert tomllib.loads((tmp_path / "bal" / "config.toml").read_text())["balance_by"] == "source"

@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "and microphone recordings on one bandwidth)")
     p.add_argument("--duration", type=float, metavar="S",
                    help="fixed clip length in seconds after trimming silence (default 3)")
+    p.add_argument("--balance-by", metavar="COLUMN",
+                   help="rebalance the training part so every value of this metadata column "
+                        "(e.g. source) holds as many positives as negatives: the model cannot "
+                        "learn the label from the recording channel")
     p.add_argument("--test-size", type=float, metavar="F",
                    help="held-out test fraction, by participant (default 0.3)")
     p.add_argument("--val-size", type=float, metavar="F",
@@ -134,6 +138,7 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         weights=args.weights or base.weights,
         pretrained=base.pretrained and not args.no_pretrained,
         loggers=loggers,
+        balance_by=args.balance_by or base.balance_by,
         preprocess=pre,
         split=split,
         recipe=recipe,
