@@ -323,3 +323,15 @@ def test_rules_and_placeholders(tmp_path: Path) -> None:
     assert rule_for("coughscope data summary demo:40 --json").skip is None
     with pytest.raises(AssertionError, match="placeholder 'WEIRD'"):
         to_argv("coughscope predict WEIRD", ws)
+
+
+def test_readme_config_example_is_a_valid_config() -> None:
+    import tomllib
+
+    from engine.config import ExperimentConfig
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "the README shows no TOML config example"
+    for block in blocks:
+        config = ExperimentConfig.from_dict(tomllib.loads(block), source="README")
+        assert config.models and config.preprocess.sample_rate > 0
