@@ -17,9 +17,11 @@ import pytest
 try:
     from conftest import cough_signal
     from test_predict import DemoRun, demo_run
+    from test_tui_support import text_of, wait_for
 except ImportError:  # tests/ is a package
     from tests.conftest import cough_signal
     from tests.test_predict import DemoRun, demo_run
+    from tests.test_tui_support import text_of, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +43,6 @@ def make_app(runs: Path) -> Any:
     from tui.app import build_app
 
     return build_app(runs_dir=runs, detect_device=False, device_text="cpu (test)")
-
-
-async def wait_for(pilot: Any, predicate: Callable[[], bool], seconds: float = 60.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def text_of(app: Any, selector: str) -> str:
-    from textual.widgets import Static
-
-    return str(app.query_one(selector, Static).render()).strip()
 
 
 async def open_classify(pilot: Any) -> Any:
@@ -88,7 +76,7 @@ def test_file_gives_the_classifiers_numbers(demo: DemoRun, monkeypatch: pytest.M
         assert app.query_one("#classify-run", Select).value == "r"  # the latest finished run
         app.query_one("#classify-path", Input).value = str(wav)
         await pilot.click("#classify-go")
-        await wait_for(pilot, lambda: view.last_result is not None)
+        await wait_for(pilot, lambda: view.last_result is not None, 60)
         await pilot.pause(0.1)
         got = view.last_result
         assert got.warnings == expected.warnings
@@ -182,7 +170,7 @@ def test_record_flow_with_an_injected_stream(demo: DemoRun, tmp_path: Path,
         await wait_for(pilot, lambda: "recording starts in 1" in text_of(app, "#classify-level"),
                        10)
         assert not app.query_one("#classify-stop", Button).disabled
-        await wait_for(pilot, lambda: view.last_result is not None)
+        await wait_for(pilot, lambda: view.last_result is not None, 60)
         saved = Path(app.query_one("#classify-path", Input).value)
         assert saved.parent == tmp_path / "data" / "recordings" and saved.exists()
         y, sr = sf.read(str(saved))
@@ -237,7 +225,7 @@ def test_unreadable_file_shows_a_message_and_app_keeps_going(demo: DemoRun, tmp_
         assert f"{tmp_path / 'missing.wav'} does not exist" in text_of(app, "#classify-status")
         path.value = str(bad)
         await pilot.click("#classify-go")
-        await wait_for(pilot, lambda: view.last_result is not None)
+        await wait_for(pilot, lambda: view.last_result is not None, 60)
         await pilot.pause(0.1)
         status = text_of(app, "#classify-status")
         assert status.startswith("cannot classify notes.wav: unreadable: not an audio file")
@@ -248,7 +236,7 @@ def test_unreadable_file_shows_a_message_and_app_keeps_going(demo: DemoRun, tmp_
         path.focus()  # Enter in the path field classifies it
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: view.last_result is not None)
+        await wait_for(pilot, lambda: view.last_result is not None, 60)
         assert view.last_result.error is None
 
     drive(app, body)
@@ -268,7 +256,8 @@ def test_run_without_finished_models_is_explained(demo: DemoRun, tmp_path: Path)
         await open_classify(pilot)
         app.query_one("#classify-path", Input).value = str(demo.wavs[0])
         await pilot.click("#classify-go")
-        await wait_for(pilot, lambda: "has no finished models" in text_of(app, "#classify-status"))
+        await wait_for(pilot, lambda: "has no finished models" in text_of(app, "#classify-status"),
+                       60)
         status = text_of(app, "#classify-status")
         assert f"{run} has no finished models" in status
         assert "hint: let the run finish (or resume it) first" in status

@@ -17,6 +17,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NEEDED = ("engine.runner", "engine.preprocess", "engine.sources", "engine.trainer")
+try:
+    from test_tui_support import wait_for
+except ImportError:  # tests/ is a package
+    from tests.test_tui_support import wait_for
+
 MISSING = [name for name in NEEDED if importlib.util.find_spec(name) is None]
 pytestmark = [
     pytest.mark.slow,
@@ -41,14 +46,6 @@ def drive(app: Any, body: Callable[[Any], Awaitable[None]]) -> None:
             await body(pilot)
 
     asyncio.run(main())
-
-
-async def wait_for(pilot: Any, predicate: Callable[[], bool], seconds: float) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("condition not reached in time")
 
 
 def runner_log(app: Any) -> str:

@@ -13,9 +13,9 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 try:
-    from test_tui_support import make_finished_run
+    from test_tui_support import make_finished_run, text_of, wait_for
 except ImportError:  # tests/ is a package
-    from tests.test_tui_support import make_finished_run
+    from tests.test_tui_support import make_finished_run, text_of, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,20 +39,6 @@ def make_app(runs: Path, **kwargs: Any) -> Any:
     from tui.app import build_app
 
     return build_app(runs_dir=runs, detect_device=False, device_text="cpu (test)", **kwargs)
-
-
-async def wait_for(pilot: Any, predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def text_of(app: Any, selector: str) -> str:
-    from textual.widgets import Static
-
-    return str(app.query_one(selector, Static).render()).strip()
 
 
 def test_every_screen_is_reachable_by_key_at_80x24(tmp_path: Path) -> None:

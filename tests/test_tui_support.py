@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.config import ExperimentConfig, TrainRecipe
 
@@ -140,6 +140,22 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
                                                       "nothing about real coughs"]}
     (run / "summary.json").write_text(json.dumps(summary))
     return run
+
+
+async def wait_for(pilot: Any, predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def text_of(app: Any, selector: str) -> str:
+    """The plain text a Static widget shows."""
+    from textual.widgets import Static
+
+    return str(app.query_one(selector, Static).render()).strip()
 
 
 def test_fake_run_is_readable(tmp_path: Path) -> None:
