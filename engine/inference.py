@@ -83,7 +83,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
     per model, mean and std over seeds of every metric and ``by_group`` per metadata column.
     """
-    from .metrics import aggregate, binary_metrics, per_group
+    from .metrics import aggregate, aggregate_by_group, binary_metrics, group_columns, per_group
     from .preprocess import preprocess
     from .sources import load_source
 
@@ -92,7 +92,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     clipset = load_source(data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     y = dataset.y
-    columns = [c for c in clipset.meta_columns if 2 <= len(set(dataset.meta(c))) <= 20]
+    columns = group_columns({c: dataset.meta(c) for c in clipset.meta_columns})
     per_model: dict[str, list[dict[str, Any]]] = {}
     for lm in loaded:
         p = np.asarray(lm.predictor.predict_proba(lm.inputs(dataset.features, dataset.logmel)),
@@ -103,11 +103,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     out: dict[str, Any] = {}
     for name, ms in per_model.items():
         agg = aggregate([{k: v for k, v in m.items() if k != "by_group"} for m in ms])
-        by_group = {}
-        for c in columns:
-            values = sorted({v for m in ms for v in m["by_group"].get(c, {})})
-            by_group[c] = {v: aggregate([m["by_group"][c][v] for m in ms
-                                         if v in m["by_group"].get(c, {})]) for v in values}
+        by_group = aggregate_by_group([m["by_group"] for m in ms], columns)
         out[name] = {**{k: v for k, v in agg.items() if k != "confusion_pooled"},
                      "confusion_pooled": agg.get("confusion_pooled"),
                      "by_group": by_group, "seeds": [m.seed for m in loaded

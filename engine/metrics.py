@@ -243,6 +243,21 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def aggregate_by_group(by_groups: list[dict[str, Any]], columns: list[str]) -> dict[str, Any]:
+    """Per-seed :func:`per_group` results -> ``{column: {value: aggregate(...)}}`` for every
+    column in ``columns`` (empty when no seed reported it).
+
+    A value is aggregated over the seeds whose test part holds it (``n_seeds`` says how
+    many: in a k-fold run each fold's test part has its own values).
+    """
+    out: dict[str, Any] = {}
+    for column in columns:
+        seen = [d[column] for d in by_groups if column in d]
+        values = sorted({v for d in seen for v in d})
+        out[column] = {v: aggregate([d[v] for d in seen if v in d]) for v in values}
+    return out
+
+
 # ------------------------------------------------------------------------------ per group
 
 

@@ -383,23 +383,18 @@ def summarise(
     baselines: dict[str, Any],
     warnings: list[str],
     run: RunDir,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
-    """Mean and std over seeds of every metric, per model, plus per-group and confounds."""
-    from .metrics import aggregate
+    """Mean and std over seeds of every metric, per model, plus per-group and confounds.
+    ``data`` is what ``data.json`` holds (the data_ready fields)."""
+    from .metrics import aggregate, aggregate_by_group
 
     models_out: dict[str, Any] = {}
     for name, per_seed in results.items():
         if not per_seed:
             continue
         agg = aggregate([r["test"] for r in per_seed])
-        by_group: dict[str, Any] = {}
-        for column in prepared.meta_columns:
-            values = sorted({v for r in per_seed for v in r["by_group"].get(column, {})})
-            by_group[column] = {
-                v: aggregate([r["by_group"][column][v] for r in per_seed
-                              if v in r["by_group"].get(column, {})])
-                for v in values
-            }
+        by_group = aggregate_by_group([r["by_group"] for r in per_seed], prepared.meta_columns)
         confound = next((b["warning"] for b in baselines.values() if b.get("warning")), None)
         cis = [r["test"]["roc_auc_ci"] for r in per_seed if r["test"].get("roc_auc_ci")]
         models_out[name] = {
@@ -414,7 +409,6 @@ def summarise(
             "group_baseline": {c: b["metrics"] for c, b in baselines.items() if b["metrics"]},
             "confound_warning": confound,
         }
-    data = read_json(run.path / "data.json") if (run.path / "data.json").exists() else {}
     return {
         "run_id": run.id,
         "preset": config.recipe.preset,
@@ -546,7 +540,7 @@ def run_experiment(
                         train_one(spec, seed, prepared, config, run, announce, stop,
                                   device, precision)
                     )
-            summary = summarise(config, prepared, results, baselines, warnings, run)
+            summary = summarise(config, prepared, results, baselines, warnings, run, ready)
             write_json(run.summary_path, summary)
             try:
                 from .figures import write_figures
