@@ -11,6 +11,7 @@ models load only from run directories coughscope wrote (their hashes are checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -271,8 +272,6 @@ def collect_audio_files(paths: Iterable[str]) -> list[str]:
 
     out: list[str] = []
     for p in paths:
-        from pathlib import Path
-
         path = Path(p)
         if path.is_dir():
             found = sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTS)

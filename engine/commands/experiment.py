@@ -8,13 +8,14 @@ leave a resumable run: ``coughscope --headless --resume RUN``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, PreprocessConfig, SplitConfig, TrainRecipe
+from ..config import ExperimentConfig, TrainRecipe
 from ..errors import ConfigError, ExitCode, RunError
 from ..runs import RunDir, new_run_id, resolve_run
 
@@ -102,21 +103,19 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     if args.lr is not None:
         changes_r["lr"] = args.lr
     if changes_r:
-        import dataclasses
-
         recipe = dataclasses.replace(recipe, **changes_r)
 
     pre = base.preprocess
     pre_changes = {k: v for k, v in (("sample_rate", args.sample_rate),
                                      ("duration", args.duration)) if v is not None}
     if pre_changes:
-        pre = PreprocessConfig(**{**pre.__dict__, **pre_changes})
+        pre = dataclasses.replace(pre, **pre_changes)
     split = base.split
     split_changes = {k: v for k, v in (("test", args.test_size), ("val", args.val_size),
                                        ("seed", args.split_seed),
                                        ("folds", args.folds)) if v is not None}
     if split_changes:
-        split = SplitConfig(**{**split.__dict__, **split_changes})
+        split = dataclasses.replace(split, **split_changes)
 
     loggers = tuple(args.logger) if args.logger else base.loggers
     if loggers:
