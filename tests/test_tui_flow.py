@@ -112,8 +112,11 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
     from tui.app import build_app
 
     runs = tmp_path / "runs"
+    # the paper preset has no early stopping: 2 x 25 epochs take long enough (> 1 s) for the
+    # follower, which reads the log every 0.2 s, to see them arrive in several steps
     argv = [sys.executable, "-m", "engine", "--headless", "--data", DEMO, "--models", "ann",
-            "--seeds", "2", "--epochs", "3", "--runs-dir", str(runs), "--run-id", "headless"]
+            "--seeds", "2", "--epochs", "25", "--preset", "paper", "--runs-dir", str(runs),
+            "--run-id", "headless"]
     log = open(tmp_path / "headless.log", "wb")
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True, env=os.environ.copy())
@@ -145,7 +148,7 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
 
         drive(app, body)
         assert process.wait(timeout=60) == 0
-        assert seen[-1] == 6 and seen == sorted(seen)
+        assert seen[-1] == 50 and seen == sorted(seen)
         assert len(set(seen)) >= 3  # it was seen progressing, not only read when done
     finally:
         if process.poll() is None:
