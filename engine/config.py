@@ -46,9 +46,9 @@ class PreprocessConfig:
             )
         if self.duration <= 0:
             raise ConfigError(f"duration {self.duration} s must be positive", "e.g. 3.0")
-        if self.feature_set not in ("paper", "extended"):
+        if self.feature_set not in ("paper", "extended", "mel_stats"):
             raise ConfigError(
-                f"unknown feature_set {self.feature_set!r}", "use 'paper' or 'extended'"
+                f"unknown feature_set {self.feature_set!r}", "use 'paper', 'extended' or 'mel_stats'"
             )
 
     @property

@@ -34,6 +34,12 @@ than the cough) is gone. It is stored as float16 ``(n_mels, cfg.n_frames)``.
 The "extended" feature set is the 26 means, the 26 standard deviations over frames of the
 same series, and the means and standard deviations of delta-MFCC 1-20
 (``librosa.feature.delta``, width 9): 92 features, names from :func:`feature_names`.
+
+The "mel_stats" feature set is the 26 means followed by the mean and the standard deviation
+over frames of each of the ``cfg.n_mels`` log-mel bands of the whole trimmed clip (its valid
+frames, in dB relative to the clip's peak, floored at -80 dB as the log-mel image is):
+26 + 2 x n_mels features (282 with 128 bands). A band's level and its variability carry the
+spectral shape of the cough that 20 MFCC means summarise away.
 """
 
 from __future__ import annotations
@@ -75,9 +81,22 @@ EXTENDED_FEATURES: list[str] = [
 ]
 
 
+FEATURE_SETS: tuple[str, ...] = ("paper", "extended", "mel_stats")
+
+
+def mel_stats_names(n_mels: int) -> list[str]:
+    """The band columns of the "mel_stats" set: ``mel{i}_mean`` then ``mel{i}_std``, i 1..n."""
+    return [*[f"mel{i}_mean" for i in range(1, n_mels + 1)],
+            *[f"mel{i}_std" for i in range(1, n_mels + 1)]]
+
+
 def feature_names(cfg: PreprocessConfig = PreprocessConfig()) -> list[str]:
     """Column names of the feature table for ``cfg.feature_set``."""
-    return list(EXTENDED_FEATURES if cfg.feature_set == "extended" else PAPER_FEATURES)
+    if cfg.feature_set == "extended":
+        return list(EXTENDED_FEATURES)
+    if cfg.feature_set == "mel_stats":
+        return [*PAPER_FEATURES, *mel_stats_names(cfg.n_mels)]
+    return list(PAPER_FEATURES)
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -235,6 +254,10 @@ def _compute_group(waves: np.ndarray, lengths: np.ndarray, cfg: PreprocessConfig
             logmel = _logmel(torch.matmul(banks.mel_logmel, power[fixed]), cfg)
         lens = torch.from_numpy(lengths)
         series = _frame_series(x[:b], mag[:b], power[:b], mel[:b], lens, banks, cfg)
+        if cfg.feature_set == "mel_stats":
+            bands = mel[:b] if banks.mel_logmel is banks.mel_mfcc else torch.matmul(
+                banks.mel_logmel, power[:b])
+            series["band_db"] = _band_db(bands, series["valid"])
         feats = _summarise(series, cfg)
     return feats.numpy(), logmel.numpy().astype(np.float16)
 
@@ -269,6 +292,16 @@ def _logmel(mel: Any, cfg: PreprocessConfig) -> Any:
         mel, (0, cfg.n_frames - t))
     db = 10.0 * torch.log10(mel.clamp(min=AMIN))
     peak = db.amax(dim=(1, 2), keepdim=True)
+    return torch.maximum(db - peak, torch.tensor(-TOP_DB))
+
+
+def _band_db(bands: Any, valid: Any) -> Any:
+    """Power mel bands (B, n_mels, T) -> dB relative to each clip's peak over its valid
+    frames, floored at -TOP_DB (the log-mel image's scale)."""
+    import torch
+
+    db = 10.0 * torch.log10(bands.clamp(min=AMIN))
+    peak = db.masked_fill(~valid[:, None, :], -torch.inf).amax(dim=(1, 2), keepdim=True)
     return torch.maximum(db - peak, torch.tensor(-TOP_DB))
 
 
@@ -365,7 +398,8 @@ def _estimate_tuning(power: Any, valid: Any, sr: int, n_fft: int, band: tuple[in
 
 
 def _summarise(series: dict[str, Any], cfg: PreprocessConfig) -> Any:
-    """Means (and, for the extended set, standard deviations and delta-MFCC) over valid frames."""
+    """Means over valid frames; the extended set adds standard deviations and delta-MFCC,
+    the mel_stats set each log-mel band's mean and standard deviation."""
     import torch
 
     valid = series["valid"].float()
@@ -376,6 +410,12 @@ def _summarise(series: dict[str, Any], cfg: PreprocessConfig) -> Any:
     )  # (B, 26, T)
     w = valid[:, None, :]
     mean = (frames * w).sum(dim=2) / count[:, None]
+    if cfg.feature_set == "mel_stats":
+        bands = series["band_db"]  # (B, n_mels, T)
+        band_mean = (bands * w).sum(dim=2) / count[:, None]
+        band_std = (((bands - band_mean[..., None]) * w).square().sum(dim=2)
+                    / count[:, None]).sqrt()
+        return torch.cat([mean, band_mean, band_std], dim=1)
     if cfg.feature_set != "extended":
         return mean
     std = (((frames - mean[..., None]) * w).square().sum(dim=2) / count[:, None]).sqrt()

@@ -148,3 +148,35 @@ def test_other_sample_rates_match_the_recipe(sr):
 def test_empty_batch():
     f0, m0 = compute_batch(np.zeros((0, 10), np.float32), np.zeros(0, int), CFG)
     assert f0.shape == (0, 26) and m0.shape == (0, 128, CFG.n_frames)
+
+
+@pytest.mark.parametrize("n_mels", [128, 64])
+def test_mel_stats_set_equals_librosa_band_statistics(real_clips, n_mels):
+    """mel_stats: the 26 means, then each log-mel band's mean and std over the clip's frames,
+    equal to librosa's melspectrogram -> power_to_db(ref=max, top_db=80) on the trimmed clip."""
+    import librosa
+
+    cfg = PreprocessConfig(feature_set="mel_stats", n_mels=n_mels)
+    names = feature_names(cfg)
+    assert len(names) == 26 + 2 * n_mels and names[:26] == PAPER_FEATURES
+    assert names[26] == "mel1_mean" and names[-1] == f"mel{n_mels}_std"
+    feats, logmel = _batch(real_clips[:3], cfg)
+    paper, _ = _batch(real_clips[:3])
+    assert feats.shape == (3, 26 + 2 * n_mels) and logmel.shape[1] == n_mels
+    np.testing.assert_allclose(feats[:, :26], paper, rtol=1e-6)
+    for row, clip in enumerate(real_clips[:3]):
+        mel = librosa.feature.melspectrogram(y=clip.samples, sr=cfg.sample_rate, n_fft=cfg.n_fft,
+                                             hop_length=cfg.hop_length, n_mels=n_mels)
+        db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+        np.testing.assert_allclose(feats[row, 26:26 + n_mels], db.mean(axis=1), atol=2e-3)
+        np.testing.assert_allclose(feats[row, 26 + n_mels:], db.std(axis=1), atol=2e-3)
+    # different clips, different band profiles: the statistics are not constant
+    assert np.ptp(feats[:, 26:], axis=0).max() > 1.0
+
+
+def test_unknown_feature_set_is_refused_naming_the_choices():
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        PreprocessConfig(feature_set="bands")
+    assert "mel_stats" in err.value.hint
