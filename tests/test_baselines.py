@@ -148,3 +148,44 @@ def test_load_refuses_another_models_directory(tmp_path: Path) -> None:
     fit(get_spec("majority"), data(), context(tmp_path, [])).save(tmp_path)
     with pytest.raises(RunError, match="'majority' model, not 'logreg'"):
         load(get_spec("logreg"), tmp_path)
+
+
+def test_logreg_cv_chooses_C_on_the_training_part_only(tmp_path: Path) -> None:
+    """Validation plays no part in logreg_cv's choice: a validation part with the label
+    flipped changes nothing, while logreg (C on validation) moves."""
+    records: list[dict] = []
+    spec = get_spec("logreg_cv")
+    a = fit(spec, data(), context(tmp_path / "a", records))
+    b = fit(spec, data(flip_val=True), context(tmp_path / "b", records))
+    assert a.C == b.C and np.allclose(a.coef, b.coef)
+    assert len(records) == 2 and set(records[0]) == EPOCH_KEYS
+    assert records[0]["val_auc"] > 0.85 and records[1]["val_auc"] < 0.15
+    test = table(400, 3)
+    assert roc_auc(test.y, a.predict_proba(test.X)) > 0.85
+    a.save(tmp_path / "a")
+    again = load(spec, tmp_path / "a")
+    assert type(again).__name__ == "LogRegCVPredictor" and again.C == a.C
+    np.testing.assert_allclose(again.predict_proba(test.X), a.predict_proba(test.X))
+    with pytest.raises(RunError, match="logreg_cv"):
+        load(get_spec("logreg"), tmp_path / "a")
+
+
+def test_logreg_cv_folds_are_disjoint_by_participant(tmp_path: Path) -> None:
+    """Participants with several near-identical clips and a label unrelated to their
+    features: clip-level folds reward memorising (large C); folds by participant do not."""
+    rng = np.random.default_rng(0)
+    n_groups, per = 60, 5
+    centres = rng.normal(size=(n_groups, 40))
+    group_y = (rng.random(n_groups) < 0.4).astype(int)
+    X = np.repeat(centres, per, axis=0) + 0.01 * rng.normal(size=(n_groups * per, 40))
+    y = np.repeat(group_y, per)
+    groups = np.repeat(np.arange(n_groups), per)
+    val = table(60, 5)
+    val = Part(X=rng.normal(size=(60, 40)), y=val.y)
+    spec = get_spec("logreg_cv")
+    by_group = fit(spec, TrainData(train=Part(X, y, groups), val=val),
+                   context(tmp_path / "g", []))
+    by_clip = fit(spec, TrainData(train=Part(X, y), val=val), context(tmp_path / "c", []))
+    assert by_clip.cv_auc > 0.9  # memorised: each clip's twins are in the training folds
+    assert by_group.cv_auc < 0.7  # honest: nothing to learn about unseen participants
+    assert by_group.C < by_clip.C

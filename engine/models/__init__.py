@@ -64,6 +64,9 @@ MODELS: dict[str, ModelSpec] = {
                   baseline=True),
         ModelSpec("logreg", "features", "sklearn",
                   "class-weighted logistic regression on standardised features", baseline=True),
+        ModelSpec("logreg_cv", "features", "sklearn",
+                  "logistic regression, C chosen by an inner participant-disjoint CV on the "
+                  "training part", baseline=True),
         ModelSpec("gbm", "features", "sklearn", "histogram gradient boosting", baseline=True),
     )
 }
@@ -97,10 +100,12 @@ def parse_models(text: str) -> list[str]:
 
 @dataclass
 class Part:
-    """One split part: model inputs ``X`` and labels ``y`` (0 negative, 1 positive)."""
+    """One split part: model inputs ``X`` and labels ``y`` (0 negative, 1 positive), and
+    each row's participant (``groups``) for inner participant-disjoint choices."""
 
     X: np.ndarray
     y: np.ndarray
+    groups: np.ndarray | None = None
 
 
 @dataclass

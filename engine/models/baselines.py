@@ -5,6 +5,10 @@ Every number coughscope reports sits beside these:
 * ``majority`` -- predicts the training prior, a constant probability (ROC-AUC 0.5).
 * ``logreg`` -- a standard scaler fit on the training part, then logistic regression
   (class-weighted when the recipe says so), with ``C`` chosen on *validation* AUC.
+* ``logreg_cv`` -- the same model with ``C`` chosen by an inner cross-validation on the
+  training part only: stratified folds disjoint by participant (``StratifiedGroupKFold``),
+  the scaler refit inside every fold, scored by ROC-AUC. Validation is left to choose what
+  the runner chooses (threshold, refit) and to report an honest validation AUC.
 * ``gbm`` -- histogram gradient boosting (class-weighted), early-stopped on the explicit,
   group-disjoint validation part (never an internal random split).
 
@@ -42,6 +46,8 @@ from . import FitContext, ModelSpec, TrainData
 MANIFEST = "model.json"
 FORMAT = "coughscope.sklearn/1"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)  # logreg: inverse regularisation strengths tried
+CV_C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))  # logreg_cv: C tried per fold
+CV_FOLDS = 5  # logreg_cv: inner folds (fewer when the training part has fewer groups)
 GBM_MAX_ITER = 500
 GBM_PATIENCE = 20  # boosting rounds without validation AUC gain
 
@@ -174,6 +180,22 @@ class LogRegPredictor:
 
 
 @dataclass
+class LogRegCVPredictor(LogRegPredictor):
+    """``logreg`` whose ``C`` came from an inner participant-disjoint CV (same arrays)."""
+
+    folds: int = CV_FOLDS
+    cv_auc: float = math.nan
+
+    def save(self, model_dir: Path) -> None:
+        model_dir = Path(model_dir)
+        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
+                         intercept=np.array([self.intercept]))
+        atomic_write_bytes(model_dir / "logreg.npz", buf)
+        write_manifest(model_dir, FORMAT, ["logreg.npz"], model="logreg_cv", C=self.C,
+                       folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
+
+
+@dataclass
 class GBMPredictor:
     """A fitted ``HistGradientBoostingClassifier``."""
 
@@ -195,7 +217,8 @@ class GBMPredictor:
 
 def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Any:
     """Fit the baseline ``spec.name`` on ``data.train`` (choices on ``data.val``)."""
-    builders = {"majority": _fit_majority, "logreg": _fit_logreg, "gbm": _fit_gbm}
+    builders = {"majority": _fit_majority, "logreg": _fit_logreg, "gbm": _fit_gbm,
+                "logreg_cv": _fit_logreg_cv}
     predictor = builders[spec.name](data, ctx)
     ctx.on_epoch(epoch_record(
         1,
@@ -221,6 +244,11 @@ def load(spec: ModelSpec, model_dir: Path) -> Any:
             return LogRegPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
                                    intercept=float(npz["intercept"][0]),
                                    C=float(manifest["C"]))
+    if spec.name == "logreg_cv":
+        with np.load(model_dir / "logreg.npz", allow_pickle=False) as npz:
+            return LogRegCVPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
+                                     intercept=float(npz["intercept"][0]),
+                                     C=float(manifest["C"]), folds=int(manifest["folds"]))
     if "gbm.pkl" not in (manifest.get("files") or {}):
         raise RunError(f"{model_dir / MANIFEST} does not vouch for gbm.pkl", _PICKLE_WHY)
     with open(model_dir / "gbm.pkl", "rb") as fh:
@@ -261,6 +289,40 @@ def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
                            scale=scaler.scale_.astype(np.float64),
                            coef=model.coef_[0].astype(np.float64),
                            intercept=float(model.intercept_[0]), C=float(model.C))
+
+
+def _fit_logreg_cv(data: TrainData, ctx: FitContext) -> LogRegCVPredictor:
+    """``C`` from :data:`CV_C_GRID` by the mean ROC-AUC of an inner CV over the training
+    part's participants (``data.train.groups``; each clip its own participant when absent);
+    then scaler and model refit on the whole training part with that ``C``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = np.asarray(data.train.X, dtype=np.float64), np.asarray(data.train.y)
+    groups = data.train.groups if data.train.groups is not None else np.arange(len(y))
+    _, group_ids = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    # every fold needs a positive and a negative group to score an AUC
+    per_class = min(len(np.unique(group_ids[y == k])) for k in (0, 1))
+    folds = max(2, min(CV_FOLDS, per_class))
+    weight = "balanced" if ctx.recipe.class_weighting else None
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(class_weight=weight, max_iter=5000,
+                                                           random_state=ctx.seed)),
+        {"logisticregression__C": list(CV_C_GRID)},
+        scoring="roc_auc",
+        cv=StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=ctx.seed),
+        refit=True,
+        error_score=np.nan,
+    )
+    search.fit(X, y, groups=group_ids)
+    scaler, model = search.best_estimator_[0], search.best_estimator_[-1]
+    return LogRegCVPredictor(mean=scaler.mean_.astype(np.float64),
+                             scale=scaler.scale_.astype(np.float64),
+                             coef=model.coef_[0].astype(np.float64),
+                             intercept=float(model.intercept_[0]), C=float(model.C),
+                             folds=folds, cv_auc=float(search.best_score_))
 
 
 def _fit_gbm(data: TrainData, ctx: FitContext) -> GBMPredictor:
