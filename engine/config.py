@@ -78,6 +78,9 @@ class TrainRecipe:
     class_weighting: bool = True  # weighted loss so the minority class counts as much
     early_stopping_patience: int | None = 8  # epochs without val AUC gain; None: off
     weight_decay: float = 1e-4
+    # retrain the final model on train + validation once validation has chosen the epochs,
+    # the checkpoint and the threshold; None: by preset (default on, paper off)
+    refit: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,41 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation of the training batches of spectrogram models (see engine.augment).
+
+    ``enabled`` None: by preset (on for ``default``, off for ``paper``; the run's config.toml
+    records the choice). Each augmentation is switched off by its zero (or ``crop = 1``).
+    """
+
+    enabled: bool | None = None
+    time_shift: float = 0.15  # shift by up to this fraction of the frames, either way
+    crop: float = 0.6  # random crop: keep a window of at least this fraction (1: off)
+    gain_db: float = 6.0  # random gain within +-gain_db
+    time_masks: int = 2  # SpecAugment time masks per clip ...
+    time_mask_width: float = 0.1  # ... each up to this fraction of the frames
+    freq_masks: int = 2  # SpecAugment frequency masks per clip ...
+    freq_mask_width: float = 0.1  # ... each up to this fraction of the mel bands
+    mixup: float = 0.2  # mixup Beta(alpha, alpha); 0: off
+    band_limit: float = 0.5  # probability of a random low-pass (as through 8 kHz phone audio)
+    eq_db: float = 6.0  # random smooth equalisation curve within +-eq_db
+    noise: float = 0.3  # probability of added background noise
+
+    def __post_init__(self) -> None:
+        for name in ("time_shift", "time_mask_width", "freq_mask_width", "band_limit", "noise"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"[augment] {name} = {getattr(self, name)} must be within 0..1",
+                                  f"e.g. {name} = {getattr(AugmentConfig, name)} (0: off)")
+        if not 0 < self.crop <= 1:
+            raise ConfigError(f"[augment] crop = {self.crop} must be within 0 (excluded)..1",
+                              "e.g. crop = 0.6 (1: off)")
+        for name in ("gain_db", "time_masks", "freq_masks", "mixup", "eq_db"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"[augment] {name} = {getattr(self, name)} must not be negative",
+                                  f"e.g. {name} = {getattr(AugmentConfig, name)} (0: off)")
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run needs; written to ``config.toml``."""
 
@@ -121,6 +159,7 @@ class ExperimentConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -141,7 +180,8 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> "ExperimentConfig":
         d = dict(d)
-        sub = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe}
+        sub = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe,
+               "augment": AugmentConfig}
         kwargs: dict[str, Any] = {}
         known = {f.name for f in fields(cls)}
         for key, value in d.items():

@@ -50,6 +50,10 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("cnn", "spectrogram", "torch",
                   "small CNN on log-mel (paper Fig. 4: 2x conv16, 2x conv32, dropout .15)",
                   "CNN", "adam", 1e-3, "bce"),
+        ModelSpec("cnn2", "spectrogram", "torch",
+                  "stronger CNN for small sets: 4 conv blocks with batch norm, global pooling "
+                  "over time and frequency, dropout .3", "", "adam", 1e-3, "bce",
+                  default_lr=2e-3),
         ModelSpec("resnet50", "spectrogram", "torch",
                   "ImageNet ResNet-50 fine-tuned end to end", "ResNet50", "adam", 1e-3, "bce",
                   default_lr=1e-4, needs_weights=True),
@@ -141,6 +145,8 @@ class FitContext:
     on_epoch: Callable[[dict[str, Any]], None] = lambda record: None
     should_stop: Callable[[], bool] = lambda: False
     warn: Callable[[str], None] = lambda message: None
+    # training-batch augmentation of spectrogram models (engine.augment.Augmentation) or None
+    augment: Any = None
 
 
 class Predictor(Protocol):
