@@ -48,6 +48,7 @@ from .config import TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
 from .models import FitContext, ModelSpec, TrainData
+from .augment import mixup_loss
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
 
@@ -450,12 +451,25 @@ class EpochLoop:
         self.train_module = self.net
         if getattr(self.net, "frozen_backbone", False):
             self._precompute_frozen_features()
+        self.augmenter = self._augmenter(X_train)
         params = [p for p in self.train_module.parameters() if p.requires_grad]
         optimizer = self._optimizer(params)
         self.model, self.optimizer = fabric.setup(self.train_module, optimizer)
         self.raw_optimizer = optimizer
 
     # ---- construction helpers
+
+    def _augmenter(self, X_train: np.ndarray) -> Any:
+        """Training-batch augmentation (:mod:`engine.augment`) of spectrogram models that
+        train on the images (not a frozen backbone's precomputed features); else None."""
+        augmentation = self.ctx.augment
+        if augmentation is None or self.spec.input != "spectrogram" or self.train_module is not self.net:
+            return None
+        from .augment import Augmenter
+
+        self.meta["augment"] = asdict(augmentation.config)
+        return Augmenter(augmentation, mean=float(self.norm.mean), std=float(self.norm.std),
+                         n_mels=X_train.shape[1], seed=self.ctx.seed, rank=self.fabric.global_rank)
 
     def _build_net(self, X_train: np.ndarray) -> nn.Module:
         backbone = None
@@ -560,8 +574,12 @@ class EpochLoop:
                 raise _StopRequested
             idx = perm[start:stop][rank::world]
             xb, yb = self._input(self.X[idx]), self.y[idx.to(self.device)]
+            mix = None
+            if self.augmenter is not None:  # training batches only (engine.augment)
+                xb, mix = self.augmenter(xb, epoch, i)
+                xb = self._input(xb)
             logits = self.model(xb)
-            loss = self.loss(logits, yb)
+            loss = mixup_loss(self.loss, logits, yb, mix)
             self.optimizer.zero_grad(set_to_none=True)
             self.fabric.backward(loss)
             self.optimizer.step()
