@@ -84,7 +84,8 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
     per model, mean and std over seeds of every metric and ``by_group`` per metadata column.
     """
-    from .metrics import aggregate, aggregate_by_group, binary_metrics, group_columns, per_group
+    from .metrics import (aggregate, aggregate_by_group, binary_metrics, group_columns,
+                          mean_interval, per_group, stratified_auc)
     from .preprocess import preprocess
     from .sources import load_source
 
@@ -100,15 +101,29 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                        dtype=np.float64)
         m = binary_metrics(y, p, lm.threshold, majority_label=lm.majority_label, seed=lm.seed)
         m["by_group"] = per_group(y, p, lm.threshold, {c: dataset.meta(c) for c in columns})
+        m["stratified"] = {c: stratified_auc(y, p, dataset.meta(c), seed=lm.seed)
+                           for c in columns}
         per_model.setdefault(lm.spec.name, []).append(m)
+    confounded = [c for c in confounded_columns(run) if c in columns]
     out: dict[str, Any] = {}
     for name, ms in per_model.items():
-        agg = aggregate([{k: v for k, v in m.items() if k != "by_group"} for m in ms])
+        agg = aggregate([{k: v for k, v in m.items() if k not in ("by_group", "stratified")}
+                         for m in ms])
         by_group = aggregate_by_group([m["by_group"] for m in ms], columns)
+        stratified = {c: {**aggregate([{"roc_auc": m["stratified"][c]["roc_auc"]} for m in ms]),
+                          "roc_auc_ci": mean_interval([m["stratified"][c]["roc_auc_ci"]
+                                                       for m in ms])}
+                      for c in columns}
         out[name] = {**{k: v for k, v in agg.items() if k != "confusion_pooled"},
+                     "roc_auc_ci": mean_interval([m["roc_auc_ci"] for m in ms]),
                      "confusion_pooled": agg.get("confusion_pooled"),
-                     "by_group": by_group, "seeds": [m.seed for m in loaded
-                                                     if m.spec.name == name]}
+                     "by_group": by_group,
+                     # AUC within each value of every metadata column, pooled (confound-free)
+                     "stratified_auc": stratified,
+                     "confound_controlled": ({"column": confounded[0],
+                                              **stratified[confounded[0]]}
+                                             if confounded else None),
+                     "seeds": [m.seed for m in loaded if m.spec.name == name]}
     labels = dataset.y
     return {
         "run_dir": str(run.path),
@@ -118,6 +133,14 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                  "excluded": len(dataset.excluded)},
         "models": out,
     }
+
+
+def confounded_columns(run: RunDir) -> list[str]:
+    """The metadata columns the run's own confound check flagged (its summary's group
+    baselines with a warning); empty when the run has no summary."""
+    summary = run.summary() or {}
+    return [c for c, b in (summary.get("group_baselines") or {}).items()
+            if isinstance(b, dict) and b.get("warning")]
 
 
 # --------------------------------------------------------------------------- classifying files

@@ -11,6 +11,9 @@ This module owns every number a run reports about predictions:
 * :func:`aggregate` -- mean and standard deviation over seeds.
 * :func:`per_group` and :func:`group_only_baseline` / :func:`confound_warning` -- results per
   metadata value (e.g. ``source``) and a check whether that column alone predicts the label.
+* :func:`stratified_auc` -- the confound-controlled AUC: positives ranked against negatives of
+  the *same* value of a column only (within-value AUCs pooled by their pair counts), so a
+  column that predicts the label cannot raise it.
 
 All results are plain JSON-able Python values; anything undefined (e.g. AUC with one class)
 is ``None``. Labels are 0/1 (1 = positive) or the strings ``negative``/``positive``.
@@ -248,14 +251,28 @@ def aggregate_by_group(by_groups: list[dict[str, Any]], columns: list[str]) -> d
     column in ``columns`` (empty when no seed reported it).
 
     A value is aggregated over the seeds whose test part holds it (``n_seeds`` says how
-    many: in a k-fold run each fold's test part has its own values).
+    many: in a k-fold run each fold's test part has its own values); ``roc_auc_ci`` is the
+    seeds' intervals averaged bound by bound (:func:`mean_interval`).
     """
     out: dict[str, Any] = {}
     for column in columns:
         seen = [d[column] for d in by_groups if column in d]
         values = sorted({v for d in seen for v in d})
-        out[column] = {v: aggregate([d[v] for d in seen if v in d]) for v in values}
+        out[column] = {}
+        for v in values:
+            entries = [d[v] for d in seen if v in d]
+            out[column][v] = aggregate(entries)
+            out[column][v]["roc_auc_ci"] = mean_interval([e.get("roc_auc_ci") for e in entries])
     return out
+
+
+def mean_interval(intervals: list[Any]) -> list[float] | None:
+    """The seeds' intervals ``[lo, hi]`` averaged bound by bound (``None`` entries skipped);
+    ``None`` when there is none."""
+    given = [c for c in intervals if c]
+    if not given:
+        return None
+    return [float(np.mean([c[0] for c in given])), float(np.mean([c[1] for c in given]))]
 
 
 # ------------------------------------------------------------------------------ per group
@@ -299,6 +316,47 @@ def per_group(
                 m.update(roc_auc=None, roc_auc_ci=None, note=note)
             out[col][str(value)] = m
     return out
+
+
+def stratified_auc(
+    y: Any, p: Any, strata: Any, *, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, Any]:
+    """The AUC over within-stratum pairs only, with a stratified bootstrap interval.
+
+    Equal to ``sum_s AUC_s * P_s * N_s / sum_s P_s * N_s`` over the values ``s`` of ``strata``
+    holding both classes (``P_s``/``N_s``: their positives/negatives): the probability that a
+    positive scores above a negative *recorded the same way*. Values with one class have no
+    pair and are listed in ``left_out``. The bootstrap resamples positives and negatives within
+    every value. ``roc_auc`` is ``None`` when no value holds both classes.
+    """
+    yb, pv = _inputs(y, p)
+    values = _group_values(strata)
+    rng = np.random.default_rng(seed)
+    weights, aucs, boots, per_value, left_out = [], [], [], {}, []
+    for value in sorted(np.unique(values).tolist()):
+        mask = values == value
+        pos, neg = pv[mask & (yb == 1)], pv[mask & (yb == 0)]
+        if pos.size == 0 or neg.size == 0:
+            left_out.append(str(value))
+            continue
+        auc = roc_auc(yb[mask], pv[mask])
+        weights.append(pos.size * neg.size)
+        aucs.append(auc)
+        per_value[str(value)] = {"roc_auc": float(auc), "n_positive": int(pos.size),
+                                 "n_negative": int(neg.size)}
+        if n_boot > 0:
+            boots.append(_bootstrap_aucs(pos, neg, n_boot, rng))
+    if not weights:
+        return {"roc_auc": None, "roc_auc_ci": None, "by_value": per_value, "left_out": left_out}
+    w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+    ci = None
+    if boots:
+        pooled = (np.stack(boots) * w[:, None]).sum(axis=0)
+        alpha = (1.0 - level) / 2.0
+        lo, hi = np.quantile(pooled, [alpha, 1.0 - alpha])
+        ci = [float(lo), float(hi)]
+    return {"roc_auc": float(np.dot(w, aucs)), "roc_auc_ci": ci, "by_value": per_value,
+            "left_out": left_out}
 
 
 def group_only_baseline(

@@ -2,7 +2,10 @@
 
 Every usable clip of the other data set is a test clip, classified at each model's own
 validation-chosen threshold. Prints a table (or one JSON object with --json) with, per model,
-mean and std over seeds of every metric and the results per metadata group. The result is also
+mean and std over seeds of every metric, the test AUC's 95% bootstrap interval
+(``roc_auc_ci``), the results per metadata group (with intervals), the AUC within each value
+of every metadata column pooled (``stratified_auc``) and, when the run found a column
+confounded with the label, that one as the headline ``confound_controlled``. The result is also
 saved under RUN/evaluations/.
 
   coughscope evaluate runs/20261126-101500-ab12 --data ../other/manifest.csv --json
@@ -42,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        table = {"models": {k: {"metrics": v} for k, v in result["models"].items()},
+        table = {"models": {k: {"metrics": v, "roc_auc_ci": v.get("roc_auc_ci"),
+                                "confound_controlled": v.get("confound_controlled")}
+                            for k, v in result["models"].items()},
                  "warnings": []}
         d = result["data"]
         print(f"{d['description']}: {d['usable']} clips ({d['positive']} positive)")

@@ -235,6 +235,13 @@ def results_table(summary: dict[str, Any]) -> str:
         if ci:
             lines.append(f"{name}: 95% bootstrap interval of test AUC {ci[0]:.3f}–{ci[1]:.3f} "
                          "(mean over seeds)")
+    for name, m in summary["models"].items():
+        cc = m.get("confound_controlled")
+        if cc and (cc.get("roc_auc") or {}).get("mean") is not None:
+            ci = cc.get("roc_auc_ci")
+            lines.append(f"{name}: AUC within each {cc['column']}, pooled (confound-controlled) "
+                         f"{cc['roc_auc']['mean']:.3f}"
+                         + (f" [{ci[0]:.3f}–{ci[1]:.3f}]" if ci else ""))
     for w in summary.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -244,6 +251,7 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
     models = {}
     for name, m in summary.get("models", {}).items():
         models[name] = {**m["metrics"], "roc_auc_ci": m.get("roc_auc_ci"),
+                        "confound_controlled": m.get("confound_controlled"),
                         "by_group": m["by_group"],
                         "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
     return {"run_dir": str(run.path), "run_id": run.id, "state": state,
