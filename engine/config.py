@@ -92,6 +92,8 @@ class SplitConfig:
     val: float = 0.2
     folds: int = 0  # >1: k-fold over groups instead of one test split
     seed: int = 0
+    # "COLUMN=VALUE": those clips are an out-of-distribution test part (leave one source out)
+    test_group: str | None = None
 
     def __post_init__(self) -> None:
         if not (0 < self.test < 1 and 0 < self.val < 1):

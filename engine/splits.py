@@ -13,6 +13,10 @@ This module owns how rows (clips) are divided for training and evaluation:
 ``make_split`` makes one train/val/test split (``test`` of all clips held out, ``val`` of
 the rest for validation); ``make_folds`` makes k folds over groups, each fold's groups being
 one split's test part, with validation carved from the remaining groups.
+``make_test_group_split`` holds one value of a metadata column out (``test_group =
+"source=telegram"``): its clips are the out-of-distribution part ``ood``, never trained or
+validated on, and the other clips are split into train/val/test as usual (``test`` then
+being the in-distribution test part reported beside it).
 
 Labels may be given as 0/1 (1 = positive) or as the strings ``negative``/``positive``.
 """
@@ -43,12 +47,17 @@ class Split:
     test: np.ndarray
     seed: int
     fold: int | None = None
+    ood: np.ndarray | None = None  # the held-out value of ``test_group`` (out of distribution)
+    ood_group: str | None = None  # "column=value"
 
     def parts(self, n: int) -> np.ndarray:
-        """Per row, the name of its part (``"train"``, ``"val"``, ``"test"``; ``""`` if none)."""
+        """Per row, the name of its part (``"train"``, ``"val"``, ``"test"``, ``"ood"``;
+        ``""`` if none)."""
         out = np.full(n, "", dtype="<U5")
         for name in PARTS:
             out[getattr(self, name)] = name
+        if self.ood is not None:
+            out[self.ood] = "ood"
         return out
 
     def describe(self, y: Any, groups: Any) -> dict[str, dict[str, int]]:
@@ -56,7 +65,7 @@ class Split:
         yb = as_binary(y)
         g = np.asarray(groups)
         out: dict[str, dict[str, int]] = {}
-        for name in PARTS:
+        for name in PARTS + (("ood",) if self.ood is not None else ()):
             idx = getattr(self, name)
             pos = int(yb[idx].sum())
             out[name] = {
@@ -141,11 +150,69 @@ def make_folds(y: Any, groups: Any, config: SplitConfig) -> list[Split]:
     return splits
 
 
-def make_splits(y: Any, groups: Any, config: SplitConfig) -> list[Split]:
-    """The k folds when ``config.folds >= 2``, else a list holding the one split."""
+def make_splits(y: Any, groups: Any, config: SplitConfig,
+                meta: Any = None) -> list[Split]:
+    """The k folds when ``config.folds >= 2``, else a list holding the one split (with its
+    out-of-distribution part when ``config.test_group`` is set; ``meta(column)`` gives a
+    metadata column's values)."""
+    test_group = getattr(config, "test_group", None)
+    if test_group:
+        if config.folds >= 2:
+            raise ConfigError(f"test_group {test_group!r} and folds={config.folds} cannot be "
+                              "combined", "use one of them")
+        column, value = parse_test_group(test_group)
+        return [make_test_group_split(y, groups, _column(meta, column), column, value, config)]
     if config.folds >= 2:
         return make_folds(y, groups, config)
     return [make_split(y, groups, config)]
+
+
+def parse_test_group(text: str) -> tuple[str, str]:
+    """``"source=telegram"`` -> ``("source", "telegram")``."""
+    column, sep, value = str(text).partition("=")
+    if not sep or not column.strip() or not value.strip():
+        raise ConfigError(f"test group {text!r} is not COLUMN=VALUE",
+                          "e.g. --test-group source=telegram (a metadata column and one value)")
+    return column.strip(), value.strip()
+
+
+def _column(meta: Any, column: str) -> np.ndarray:
+    try:
+        values = meta(column) if meta is not None else None
+    except (KeyError, ValueError):
+        values = None
+    if values is None:
+        raise ConfigError(f"cannot hold out {column!r}: the data set has no such metadata "
+                          "column", "name a column of the manifest, e.g. source")
+    return np.asarray(values).astype(str)
+
+
+def make_test_group_split(y: Any, groups: Any, values: Any, column: str, value: str,
+                          config: SplitConfig) -> Split:
+    """Rows with ``values == value`` (and every row of a participant who has one) form the
+    out-of-distribution part ``ood``; the other rows get the usual stratified, group-disjoint
+    train/val/test split (:func:`make_split`)."""
+    yb = as_binary(y)
+    g = np.asarray(groups).astype(str)
+    v = np.asarray(values).astype(str)
+    held = v == value
+    if not held.any():
+        known = ", ".join(sorted(set(v.tolist()))[:20])
+        raise DataError(f"no clip has {column} = {value!r}",
+                        f"values of {column}: {known}")
+    held = np.isin(g, np.unique(g[held]))  # a participant is never on both sides
+    n_held, pos_held = int(held.sum()), int(yb[held].sum())
+    if pos_held in (0, n_held):
+        raise DataError(
+            f"the held-out {column} = {value!r} has {n_held} clips, {pos_held} positive: an "
+            "AUC needs both classes", "hold out a value with positive and negative clips")
+    if held.all():
+        raise DataError(f"every clip has {column} = {value!r}: nothing is left to train on",
+                        f"hold out one of several values of {column}")
+    rest = np.flatnonzero(~held)
+    inner = make_split(yb[rest], g[rest], config)
+    return Split(train=rest[inner.train], val=rest[inner.val], test=rest[inner.test],
+                 seed=config.seed, ood=np.flatnonzero(held), ood_group=f"{column}={value}")
 
 
 @dataclass(frozen=True)

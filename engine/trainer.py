@@ -705,7 +705,7 @@ class _Fit:
         p.epoch = epoch
         assert p.history is not None
         p.history.append(record)
-        patience = self.loop.recipe.early_stopping_patience
+        patience = None if self.ctx.refit else self.loop.recipe.early_stopping_patience
         p.stopped_early = patience is not None and p.bad_epochs >= patience
         self._save_last()
         if self.fabric.is_global_zero:
@@ -713,11 +713,11 @@ class _Fit:
 
     def _track_best(self, epoch: int, record: dict[str, Any]) -> None:
         p = self.progress
-        if not math.isfinite(record["val_auc"]) and not self.warned_nan:
+        if not math.isfinite(record["val_auc"]) and not self.warned_nan and not self.ctx.refit:
             self.warned_nan = True
             self.ctx.warn(f"{self.loop.spec.name}: validation AUC undefined (one class in the"
                           " validation part); choosing the checkpoint on validation loss")
-        if p.improved(record["val_auc"], record["val_loss"]):
+        if self.ctx.refit or p.improved(record["val_auc"], record["val_loss"]):  # refit: last
             auc = record["val_auc"]
             p.best_auc = auc if math.isfinite(auc) else -math.inf
             p.best_loss = record["val_loss"]

@@ -133,3 +133,47 @@ def test_evaluate_reports_intervals_groups_and_the_confound_controlled_auc(
     text = cs(["evaluate", str(run), "--data", str(other)], env)
     assert text.returncode == 0, text.stderr
     assert "confound-controlled" in text.stdout and "bootstrap interval" in text.stdout
+
+
+# ------------------------------------------------------------------ leave one value out
+
+
+def test_test_group_split_holds_one_value_out_and_splits_the_rest() -> None:
+    from engine.config import SplitConfig
+    from engine.splits import make_splits
+
+    rng = np.random.default_rng(0)
+    n = 300
+    source = np.where(rng.random(n) < 0.4, "telegram", "call-center")
+    y = (rng.random(n) < np.where(source == "call-center", 0.7, 0.2)).astype(int)
+    groups = np.array([f"p{i // 2}" for i in range(n)])  # two clips per participant
+    source[1] = "telegram"  # participant p0 recorded on both channels
+    meta = {"source": source}
+    (split,) = make_splits(y, groups, SplitConfig(test_group="source=telegram"), meta.get)
+    held = np.isin(groups, np.unique(groups[source == "telegram"]))
+    assert np.array_equal(split.ood, np.flatnonzero(held)) and 0 in split.ood
+    rest = np.concatenate([split.train, split.val, split.test])
+    assert not set(rest) & set(split.ood) and len(rest) + len(split.ood) == n
+    assert set(source[rest]) == {"call-center"}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test"), ("train", "ood")):
+        assert not set(groups[getattr(split, a)]) & set(groups[getattr(split, b)])
+    parts = split.parts(n)
+    assert set(parts[split.ood]) == {"ood"} and split.ood_group == "source=telegram"
+    assert split.describe(y, groups)["ood"]["clips"] == len(split.ood)
+
+
+@pytest.mark.parametrize("text, word", [
+    ("source", "COLUMN=VALUE"), ("site=x", "no such metadata column"),
+    ("source=fax", "values of source"), ("source=lab", "both classes"),
+])
+def test_test_group_mistakes_are_explained(text: str, word: str) -> None:
+    from engine.config import SplitConfig
+    from engine.errors import CoughscopeError
+    from engine.splits import make_splits
+
+    y = np.array([0, 1] * 10 + [1, 1])
+    source = np.array(["a"] * 10 + ["b"] * 10 + ["lab"] * 2)
+    with pytest.raises(CoughscopeError) as err:
+        make_splits(y, np.arange(22).astype(str), SplitConfig(test_group=text),
+                    {"source": source}.__getitem__)
+    assert word in f"{err.value} {err.value.hint}"

@@ -5,7 +5,9 @@ vector; ``spectrogram``: the log-mel image), which *family* trains it, and the p
 recipe for it. Families are modules with two functions:
 
 * ``fit(spec, data, ctx) -> Predictor`` -- train on ``data.train`` (choosing the checkpoint on
-  ``data.val``) and return a predictor; the test part is never passed in.
+  ``data.val``) and return a predictor; the test part is never passed in. With ``ctx.refit``
+  the choices are given (``ctx.recipe.epochs``, ``ctx.chosen``) and ``data.train`` holds the
+  validation rows too: nothing is chosen on ``data.val``.
 * ``load(spec, model_dir) -> Predictor`` -- reload a predictor saved by ``Predictor.save``.
 
 Families: ``torch`` (:mod:`engine.models.nets` trained by :mod:`engine.trainer` on
@@ -147,6 +149,11 @@ class FitContext:
     warn: Callable[[str], None] = lambda message: None
     # training-batch augmentation of spectrogram models (engine.augment.Augmentation) or None
     augment: Any = None
+    # refit: ``data.train`` is train + validation and every choice is already made (epochs in
+    # the recipe, ``chosen`` hyperparameters): no early stopping, no checkpoint choice -- the
+    # last epoch is the model -- and nothing chosen on ``data.val``
+    refit: bool = False
+    chosen: dict[str, Any] = field(default_factory=dict)  # e.g. {"C": 0.1}, {"n_iter": 40}
 
 
 class Predictor(Protocol):

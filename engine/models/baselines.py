@@ -46,7 +46,7 @@ from . import FitContext, ModelSpec, TrainData
 MANIFEST = "model.json"
 FORMAT = "coughscope.sklearn/1"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)  # logreg: inverse regularisation strengths tried
-CV_C_GRID = tuple(float(c) for c in np.logspace(-4, 2, 13))  # logreg_cv: C tried per fold
+CV_C_GRID = tuple(float(c) for c in np.logspace(-4, 1, 11))  # logreg_cv: C tried per fold
 CV_FOLDS = 5  # logreg_cv: inner folds (fewer when the training part has fewer groups)
 GBM_MAX_ITER = 500
 GBM_PATIENCE = 20  # boosting rounds without validation AUC gain
@@ -266,7 +266,8 @@ def _fit_majority(data: TrainData, ctx: FitContext) -> MajorityPredictor:
 
 
 def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
-    """Scaler on train; ``C`` from :data:`C_GRID` by validation AUC (ties: the smaller C)."""
+    """Scaler on train; ``C`` from :data:`C_GRID` by validation AUC (ties: the smaller C);
+    a refit takes the ``C`` validation chose (``ctx.chosen["C"]``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -276,7 +277,8 @@ def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
     Xt, Xv = scaler.transform(data.train.X), scaler.transform(data.val.X)
     weight = "balanced" if ctx.recipe.class_weighting else None
     best: tuple[float, Any] | None = None
-    for C in C_GRID:
+    grid = (float(ctx.chosen["C"]),) if ctx.refit and "C" in ctx.chosen else C_GRID
+    for C in grid:
         model = LogisticRegression(C=C, class_weight=weight, max_iter=5000,
                                    random_state=ctx.seed).fit(Xt, data.train.y)
         auc = roc_auc(data.val.y, model.predict_proba(Xv)[:, 1])
@@ -326,18 +328,23 @@ def _fit_logreg_cv(data: TrainData, ctx: FitContext) -> LogRegCVPredictor:
 
 
 def _fit_gbm(data: TrainData, ctx: FitContext) -> GBMPredictor:
-    """Boosting rounds stop when validation AUC (on ``data.val``) stops improving."""
+    """Boosting rounds stop when validation AUC (on ``data.val``) stops improving; a refit
+    runs the rounds validation chose (``ctx.chosen["n_iter"]``)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    refit = ctx.refit and "n_iter" in ctx.chosen  # the rounds validation chose, no stopping
     model = HistGradientBoostingClassifier(
-        max_iter=GBM_MAX_ITER,
-        early_stopping=True,
+        max_iter=int(ctx.chosen["n_iter"]) if refit else GBM_MAX_ITER,
+        early_stopping=not refit,
         scoring="roc_auc",
         n_iter_no_change=GBM_PATIENCE,
         class_weight="balanced" if ctx.recipe.class_weighting else None,
         random_state=ctx.seed,
     )
-    model.fit(data.train.X, data.train.y, X_val=data.val.X, y_val=data.val.y)
+    if refit:
+        model.fit(data.train.X, data.train.y)
+    else:
+        model.fit(data.train.X, data.train.y, X_val=data.val.X, y_val=data.val.y)
     return GBMPredictor(model=model)
 
 

@@ -347,7 +347,7 @@ def _optimizer_params(recipe: Any) -> dict[str, float]:
 
 
 def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path) -> Any:
-    patience = recipe.early_stopping_patience
+    patience = None if ctx.refit else recipe.early_stopping_patience  # refit: epochs given
     accelerator = {"cuda": "gpu", "mps": "mps"}.get(ctx.device, "cpu")
     return pt.TrainerConfig(
         batch_size=recipe.batch_size,
@@ -361,11 +361,11 @@ def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path) -> Any
         early_stopping_mode="max",
         early_stopping_patience=patience or 1,
         early_stopping_kwargs={"check_finite": False},
-        checkpoints="valid_auc",
+        checkpoints=None if ctx.refit else "valid_auc",  # refit: the last epoch
         checkpoints_mode="max",
         checkpoints_path=str(scratch / "checkpoints"),
         checkpoints_save_top_k=1,
-        load_best=True,
+        load_best=not ctx.refit,
         trainer_kwargs={
             "default_root_dir": str(scratch),
             "enable_model_summary": False,
