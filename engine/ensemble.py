@@ -61,13 +61,17 @@ class Selection:
 
 
 def select(y_val: np.ndarray, val_probabilities: dict[Member, np.ndarray],
-           max_steps: int = MAX_STEPS) -> Selection:
-    """Greedy forward selection with replacement on validation AUC (module docstring).
+           max_steps: int = MAX_STEPS, strata: np.ndarray | None = None) -> Selection:
+    """Greedy forward selection with replacement on validation AUC (module docstring);
+    with ``strata`` (a confounded column's values) the AUC within each value, pooled.
 
     Ties go to the member listed first. Members whose validation AUC is undefined (one
     class) cannot be chosen; ``ValueError`` when none can.
     """
-    from .metrics import roc_auc
+    from .models import Part, selection_auc
+
+    def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+        return selection_auc(Part(p[:, None], y, strata=strata), p)
 
     members = list(val_probabilities)
     probs = {m: np.asarray(val_probabilities[m], dtype=np.float64) for m in members}
@@ -94,3 +98,73 @@ def select(y_val: np.ndarray, val_probabilities: dict[Member, np.ndarray],
     n = sum(counts.values())
     return Selection(weights={m: c / n for m, c in counts.items()}, val_auc=float(best_auc),
                      steps=steps)
+
+
+# ----------------------------------------------------------------------------- predictor
+
+
+class EnsemblePredictor:
+    """The saved ensemble: loads its members from the run directory and averages them.
+
+    ``predict_proba`` takes ``(features, logmel)`` -- each member picks its own input: its
+    feature columns (``inputs[member]``, a slice) or, when that is None, ``logmel`` with its
+    channel axis, ``(N, 1, mels, frames)``.
+    """
+
+    best_epoch = None
+
+    def __init__(self, selection: Selection, members: dict[Member, Any],
+                 inputs: dict[Member, slice | None]) -> None:
+        self.selection = selection
+        self.members = members
+        self.inputs = inputs
+
+    def predict_proba(self, X: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        features, logmel = X
+        return self.selection.average({
+            m: np.asarray(p.predict_proba(logmel if self.inputs[m] is None
+                                          else features[:, self.inputs[m]]), dtype=np.float64)
+            for m, p in self.members.items()})
+
+    def save(self, model_dir: Path) -> None:
+        self.selection.save(model_dir)
+
+
+def fit(spec: Any, data: Any, ctx: Any) -> Any:
+    from .errors import ConfigError
+
+    raise ConfigError("the ensemble is not trained on its own: the runner builds it from the "
+                      "run's other models", "run it with other models, e.g. --models "
+                      "logreg_cv,ann,cnn,ensemble")
+
+
+def load(spec: Any, model_dir: Path) -> EnsemblePredictor:
+    """The ensemble saved in ``RUN/ensemble/<seed>``, with its members from ``RUN``."""
+    from . import models as registry
+    from .errors import RunError
+
+    model_dir = Path(model_dir)
+    try:
+        body = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{model_dir / 'model.json'} cannot be read: {exc}",
+                       "rerun the experiment with the ensemble") from None
+    if body.get("format") != FORMAT:
+        raise RunError(f"{model_dir / 'model.json'} is not a coughscope ensemble",
+                       "load it with the model it was trained as")
+    from .config import ExperimentConfig
+    from .features import model_columns
+
+    run_path = model_dir.parent.parent
+    preprocess = ExperimentConfig.from_toml(run_path / "config.toml").preprocess
+    weights, members, inputs = {}, {}, {}
+    for entry in body["members"]:
+        m = Member(str(entry["model"]), int(entry["seed"]))
+        spec_m = registry.get_spec(m.model)
+        weights[m] = float(entry["weight"])
+        members[m] = registry.load(spec_m, run_path / m.model / str(m.seed))
+        inputs[m] = (model_columns(preprocess, baseline=spec_m.baseline)
+                     if spec_m.input == "features" else None)
+    selection = Selection(weights=weights, val_auc=float(body.get("val_auc", float("nan"))),
+                          steps=list(body.get("steps", [])))
+    return EnsemblePredictor(selection, members, inputs)

@@ -90,6 +90,16 @@ def mel_stats_names(n_mels: int) -> list[str]:
             *[f"mel{i}_std" for i in range(1, n_mels + 1)]]
 
 
+def model_columns(cfg: PreprocessConfig, *, baseline: bool) -> slice:
+    """The feature-table columns a feature model takes: everything for the baselines; the
+    paper's networks (``ann``, ``cne``, ``tabnet``) keep the paper's 26 inputs when the set is
+    "mel_stats" (its band columns are for the regularised linear and boosted baselines: the
+    paper ANN's 4-unit bottleneck does not train reliably on 282 inputs)."""
+    if cfg.feature_set == "mel_stats" and not baseline:
+        return slice(0, len(PAPER_FEATURES))
+    return slice(None)
+
+
 def feature_names(cfg: PreprocessConfig = PreprocessConfig()) -> list[str]:
     """Column names of the feature table for ``cfg.feature_set``."""
     if cfg.feature_set == "extended":

@@ -30,9 +30,12 @@ class LoadedModel:
     threshold: float
     majority_label: int
     test_auc: float | None  # the held-out AUC of this model/seed in its run
+    columns: slice = slice(None)  # the feature columns it takes (engine.features.model_columns)
 
-    def inputs(self, features: np.ndarray, logmel: np.ndarray) -> np.ndarray:
-        return features if self.spec.input == "features" else logmel[:, None, :, :]
+    def inputs(self, features: np.ndarray, logmel: np.ndarray) -> Any:
+        if self.spec.input == "both":  # the ensemble: each member takes its own
+            return features, logmel[:, None, :, :]
+        return features[:, self.columns] if self.spec.input == "features" else logmel[:, None, :, :]
 
 
 def run_config(run: RunDir) -> ExperimentConfig:
@@ -56,6 +59,9 @@ def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[Lo
     """Every finished model/seed of ``run`` (or only ``models``), ready to predict."""
     from . import models as registry
 
+    from .features import model_columns
+
+    preprocess = run_config(run).preprocess
     pairs = finished_pairs(run, models)
     if not pairs:
         which = f" for {', '.join(models)}" if models else ""
@@ -73,6 +79,7 @@ def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[Lo
             threshold=float(info["threshold"]),
             majority_label=int(info.get("majority_label", 0)),
             test_auc=(info.get("test") or {}).get("roc_auc"),
+            columns=model_columns(preprocess, baseline=spec.baseline),
         ))
     return loaded
 

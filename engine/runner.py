@@ -5,7 +5,10 @@ and does, in order:
 
 1. load the source and preprocess it (cached), then split it by participant;
 2. for every model x seed: train on *train*, choose the checkpoint and the decision threshold
-   on *validation*, then score *test* once and write predictions and metrics;
+   on *validation* -- then, with refit (:mod:`engine.refit`), retrain on train + validation
+   with those choices -- and score *test* once (and the held-out ``ood`` part of a
+   ``test_group`` run) and write predictions and metrics; the ``ensemble`` comes last, its
+   members chosen on the others' validation predictions (:mod:`engine.ensemble`);
 3. aggregate over seeds (mean and std), add per-group results and the group-only baselines
    (the confound check), write ``summary.json`` and the figures.
 
@@ -94,6 +97,8 @@ class PreparedData:
     dataset: Any  # engine.preprocess.Dataset
     splits: list[Any]  # engine.splits.Split: one, or one per fold (k-fold)
     meta_columns: list[str] = field(default_factory=list)
+    # a column confounded with the label: validation choices are made within its values
+    strata_column: str | None = None
 
     @property
     def split(self) -> Any:
@@ -107,12 +112,17 @@ class PreparedData:
 
     def inputs(self, spec: ModelSpec) -> np.ndarray:
         if spec.input == "features":
-            return self.dataset.features
+            from .features import model_columns
+
+            return self.dataset.features[:, model_columns(self.dataset.config,
+                                                          baseline=spec.baseline)]
         return self.dataset.logmel[:, None, :, :]  # (N, 1, mels, frames), float16
 
-    def train_rows(self, seed: int, balance_by: str | None) -> np.ndarray:
-        """The training rows, rebalanced within ``balance_by`` when it is set."""
-        train = self.split_for(seed).train
+    def train_rows(self, seed: int, balance_by: str | None, refit: bool = False) -> np.ndarray:
+        """The training rows (with ``refit``, training and validation rows), rebalanced
+        within ``balance_by`` when it is set."""
+        s = self.split_for(seed)
+        train = np.sort(np.concatenate([s.train, s.val])) if refit else s.train
         if not balance_by:
             return train
         from .balance import balanced_indices
@@ -121,13 +131,21 @@ class PreparedData:
                                      seed)
         return train[picked]
 
-    def train_data(self, spec: ModelSpec, seed: int, balance_by: str | None = None) -> TrainData:
+    def train_data(self, spec: ModelSpec, seed: int, balance_by: str | None = None,
+                   refit: bool = False) -> TrainData:
+        """What a fit sees: train (with ``refit`` train + validation) and validation rows;
+        never a test or ``ood`` row."""
         X, y, s = self.inputs(spec), self.dataset.y, self.split_for(seed)
-        train = self.train_rows(seed, balance_by)
+        groups = self.dataset.groups
+        train = self.train_rows(seed, balance_by, refit)
+        names = list(self.dataset.feature_names)
+        if spec.input == "features":
+            names = names[: X.shape[1]]
+        strata = self.dataset.meta(self.strata_column)[s.val] if self.strata_column else None
         return TrainData(
-            train=Part(X[train], y[train]),
-            val=Part(X[s.val], y[s.val]),
-            feature_names=list(self.dataset.feature_names),
+            train=Part(X[train], y[train], groups[train]),
+            val=Part(X[s.val], y[s.val], groups[s.val], strata),
+            feature_names=names,
         )
 
 
@@ -156,7 +174,7 @@ def prepare_data(
 
     clipset = load_source(config.data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
-    splits = make_splits(dataset.y, dataset.groups, config.split)
+    splits = make_splits(dataset.y, dataset.groups, config.split, dataset.meta)
     from .metrics import group_columns
 
     columns = list(group_columns({c: dataset.meta(c) for c in clipset.meta_columns}))
@@ -185,6 +203,7 @@ def data_ready_fields(prepared: PreparedData) -> dict[str, Any]:
         "meta_columns": prepared.meta_columns,
         "split": split.describe(ds.y, ds.groups),
         "folds": len(prepared.splits) if len(prepared.splits) > 1 else None,
+        "test_group": split.ood_group,
     }
 
 
@@ -253,9 +272,13 @@ def train_one(
     device: str,
     precision: str,
 ) -> dict[str, Any]:
-    """Train one model with one seed; score the test part once; write its files."""
+    """Train one model with one seed; score the test part once; write its files.
+
+    With refit the model validation chose (its epochs, hyperparameters, threshold and
+    validation predictions) is trained in ``<model>/<seed>/selection/`` and the final model,
+    retrained on train + validation, in ``<model>/<seed>/``."""
     from . import models
-    from .metrics import binary_metrics, choose_threshold, per_group
+    from .refit import chosen_of, refit_enabled
 
     workdir = run.model_dir(spec.name, seed)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -268,20 +291,23 @@ def train_one(
         announce("epoch_end", model=spec.name, seed=seed, **record)
 
     recipe = config.recipe
+    refit = refit_enabled(config, spec)
+    fit_dir = workdir / "selection" if refit else workdir
     ctx = FitContext(
         recipe=recipe,
         seed=seed,
-        workdir=workdir,
+        workdir=fit_dir,
         device=device,
         devices=config.devices,
         strategy=config.strategy,
         precision=precision,
         weights=Path(config.weights) if config.weights else None,
         pretrained=config.pretrained,
-        resume=(workdir / "last.pt").exists(),
+        resume=(fit_dir / "last.pt").exists(),
         on_epoch=on_epoch,
         should_stop=stop,
         warn=lambda message: announce("warning", model=spec.name, seed=seed, message=message),
+        augment=augmentation(config),
     )
     announce("model_start", model=spec.name, seed=seed, epochs=recipe.epochs,
              resumed=ctx.resume)
@@ -293,11 +319,70 @@ def train_one(
     if ctx.resume:  # epochs of earlier attempts are in the event log, not in this history
         earlier = earlier_epochs(run, spec.name, seed, before=history[0]["epoch"] if history else None)
         history[:0] = earlier
-    predictor.save(workdir)
+    predictor.save(fit_dir)
+
+    X = prepared.inputs(spec)
+    split = prepared.split_for(seed)
+    # validation's choices come from the model that has not seen the validation part
+    val_prob = np.asarray(predictor.predict_proba(X[split.val]), dtype=np.float64)
+    best_epoch = max(history, key=lambda r: (r.get("val_auc") or 0.0))["epoch"] if history else None
+    best_epoch = getattr(predictor, "best_epoch", best_epoch)
+    refit_info = None
+    if refit:
+        chosen = chosen_of(predictor, best_epoch)
+        predictor = models.fit(spec, prepared.train_data(spec, seed, config.balance_by,
+                                                         refit=True),
+                               refit_context(ctx, workdir, chosen))
+        predictor.save(workdir)
+        refit_info = {"chosen": chosen, "clips": int(len(split.train) + len(split.val))}
+    prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
+    prob[split.val] = val_prob  # validation rows: the out-of-sample predictions
+    result = score(spec.name, seed, prepared, prob, history=history, best_epoch=best_epoch,
+                   started=started)
+    result["refit"] = refit_info
+    write_predictions(workdir / "predictions.csv", prepared, prob, split)
+    write_json(workdir / "metrics.json", result)
+    threshold, test = result["threshold"], result["test"]
+    for folder in (workdir, fit_dir):  # finished: nothing left to resume
+        (folder / "last.pt").unlink(missing_ok=True)
+    announce("model_end", model=spec.name, seed=seed, metrics=test,
+             train_acc=result["train"]["accuracy"], train_loss=result["train"]["loss"],
+             test_loss=result["test_loss"], best_epoch=result["best_epoch"],
+             threshold=threshold, seconds=result["seconds"])
+    return result
+
+
+def augmentation(config: ExperimentConfig) -> Any:
+    """The training-batch augmentation of the run's spectrogram models, or None."""
+    if not config.augment.enabled:
+        return None
+    from .augment import Augmentation
+
+    return Augmentation(config.augment, config.preprocess.sample_rate)
+
+
+def refit_context(ctx: FitContext, workdir: Path, chosen: dict[str, Any]) -> FitContext:
+    """The selection fit's context for the refit: the chosen epochs and hyperparameters, no
+    early stopping, the last epoch kept, no epoch events (its validation numbers would be
+    in-sample), files in ``workdir``."""
+    import dataclasses
+
+    recipe = ctx.recipe
+    if chosen.get("epochs"):
+        recipe = dataclasses.replace(recipe, epochs=int(chosen["epochs"]),
+                                     early_stopping_patience=None)
+    return dataclasses.replace(ctx, recipe=recipe, workdir=workdir, refit=True, chosen=chosen,
+                               resume=(workdir / "last.pt").exists(),
+                               on_epoch=lambda record: None)
+
+
+def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
+          history: list[dict[str, Any]], best_epoch: Any, started: float) -> dict[str, Any]:
+    """Everything a model/seed reports from its probabilities for every clip: the threshold
+    chosen on validation, then the test part (and the ``ood`` part) scored once."""
+    from .metrics import binary_metrics, choose_threshold, per_group, stratified_auc
 
     ds, split = prepared.dataset, prepared.split_for(seed)
-    X = prepared.inputs(spec)
-    prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
     y = ds.y
     threshold = choose_threshold(y[split.val], prob[split.val])
     majority = int(round(float(y[split.train].mean())))  # the training majority class
@@ -311,9 +396,8 @@ def train_one(
         y[split.test], prob[split.test], threshold,
         {c: ds.meta(c)[split.test] for c in prepared.meta_columns},
     )
-    best_epoch = max(history, key=lambda r: (r.get("val_auc") or 0.0))["epoch"] if history else None
     result = {
-        "model": spec.name,
+        "model": name,
         "seed": seed,
         "test": test,
         "validation": val,
@@ -323,20 +407,86 @@ def train_one(
         },
         "test_loss": log_loss(y[split.test], prob[split.test]),
         "by_group": by_group,
+        # AUC within each value of every metadata column, pooled: what the column cannot explain
+        "stratified": {c: stratified_auc(y[split.test], prob[split.test],
+                                         ds.meta(c)[split.test], seed=seed)
+                       for c in prepared.meta_columns},
         "threshold": threshold,
         "majority_label": majority,
-        "best_epoch": getattr(predictor, "best_epoch", best_epoch),
+        "best_epoch": best_epoch,
         "history": history,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_predictions(workdir / "predictions.csv", prepared, prob, split)
-    write_json(workdir / "metrics.json", result)
-    (workdir / "last.pt").unlink(missing_ok=True)  # finished: nothing left to resume
-    announce("model_end", model=spec.name, seed=seed, metrics=test,
-             train_acc=result["train"]["accuracy"], train_loss=result["train"]["loss"],
-             test_loss=result["test_loss"], best_epoch=result["best_epoch"],
-             threshold=threshold, seconds=result["seconds"])
+    if split.ood is not None:  # the held-out value of test_group, at the same threshold
+        result["ood"] = {"group": split.ood_group, **binary_metrics(
+            y[split.ood], prob[split.ood], threshold, majority_label=majority, seed=seed)}
     return result
+
+
+def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: ExperimentConfig,
+                     run: RunDir, announce: Announcer,
+                     results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The ensemble of the run's other models and seeds (one per fold in a k-fold run):
+    members and weights chosen on their validation predictions, then scored like any
+    model. Already finished ones (a resumed run) are read back."""
+    from .ensemble import Member, select
+
+    out = []
+    folds = len(prepared.splits) > 1
+    for index in range(len(prepared.splits) if folds else 1):
+        workdir = run.model_dir(spec.name, index)
+        done = workdir / "metrics.json"
+        if done.exists():
+            out.append(read_json(done))
+            continue
+        split = prepared.split_for(index)
+        candidates: dict[Member, np.ndarray] = {}
+        for name, per_seed in results.items():
+            if name == spec.name or get_spec(name).name == "majority":
+                continue
+            for r in per_seed:
+                if not folds or r["seed"] == index:
+                    candidates[Member(name, r["seed"])] = read_probabilities(run, name, r["seed"])
+        if not candidates:
+            raise ConfigError("the ensemble needs other models in the run",
+                              "add models, e.g. --models logreg_cv,ann,cnn,ensemble")
+        announce("model_start", model=spec.name, seed=index, epochs=1, resumed=False)
+        started = time.perf_counter()
+        y = prepared.dataset.y
+        strata = (prepared.dataset.meta(prepared.strata_column)[split.val]
+                  if prepared.strata_column else None)
+        selection = select(y[split.val], {m: p[split.val] for m, p in candidates.items()},
+                           strata=strata)
+        prob = selection.average(candidates)
+        workdir.mkdir(parents=True, exist_ok=True)
+        selection.save(workdir)
+        from .models import selection_auc
+
+        record = {"epoch": 1, "train_loss": log_loss(y[split.train], prob[split.train]),
+                  "train_acc": float(((prob[split.train] >= 0.5) == y[split.train]).mean()),
+                  "val_loss": log_loss(y[split.val], prob[split.val]),
+                  "val_acc": float(((prob[split.val] >= 0.5) == y[split.val]).mean()),
+                  "val_auc": selection_auc(Part(prob[split.val, None], y[split.val],
+                                                strata=strata), prob[split.val])}
+        announce("epoch_end", model=spec.name, seed=index, **record)
+        result = score(spec.name, index, prepared, prob, history=[record], best_epoch=1,
+                       started=started)
+        result["members"] = selection.to_json()["members"]
+        write_predictions(workdir / "predictions.csv", prepared, prob, split)
+        write_json(done, result)
+        announce("model_end", model=spec.name, seed=index, metrics=result["test"],
+                 train_acc=result["train"]["accuracy"], train_loss=result["train"]["loss"],
+                 test_loss=result["test_loss"], best_epoch=1, threshold=result["threshold"],
+                 seconds=result["seconds"])
+        out.append(result)
+    return out
+
+
+def read_probabilities(run: RunDir, model: str, seed: int) -> np.ndarray:
+    """A model/seed's probability per clip (rows in data order) from its predictions.csv."""
+    with open(run.model_dir(model, seed) / "predictions.csv", newline="",
+              encoding="utf-8") as fh:
+        return np.array([float(row["probability"]) for row in csv.DictReader(fh)])
 
 
 def check_balance_column(config: ExperimentConfig, prepared: PreparedData,
@@ -397,6 +547,7 @@ def summarise(
         by_group = aggregate_by_group([r["by_group"] for r in per_seed], prepared.meta_columns)
         confound = next((b["warning"] for b in baselines.values() if b.get("warning")), None)
         cis = [r["test"]["roc_auc_ci"] for r in per_seed if r["test"].get("roc_auc_ci")]
+        confounded = next((c for c, b in baselines.items() if b.get("warning")), None)
         models_out[name] = {
             "seeds": [r["seed"] for r in per_seed],
             "metrics": {k: v for k, v in agg.items() if k != "confusion_pooled"},
@@ -408,6 +559,13 @@ def summarise(
             "by_group": by_group,
             "group_baseline": {c: b["metrics"] for c, b in baselines.items() if b["metrics"]},
             "confound_warning": confound,
+            # the headline when a column alone predicts the label: the AUC within each of its
+            # values, pooled (metrics.stratified_auc), mean over seeds
+            "confound_controlled": controlled(per_seed, confounded),
+            # test_group runs: the held-out value (out of distribution), beside "metrics"
+            "ood": out_of_distribution(per_seed),
+            "refit": all(r.get("refit") for r in per_seed) if name != "ensemble" else None,
+            "members": per_seed[0].get("members"),
         }
     return {
         "run_id": run.id,
@@ -417,6 +575,32 @@ def summarise(
         "group_baselines": baselines,
         "warnings": warnings,
     }
+
+
+def controlled(per_seed: list[dict[str, Any]], column: str | None) -> dict[str, Any] | None:
+    """Mean over seeds of the stratified AUC within ``column`` and its interval."""
+    from .metrics import aggregate, mean_interval
+
+    entries = [r["stratified"][column] for r in per_seed
+               if column and column in (r.get("stratified") or {})]
+    if not entries:
+        return None
+    return {"column": column,
+            "roc_auc": aggregate([{"roc_auc": e["roc_auc"]} for e in entries])["roc_auc"],
+            "roc_auc_ci": mean_interval([e["roc_auc_ci"] for e in entries])}
+
+
+def out_of_distribution(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ``ood`` part's metrics, mean and std over seeds, with the averaged interval."""
+    from .metrics import aggregate, mean_interval
+
+    entries = [r["ood"] for r in per_seed if r.get("ood")]
+    if not entries:
+        return None
+    agg = aggregate([{k: v for k, v in e.items() if k != "group"} for e in entries])
+    return {"group": entries[0]["group"],
+            "metrics": {k: v for k, v in agg.items() if k != "confusion_pooled"},
+            "roc_auc_ci": mean_interval([e["roc_auc_ci"] for e in entries])}
 
 
 def describes_label(values: np.ndarray, y: np.ndarray) -> bool:
@@ -477,6 +661,9 @@ def run_experiment(
             shutil.copytree(run.path, private.path)
         run = private
     run.path.mkdir(parents=True, exist_ok=True)
+    from .refit import resolve_preset_choices
+
+    config = resolve_preset_choices(config)  # config.toml records refit and augmentation
     if not resume:
         atomic_write_text(run.config_path, config.to_toml())
     run.set_status("running")
@@ -526,9 +713,15 @@ def run_experiment(
             for column, b in baselines.items():
                 if b["warning"]:
                     warn(b["warning"])
+            # choices on validation (checkpoints, C, ensemble members) must not reward the
+            # confound: they are made on the AUC within each value of the column
+            prepared.strata_column = next((c for c, b in baselines.items() if b["warning"]),
+                                          None)
 
             results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
             for spec in specs:
+                if spec.family == "ensemble":
+                    continue  # after the others: it averages them
                 for seed in range(n_seeds(config)):
                     done = run.model_dir(spec.name, seed) / "metrics.json"
                     if done.exists():
@@ -540,6 +733,10 @@ def run_experiment(
                         train_one(spec, seed, prepared, config, run, announce, stop,
                                   device, precision)
                     )
+            for spec in specs:
+                if spec.family == "ensemble":
+                    results[spec.name] = ensemble_results(spec, prepared, config, run,
+                                                          announce, results)
             summary = summarise(config, prepared, results, baselines, warnings, run, ready)
             write_json(run.summary_path, summary)
             try:

@@ -47,7 +47,7 @@ from torch import nn
 from .config import TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
-from .models import FitContext, ModelSpec, TrainData
+from .models import FitContext, ModelSpec, TrainData, selection_auc
 from .augment import mixup_loss
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
@@ -441,6 +441,7 @@ class EpochLoop:
         X_val = _squeeze_channel(np.asarray(data.val.X))
         self.X_val = _place(self.norm.tensor(X_val, spec.input, store), self.device)
         self.y_val = torch.as_tensor(np.asarray(data.val.y), dtype=torch.float32, device=self.device)
+        self.val_part = data.val  # its strata, when given, make val_auc confound-controlled
         self._set_loss(counts)
         self.channels_last = uses_channels_last(spec.name) and self.device.type == "cuda"
         if self.device.type == "cuda":
@@ -607,7 +608,9 @@ class EpochLoop:
         return {
             "val_loss": float(self.loss(logits, y)) if len(y) else float("nan"),
             "val_acc": float(((probs >= 0.5).float() == y).float().mean()) if len(y) else float("nan"),
-            "val_auc": roc_auc(y.cpu().numpy(), probs.cpu().numpy()),
+            "val_auc": (roc_auc(y.cpu().numpy(), probs.cpu().numpy())
+                        if self.val_part.strata is None
+                        else selection_auc(self.val_part, probs.float().cpu().numpy())),
         }
 
     def val_logits(self) -> torch.Tensor:

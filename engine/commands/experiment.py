@@ -60,6 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="rebalance the training part so every value of this metadata column "
                         "(e.g. source) holds as many positives as negatives: the model cannot "
                         "learn the label from the recording channel")
+    p.add_argument("--feature-set", choices=("paper", "extended", "mel_stats"),
+                   help="features of the feature models: paper (the 26, default), extended "
+                        "(92), mel_stats (the 26 plus mean and std of every log-mel band; the "
+                        "band columns go to the baselines)")
+    p.add_argument("--test-group", metavar="COLUMN=VALUE",
+                   help="leave one value out: its clips (e.g. source=telegram) are an "
+                        "out-of-distribution test part, reported beside the usual test part "
+                        "of the other clips")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="retrain each final model on train + validation once validation has "
+                        "chosen epochs, checkpoint and threshold (default: on, off with "
+                        "--preset paper)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment the spectrogram models' training batches (shift, crop, gain, "
+                        "channel, SpecAugment, mixup; [augment] in --config to tune; default: "
+                        "on, off with --preset paper)")
     p.add_argument("--test-size", type=float, metavar="F",
                    help="held-out test fraction, by participant (default 0.3)")
     p.add_argument("--val-size", type=float, metavar="F",
@@ -102,18 +118,26 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         changes_r["batch_size"] = args.batch_size
     if args.lr is not None:
         changes_r["lr"] = args.lr
+    if args.refit is not None:
+        changes_r["refit"] = args.refit
     if changes_r:
         recipe = dataclasses.replace(recipe, **changes_r)
 
     pre = base.preprocess
     pre_changes = {k: v for k, v in (("sample_rate", args.sample_rate),
-                                     ("duration", args.duration)) if v is not None}
+                                     ("duration", args.duration),
+                                     ("feature_set", args.feature_set)) if v is not None}
     if pre_changes:
         pre = dataclasses.replace(pre, **pre_changes)
+    if args.test_group is not None:
+        from ..splits import parse_test_group
+
+        parse_test_group(args.test_group)  # COLUMN=VALUE, before any work
     split = base.split
     split_changes = {k: v for k, v in (("test", args.test_size), ("val", args.val_size),
                                        ("seed", args.split_seed),
-                                       ("folds", args.folds)) if v is not None}
+                                       ("folds", args.folds),
+                                       ("test_group", args.test_group)) if v is not None}
     if split_changes:
         split = dataclasses.replace(split, **split_changes)
 
@@ -141,6 +165,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         preprocess=pre,
         split=split,
         recipe=recipe,
+        augment=(dataclasses.replace(base.augment, enabled=args.augment)
+                 if args.augment is not None else base.augment),
     )
 
 
@@ -236,6 +262,13 @@ def results_table(summary: dict[str, Any]) -> str:
             lines.append(f"{name}: 95% bootstrap interval of test AUC {ci[0]:.3f}–{ci[1]:.3f} "
                          "(mean over seeds)")
     for name, m in summary["models"].items():
+        ood = m.get("ood")
+        auc = ((ood or {}).get("metrics") or {}).get("roc_auc") or {}
+        if auc.get("mean") is not None:
+            ci = ood.get("roc_auc_ci")
+            lines.append(f"{name}: held-out {ood['group']} (out of distribution) AUC "
+                         f"{auc['mean']:.3f}" + (f" [{ci[0]:.3f}–{ci[1]:.3f}]" if ci else ""))
+    for name, m in summary["models"].items():
         cc = m.get("confound_controlled")
         if cc and (cc.get("roc_auc") or {}).get("mean") is not None:
             ci = cc.get("roc_auc_ci")
@@ -252,6 +285,7 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
     for name, m in summary.get("models", {}).items():
         models[name] = {**m["metrics"], "roc_auc_ci": m.get("roc_auc_ci"),
                         "confound_controlled": m.get("confound_controlled"),
+                        "ood": m.get("ood"), "refit": m.get("refit"),
                         "by_group": m["by_group"],
                         "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
     return {"run_dir": str(run.path), "run_id": run.id, "state": state,

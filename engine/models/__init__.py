@@ -32,8 +32,8 @@ from ..errors import ConfigError
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    input: str  # "features" | "spectrogram"
-    family: str  # "torch" | "tabular" | "sklearn"
+    input: str  # "features" | "spectrogram" | "both" (the ensemble: its members choose)
+    family: str  # "torch" | "tabular" | "sklearn" | "ensemble"
     description: str
     paper_name: str = ""  # what the paper called it ("" for our baselines)
     paper_optimizer: str = "adam"
@@ -66,6 +66,9 @@ MODELS: dict[str, ModelSpec] = {
                   "CategoryEmbedding", "sgd", 0.01, "mse"),
         ModelSpec("tabnet", "features", "tabular", "pytorch-tabular TabNet",
                   "TabNet", "sgd", 0.01, "mse", default_lr=1e-2),
+        ModelSpec("ensemble", "both", "ensemble",
+                  "weighted average of the run's other models and seeds, members and weights "
+                  "chosen on validation"),
         ModelSpec("majority", "features", "sklearn", "always predicts the training majority",
                   baseline=True),
         ModelSpec("logreg", "features", "sklearn",
@@ -81,6 +84,7 @@ FAMILY_MODULES = {
     "torch": "engine.trainer",
     "tabular": "engine.models.tabular",
     "sklearn": "engine.models.baselines",
+    "ensemble": "engine.ensemble",
 }
 
 
@@ -112,6 +116,19 @@ class Part:
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray | None = None
+    # a confounded metadata column's value per row (e.g. the source): validation AUCs that
+    # choose anything are then computed within each value, pooled (metrics.stratified_auc)
+    strata: np.ndarray | None = None
+
+
+def selection_auc(part: Part, p: np.ndarray) -> float:
+    """The validation AUC used for choices: within ``part.strata`` when given, else plain."""
+    from ..metrics import roc_auc, stratified_auc
+
+    if part.strata is None:
+        return roc_auc(part.y, p)
+    auc = stratified_auc(part.y, p, part.strata, n_boot=0)["roc_auc"]
+    return float("nan") if auc is None else auc
 
 
 @dataclass

@@ -41,7 +41,7 @@ import numpy as np
 from ..cache import sha256_file
 from ..errors import RunError
 from ..paths import atomic_write_bytes, atomic_write_text
-from . import FitContext, ModelSpec, TrainData
+from . import FitContext, ModelSpec, Part, TrainData, selection_auc
 
 MANIFEST = "model.json"
 FORMAT = "coughscope.sklearn/1"
@@ -64,15 +64,15 @@ def epoch_record(
     *,
     train_loss: float | None = None,
     val_loss: float | None = None,
+    val_strata: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The ``epoch_end`` record from probabilities of *positive*.
 
     Losses default to the log loss of the probabilities; accuracy counts ``p >= 0.5`` as
-    positive; ``val_auc`` is ``None`` when the validation part holds one class.
+    positive; ``val_auc`` is ``None`` when the validation part holds one class (computed
+    within each value of ``val_strata`` when given, see :func:`..selection_auc`).
     """
-    from ..metrics import roc_auc
-
-    auc = roc_auc(y_val, p_val)
+    auc = selection_auc(Part(np.empty((len(y_val), 0)), y_val, strata=val_strata), p_val)
     return {
         "epoch": int(epoch),
         "train_loss": float(log_loss(y_train, p_train) if train_loss is None else train_loss),
@@ -223,7 +223,7 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Any:
     ctx.on_epoch(epoch_record(
         1,
         data.train.y, predictor.predict_proba(data.train.X),
-        data.val.y, predictor.predict_proba(data.val.X),
+        data.val.y, predictor.predict_proba(data.val.X), val_strata=data.val.strata,
     ))
     return predictor
 
@@ -271,8 +271,6 @@ def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from ..metrics import roc_auc
-
     scaler = StandardScaler().fit(data.train.X)
     Xt, Xv = scaler.transform(data.train.X), scaler.transform(data.val.X)
     weight = "balanced" if ctx.recipe.class_weighting else None
@@ -281,7 +279,7 @@ def _fit_logreg(data: TrainData, ctx: FitContext) -> LogRegPredictor:
     for C in grid:
         model = LogisticRegression(C=C, class_weight=weight, max_iter=5000,
                                    random_state=ctx.seed).fit(Xt, data.train.y)
-        auc = roc_auc(data.val.y, model.predict_proba(Xv)[:, 1])
+        auc = selection_auc(data.val, model.predict_proba(Xv)[:, 1])
         auc = -1.0 if math.isnan(auc) else auc
         if best is None or auc > best[0]:
             best = (auc, model)

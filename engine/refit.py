@@ -1,0 +1,58 @@
+"""Refit: the final model is retrained on train + validation once validation has chosen.
+
+scikit-learn calls this ``refit``; Lightning users do it by hand. On a few hundred clips the
+validation part is a fifth of what a model could learn from, so once it has done its job --
+choosing the epoch count (the best validation epoch), the checkpoint policy, hyperparameters
+such as logistic regression's ``C`` or the boosting rounds, and the decision threshold -- the
+runner trains the model again, from scratch and with the same seed, on train + validation
+with exactly those choices and nothing chosen anew (no early stopping; the last epoch is the
+model). The test part is never seen by either fit.
+
+What is reported as validation (AUC, the threshold, the ensemble's member choice) always comes
+from the first fit's predictions: the refit model has seen the validation clips.
+
+Defaults, by preset: ``default`` refits; ``paper`` keeps the paper's protocol (no refit, no
+augmentation). ``recipe.refit`` / ``augment.enabled`` set explicitly win; the resolved values
+are written to the run's ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .config import ExperimentConfig
+from .models import ModelSpec
+
+
+def resolve_preset_choices(config: ExperimentConfig) -> ExperimentConfig:
+    """``recipe.refit`` and ``augment.enabled`` left open (None) take the preset's choice."""
+    paper = config.recipe.preset == "paper"
+    recipe, augment = config.recipe, config.augment
+    if recipe.refit is None:
+        recipe = dataclasses.replace(recipe, refit=not paper)
+    if augment.enabled is None:
+        augment = dataclasses.replace(augment, enabled=not paper)
+    return dataclasses.replace(config, recipe=recipe, augment=augment)
+
+
+def refit_enabled(config: ExperimentConfig, spec: ModelSpec) -> bool:
+    """Whether ``spec`` is refit in this run (never the ensemble: it trains nothing)."""
+    refit = config.recipe.refit
+    if refit is None:
+        refit = resolve_preset_choices(config).recipe.refit
+    return bool(refit) and spec.family != "ensemble"
+
+
+def chosen_of(predictor: Any, best_epoch: Any) -> dict[str, Any]:
+    """What validation chose for ``predictor``: its best epoch (networks), ``C`` (logistic
+    regression), its boosting rounds (gbm)."""
+    chosen: dict[str, Any] = {}
+    if isinstance(best_epoch, int) and best_epoch > 0 and not hasattr(predictor, "C"):
+        chosen["epochs"] = best_epoch
+    if hasattr(predictor, "C"):
+        chosen["C"] = float(predictor.C)
+    model = getattr(predictor, "model", None)
+    if hasattr(model, "n_iter_"):
+        chosen["n_iter"] = int(model.n_iter_)
+    return chosen
