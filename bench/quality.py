@@ -42,6 +42,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--preset", default="default")
+    p.add_argument("--feature-set", default=None, help="paper, extended or mel_stats")
     p.add_argument("--config", type=Path, help="a config.toml to start from (flags override)")
     p.add_argument("--device", default="auto")
     p.add_argument("--runs-dir", type=Path, help="where the runs go (default: a temp dir)")
@@ -56,8 +57,13 @@ def base_config(args: argparse.Namespace) -> Any:
     config = (ExperimentConfig.from_toml(args.config) if args.config else ExperimentConfig())
     recipe = config.recipe.__class__(**{**config.recipe.__dict__, "preset": args.preset,
                                         "epochs": args.epochs})
+    preprocess = config.preprocess
+    if args.feature_set:
+        preprocess = preprocess.__class__(**{**preprocess.__dict__,
+                                             "feature_set": args.feature_set})
     return config.replace(data=args.data, models=tuple(args.models.split(",")),
-                          seeds=args.seeds, device=args.device, recipe=recipe)
+                          seeds=args.seeds, device=args.device, recipe=recipe,
+                          preprocess=preprocess)
 
 
 def run_one(config: Any, runs_dir: Path, name: str) -> Path:

@@ -10,7 +10,7 @@ models load only from run directories coughscope wrote (their hashes are checked
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,7 +30,8 @@ class LoadedModel:
     threshold: float
     majority_label: int
     test_auc: float | None  # the held-out AUC of this model/seed in its run
-    columns: slice = slice(None)  # the feature columns it takes (engine.features.model_columns)
+    # the feature columns it takes (engine.features.model_columns)
+    columns: slice = field(default_factory=lambda: slice(None))
 
     def inputs(self, features: np.ndarray, logmel: np.ndarray) -> Any:
         if self.spec.input == "both":  # the ensemble: each member takes its own
@@ -144,9 +145,11 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
 def confounded_columns(run: RunDir) -> list[str]:
     """The metadata columns the run's own confound check flagged (its summary's group
     baselines with a warning); empty when the run has no summary."""
-    summary = run.summary() or {}
-    return [c for c, b in (summary.get("group_baselines") or {}).items()
-            if isinstance(b, dict) and b.get("warning")]
+    from .runs import read_summary
+
+    summary = read_summary(run)
+    baselines = (summary.raw.get("group_baselines") if summary else None) or {}
+    return [c for c, b in baselines.items() if isinstance(b, dict) and b.get("warning")]
 
 
 # --------------------------------------------------------------------------- classifying files
