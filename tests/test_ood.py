@@ -177,3 +177,33 @@ def test_test_group_mistakes_are_explained(text: str, word: str) -> None:
         make_splits(y, np.arange(22).astype(str), SplitConfig(test_group=text),
                     {"source": source}.__getitem__)
     assert word in f"{err.value} {err.value.hint}"
+
+
+def test_leave_one_source_out_is_reported_beside_the_test_part(
+        shared_data: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """--test-group source=telegram on real clips: the Telegram clips are never trained or
+    validated on, and every model reports them (ood) beside the call-centre test part."""
+    dev, _ = real_manifests(shared_data, tmp_path)
+    out = cs(["--headless", "--data", str(dev), "--models", "logreg,logreg_cv", "--seeds", "1",
+              "--test-group", "source=telegram", "--runs-dir", str(tmp_path / "runs"),
+              "--run-id", "loso", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    run = tmp_path / "runs" / "loso"
+    with open(run / "split.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(dev, newline="") as fh:
+        source = {r["path"]: r["source"] for r in csv.DictReader(fh)}
+    assert {r["split"] for r in rows if source[r["clip"]] == "telegram"} == {"ood"}
+    assert {r["split"] for r in rows if source[r["clip"]] != "telegram"} == {"train", "val", "test"}
+    for model in ("logreg", "logreg_cv"):
+        ood = result["models"][model]["ood"]
+        assert ood["group"] == "source=telegram"
+        assert ood["metrics"]["n"]["mean"] == 60  # every Telegram clip of the subset
+        lo, hi = ood["roc_auc_ci"]
+        assert lo < ood["metrics"]["roc_auc"]["mean"] < hi
+        metrics = json.loads((run / model / "0" / "metrics.json").read_text())
+        assert metrics["test"]["n"] == sum(r["split"] == "test" for r in rows)
+    bad = cs(["--headless", "--data", str(dev), "--models", "logreg", "--test-group",
+              "source=fax", "--runs-dir", str(tmp_path / "runs")], env)
+    assert bad.returncode == 2 and "fax" in bad.stderr and "call-center" in bad.stderr
