@@ -3,9 +3,9 @@
 Layout under the cache directory (:func:`engine.paths.cache_dir` unless given)::
 
     hashes.json                          memo: absolute path -> [size, mtime_ns, sha256]
-    v1/<config digest>/<sh>/<sha256>.npz one entry per file content: features, logmel, info
+    v2/<config digest>/<sh>/<sha256>.npz one entry per file content: features, logmel, info
                                          -- or the reason the file was rejected
-    v1/<config digest>/bundles/<k>.npz   a whole data set in one file; k = sha256 of the
+    v2/<config digest>/bundles/<k>.npz   a whole data set in one file; k = sha256 of the
                                          ordered list of entry keys
 
 An entry's key is the SHA-256 of the file's bytes, under a folder named by

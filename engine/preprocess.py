@@ -105,29 +105,41 @@ def preprocess(
 
 def _file_keys(cache: FeatureCache, clips: list[Clip]
                ) -> tuple[list[str | None], list[Entry | None]]:
-    """Content hash per clip, after the checks that need no full read (size, header); a file
-    that fails them gets an uncached rejection and is never read whole."""
-    from .audio import ClipRejected, FfmpegMissing, probe
+    """Content hash per clip, after the checks that need no full read.
+
+    A path that is no regular readable file, or a file over the size limit, gets an uncached
+    rejection and is never read. Otherwise, unless the memo knows the file, its header is
+    read first (:func:`engine.audio.probe`) and then its bytes are hashed (bounded by the
+    size limit); a header that says "no usable recording" becomes a cached rejection.
+    """
+    from .audio import ClipRejected, FfmpegMissing, check_size, probe
 
     keys: list[str | None] = []
     entries: list[Entry | None] = []
     for clip in clips:
         key: str | None = None
-        rejected: str | None = None
+        entry: Entry | None = None
+        try:
+            check_size(clip.path)
+        except ClipRejected as exc:
+            if exc.reason != "empty file (0 bytes)":  # an empty file is hashed and cached
+                keys.append(None)
+                entries.append(Entry(rejected=exc.reason, cacheable=False))
+                continue
         try:
             key = cache.memo_key(clip.path)
             if key is None:
                 try:
                     probe(clip.path)
+                except ClipRejected as exc:
+                    entry = Entry(rejected=exc.reason)
                 except FfmpegMissing:
-                    pass  # the worker says so, uncached; the size was checked
+                    pass  # the worker says so, uncached
                 key = cache.hash_file(clip.path)
-        except ClipRejected as exc:
-            rejected = exc.reason
         except OSError as exc:
-            rejected = os_problem(exc).reason
-        keys.append(key if rejected is None else None)
-        entries.append(None if rejected is None else Entry(rejected=rejected, cacheable=False))
+            key, entry = None, Entry(rejected=os_problem(exc).reason, cacheable=False)
+        keys.append(key)
+        entries.append(entry)
     return keys, entries
 
 
@@ -139,6 +151,9 @@ def _build(cache: FeatureCache, clips: list[Clip], keys: list[str | None],
     todo: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
         if key is None:
+            continue
+        if entries[i] is not None:  # rejected from its header: remember it
+            cache.store(key, entries[i])  # type: ignore[arg-type]
             continue
         entries[i] = cache.load(key)
         if entries[i] is None:

@@ -33,8 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..inference import evaluate_run
 
+    from ..config import ExperimentConfig
+    from ..sources import load_source, require_both_classes
+
     run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
     models = [m.strip() for m in args.models.split(",")] if args.models else None
+    # before any audio work: a data set with one class cannot be scored (AUC is undefined)
+    sound = ExperimentConfig.from_toml(run_dir.config_path).sound
+    require_both_classes(load_source(args.data, sound=sound), "evaluation")
     result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
