@@ -33,6 +33,8 @@ from .errors import ConfigError, DataError
 from .features import feature_names
 
 CHUNK = 16  # clips per worker task
+HASH_REJECTED_MAX = 16 << 20  # a file rejected from its header is hashed (to cache the
+# rejection) only up to this size; a larger one is left unread
 POOLS_STARTED = 0  # process pools started by this process (tests check the pool path ran)
 Progress = Callable[[int, int], None]
 
@@ -110,7 +112,8 @@ def _file_keys(cache: FeatureCache, clips: list[Clip]
     A path that is no regular readable file, or a file over the size limit, gets an uncached
     rejection and is never read. Otherwise, unless the memo knows the file, its header is
     read first (:func:`engine.audio.probe`) and then its bytes are hashed (bounded by the
-    size limit); a header that says "no usable recording" becomes a cached rejection.
+    size limit); a header that says "no usable recording" becomes a cached rejection, except
+    for a large file, which is not read at all (its header is read again next time).
     """
     from .audio import ClipRejected, FfmpegMissing, check_size, probe
 
@@ -133,6 +136,10 @@ def _file_keys(cache: FeatureCache, clips: list[Clip]
                     probe(clip.path)
                 except ClipRejected as exc:
                     entry = Entry(rejected=exc.reason)
+                    if os.path.getsize(clip.path) > HASH_REJECTED_MAX:
+                        keys.append(None)
+                        entries.append(Entry(rejected=exc.reason, cacheable=False))
+                        continue
                 except FfmpegMissing:
                     pass  # the worker says so, uncached
                 key = cache.hash_file(clip.path)

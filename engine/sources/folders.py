@@ -26,12 +26,15 @@ def load_folders(root: Path) -> ClipSet:
     clips: list[Clip] = []
     excluded: list[Exclusion] = []
     notes: list[str] = []
+    # real folders already listed (or never to be: the root), shared by both labels so that a
+    # link from one label folder into the other, or back up, is a loop and not a second copy
+    seen = {os.path.realpath(root)}
     for label in LABELS:
         folder = root / label
         if not folder.is_dir():
             notes.append(f"{folder} does not exist: no {label} clips")
             continue
-        files, problems = _walk(folder)
+        files, problems = _walk(folder, seen)
         excluded += problems
         n_before = len(clips)
         for path in files:
@@ -77,13 +80,12 @@ def _not_audio_reason(path: Path) -> str:
     return f"not an audio file extension: {ext}"
 
 
-def _walk(folder: Path) -> tuple[list[Path], list[Exclusion]]:
+def _walk(folder: Path, seen: set[str]) -> tuple[list[Path], list[Exclusion]]:
     """Every non-folder entry under ``folder`` (sorted), and the entries that cannot be
-    walked: unlistable folders, link loops, dangling links. Folder links are followed once
-    per real folder, so a loop ends."""
+    walked: unlistable folders, link loops. Folder links are followed once per real folder
+    (``seen`` holds the real paths listed so far), so a loop ends."""
     files: list[Path] = []
     problems: list[Exclusion] = []
-    seen: set[str] = set()
     stack = [folder]
     while stack:
         current = stack.pop()
