@@ -111,11 +111,12 @@ def _file_keys(cache: FeatureCache, clips: list[Clip]
 
     A path that is no regular readable file, or a file over the size limit, gets an uncached
     rejection and is never read. Otherwise, unless the memo knows the file, its header is
-    read first (:func:`engine.audio.probe`) and then its bytes are hashed (bounded by the
+    read first (:func:`engine.audio.probe`; for formats that need ffmpeg the worker does this
+    before decoding, as a process per file here would be slow) and then its bytes are hashed (bounded by the
     size limit); a header that says "no usable recording" becomes a cached rejection, except
     for a large file, which is not read at all (its header is read again next time).
     """
-    from .audio import ClipRejected, FfmpegMissing, check_size, probe
+    from .audio import FFMPEG_EXTS, ClipRejected, FfmpegMissing, check_size, probe
 
     keys: list[str | None] = []
     entries: list[Entry | None] = []
@@ -131,6 +132,9 @@ def _file_keys(cache: FeatureCache, clips: list[Clip]
                 continue
         try:
             key = cache.memo_key(clip.path)
+            if key is None and Path(clip.path).suffix.lower() in FFMPEG_EXTS:
+                key = cache.hash_file(clip.path)  # ffprobe costs a process: the worker
+                # reads the header before decoding, and ffmpeg's output is capped
             if key is None:
                 try:
                     probe(clip.path)

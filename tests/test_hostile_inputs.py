@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,7 +26,7 @@ from tests import hostile_corpus as hc
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = os.geteuid() == 0
-AS_ROOT = "runs as root, who may read any file: permission cannot be denied here"
+SETPRIV = shutil.which("setpriv")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -51,6 +52,21 @@ def run_cli(tmp_path: Path, *argv: str, timeout: float = 180) -> subprocess.Comp
            "COUGHSCOPE_CACHE_DIR": str(tmp_path / "c")}
     proc = subprocess.run([sys.executable, "-m", "engine", *argv], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def run_unprivileged(work: Path, *argv: str) -> subprocess.CompletedProcess:
+    """``python -m engine ARGV`` bound by file permissions: as root, through ``setpriv`` with
+    the capabilities that let root read any file taken away (the user stays root, so the
+    interpreter under /root still runs)."""
+    if ROOT and not SETPRIV:
+        pytest.skip("runs as root without setpriv: permission cannot be denied here")
+    prefix = [SETPRIV, "--bounding-set=-dac_override,-dac_read_search"] if ROOT else []
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COUGHSCOPE_DATA_DIR": str(work / "d"),
+           "COUGHSCOPE_CACHE_DIR": str(work / "c")}
+    proc = subprocess.run([*prefix, sys.executable, "-m", "engine", *argv], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=work)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -143,10 +159,10 @@ def test_folder_sources_list_every_entry(capsys, tmp_path: Path) -> None:
     assert reasons["notes.txt"] == "not an audio file extension: .txt"
 
 
-@pytest.mark.skipif(ROOT, reason=AS_ROOT)
-def test_an_unreadable_subfolder_is_listed(capsys, tmp_path: Path) -> None:
-    root = tmp_path / "set"
-    for path, label, _ in hc.good_clips(tmp_path / "good"):
+def test_an_unreadable_subfolder_is_listed(tmp_path: Path) -> None:
+    work = tmp_path
+    root = work / "set"
+    for path, label, _ in hc.good_clips(work / "good"):
         (root / label).mkdir(parents=True, exist_ok=True)
         path.rename(root / label / path.name)
     locked = root / "negative" / "locked"
@@ -154,9 +170,11 @@ def test_an_unreadable_subfolder_is_listed(capsys, tmp_path: Path) -> None:
     (locked / "hidden.wav").write_bytes(b"x")
     locked.chmod(0)
     try:
-        reasons = excluded(summary(capsys, root))
+        proc = run_unprivileged(work, "data", "summary", str(root), "--json", "--workers", "1")
     finally:
         locked.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    reasons = excluded(json.loads(proc.stdout))
     assert reasons["locked"].startswith("folder cannot be listed: permission denied")
 
 
@@ -198,14 +216,17 @@ def test_each_bad_entry_says_what_it_is(capsys, tmp_path: Path) -> None:
     assert reasons["missing.wav"].startswith("file not found")
 
 
-@pytest.mark.skipif(ROOT, reason=AS_ROOT)
-def test_permission_denied_says_so(capsys, tmp_path: Path) -> None:
-    clips = hc.good_clips(tmp_path / "set" / "good")
+def test_permission_denied_says_so(tmp_path: Path) -> None:
+    work = tmp_path
+    clips = hc.good_clips(work / "set" / "good")
     locked = clips[0][0]
     locked.chmod(0)
-    csv = hc.manifest(tmp_path / "set" / "m.csv", [(str(p), lab) for p, lab, _ in clips])
-    reasons = excluded(summary(capsys, csv))
+    csv = hc.manifest(work / "set" / "m.csv", [(str(p), lab) for p, lab, _ in clips])
+    proc = run_unprivileged(work, "data", "summary", str(csv), "--json", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    reasons = excluded(json.loads(proc.stdout))
     assert reasons[locked.name].startswith("permission denied")
+    assert "not an audio file" not in reasons[locked.name]
 
 
 def test_an_unclosed_quote_is_named(capsys, tmp_path: Path) -> None:
