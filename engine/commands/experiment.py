@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         resume = True
     else:
         config = build_config(args)
-        run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+        run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
         run_dir = RunDir(root / run_id)
         if run_dir.path.exists():
             raise RunError(f"run directory {run_dir.path} already exists",
