@@ -120,8 +120,12 @@ def download(
     dest = Path(dest)
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _disk_error(exc, dest.parent, f"downloading {url}",
+                          "choose a writable folder with --dest") from None
     offset = part.stat().st_size if part.is_file() else 0
     response, offset = _open(url, offset, timeout)
     total = _total_size(response, offset)
@@ -284,8 +288,8 @@ def _disk_error(exc: OSError, where: Path, doing: str, then: str) -> Unavailable
     import errno
 
     why = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
-           errno.EROFS: "the file system is read-only"}.get(exc.errno or 0,
-                                                            "permission denied")
+           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied"}.get(exc.errno or 0, exc.strerror or str(exc))
     return UnavailableError(f"{doing} into {where} failed: {why}"
                             + (f" ({exc.filename})" if exc.filename else ""), then)
 
@@ -361,10 +365,17 @@ def get_dataset(
         raise UnavailableError(f"cannot create {dest}: {exc.strerror or exc}",
                                "choose a writable folder with --dest, or set "
                                "COUGHSCOPE_DATA_DIR") from None
-    if entry.method == "coswara":
-        return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
-    if entry.method == "archive":
-        return _get_archive(entry, dest, base, progress_factory, keep_archives)
+    try:
+        if entry.method == "coswara":
+            return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
+        if entry.method == "archive":
+            return _get_archive(entry, dest, base, progress_factory, keep_archives)
+    except OSError as exc:  # writing markers, manifests, folders: the disk, not the data
+        if not _disk_problem(exc):
+            raise
+        raise _disk_error(exc, dest, f"getting {name}",
+                          "free space or choose a writable folder with --dest, then run the "
+                          "same command again (finished parts are kept)") from None
     raise ConfigError(f"catalogue entry {name!r} has unknown method {entry.method!r}", "fix data/catalogue.toml")
 
 

@@ -63,8 +63,9 @@ def run_unprivileged(work: Path, *argv: str) -> subprocess.CompletedProcess:
     if ROOT and not SETPRIV:
         pytest.skip("runs as root without setpriv: permission cannot be denied here")
     prefix = [SETPRIV, "--bounding-set=-dac_override,-dac_read_search"] if ROOT else []
+    (work / "tmp").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "COUGHSCOPE_DATA_DIR": str(work / "d"),
-           "COUGHSCOPE_CACHE_DIR": str(work / "c")}
+           "COUGHSCOPE_CACHE_DIR": str(work / "c"), "TMPDIR": str(work / "tmp")}
     proc = subprocess.run([*prefix, sys.executable, "-m", "engine", *argv], capture_output=True,
                           text=True, env=env, timeout=300, cwd=work)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -329,6 +330,19 @@ def test_an_unwritable_data_dir_still_gives_the_demo(capsys, tmp_path: Path, mon
     s = summary(capsys, "demo:8", "--cache-dir", str(tmp_path / "c"))
     assert s["usable"] == 8
     assert any("cannot be written" in n and str(tmp_path / "tmp") in n for n in s["notes"])
+
+
+def test_read_only_cache_and_data_dirs_warn_and_go_on(tmp_path: Path) -> None:
+    for name in ("d", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name).chmod(0o555)  # binds root only through run_unprivileged
+    proc = run_unprivileged(tmp_path, "data", "summary", "demo:8", "--json", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["usable"] == 8
+    assert any("cannot be written (permission denied)" in w for w in s["warnings"])
+    assert any(f"the data directory {tmp_path / 'd' / 'demo'} cannot be written" in n
+               for n in s["notes"])
 
 
 # ---------------------------------------------------------------- 13.3: paths that leave
