@@ -432,8 +432,9 @@ class ExperimentConfig:
             label = f"{shown} {_show(value)}" if shown else None
             value = check_field(klass, name, value, label)  # named as the user typed it
             if section:
-                table = raw.get(section, {})
-                raw[section] = {**(table if isinstance(table, dict) else {}), name: value}
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):  # else from_dict names the file's bad table
+                    raw[section] = {**table, name: value}
             else:
                 raw[name] = value
         return cls.from_dict(raw, source=source)
