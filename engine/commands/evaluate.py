@@ -34,9 +34,14 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import evaluate_run
 
     from ..cli import library_output_to_stderr
+    from ..config import ExperimentConfig
+    from ..sources import load_source, require_both_classes
 
     run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
+    # before any audio work: a data set with one class cannot be scored (AUC is undefined)
+    sound = ExperimentConfig.from_toml(run_dir.config_path).sound
+    require_both_classes(load_source(args.data, sound=sound), "evaluation")
     with library_output_to_stderr():
         result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())
     stamp = time.strftime("%Y%m%d-%H%M%S")
