@@ -25,6 +25,10 @@ SUBCOMMANDS = {
     "record": "record",
     "runs": "runs",
 }
+# two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
+NESTED_SUBCOMMANDS = {
+    ("runs", "trust"): "trust",
+}
 
 DESCRIPTION = """\
 coughscope trains, compares and uses cough-based COVID-19 classifiers, honestly:
@@ -39,6 +43,7 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope predict FILE...          classify recordings with a finished run's models
   coughscope record                   record a cough from this machine's microphone
   coughscope runs                     list run directories
+  coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with
@@ -63,16 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for headless use; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args_list and args_list[0] in SUBCOMMANDS:
-            name = args_list[0]
-            module = importlib.import_module(f"engine.commands.{SUBCOMMANDS[name]}")
+        nested = NESTED_SUBCOMMANDS.get(tuple(args_list[:2]))  # type: ignore[arg-type]
+        if nested or (args_list and args_list[0] in SUBCOMMANDS):
+            words = 2 if nested else 1
+            name = " ".join(args_list[:words])
+            module = importlib.import_module(
+                f"engine.commands.{nested or SUBCOMMANDS[args_list[0]]}")
             parser = argparse.ArgumentParser(
                 prog=f"coughscope {name}",
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 description=(module.__doc__ or "").strip(),
             )
             module.add_arguments(parser)
-            args = parser.parse_args(args_list[1:])
+            args = parser.parse_args(args_list[words:])
             return int(module.run(args))
         from .commands import experiment
 

@@ -52,7 +52,7 @@ KEY_FILE = "run-key"
 # reads must be added here, or it is neither signed nor checked
 ARTEFACT_FILES = ("model.json", "best.pt", "logreg.npz", "gbm.pkl")
 ARTEFACT_DIRS = ("tabular",)
-PICKLES = ("gbm.pkl", "tabular/")  # artefacts that can run code when loaded
+PICKLE_SUFFIXES = (".pkl", ".sav", ".ckpt")  # artefacts loaded by unpickling: can run code
 MAX_ARTEFACT_BYTES = 8 << 30  # a ResNet-50 checkpoint is ~100 MB; refuse before hashing more
 MAX_SIGNATURE_BYTES = 1 << 20
 
@@ -294,8 +294,7 @@ class ModelDirState:
 
     @property
     def pickles(self) -> list[str]:
-        return [f for f in self.files if any(f == p or (p.endswith("/") and f.startswith(p))
-                                             for p in PICKLES)]
+        return [f for f in self.files if f.endswith(PICKLE_SUFFIXES)]
 
 
 def run_model_dirs(run: Path) -> list[Path]:

@@ -74,20 +74,32 @@ def resolve_resnet_weights(explicit: Path | None, pretrained: bool) -> dict[str,
     return _download(WEIGHT_VERSIONS[0])
 
 
+def check_weights(path: str | Path) -> None:
+    """Check a ``--weights`` file before any work: it must load as a plain state dict with
+    ResNet-50's keys and shapes. Raises :class:`ConfigError` naming the file and the problem."""
+    load_state_dict_file(Path(path).expanduser())
+
+
 def load_state_dict_file(path: Path) -> dict[str, Any]:
     """Load and shape-check a ResNet-50 state dict saved with ``torch.save``."""
-    import pickle
-
     import torch
 
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(
             f"weights file {path} does not exist",
             "pass --weights with the path of a ResNet-50 state dict (.pth), or --no-pretrained",
         )
+    if not path.is_file():
+        raise ConfigError(
+            f"weights file {path} is not a regular file",
+            "pass --weights with the path of a ResNet-50 state dict (.pth), or --no-pretrained",
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"weights file {path} cannot be read: {exc.strerror or exc}",
+                          "check the file's permissions") from None
+    except Exception as exc:  # any file that is not a torch state dict (text: IndexError)
         raise ConfigError(
             f"weights file {path} is not a plain state dict ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''})",

@@ -123,6 +123,10 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 
         for kind in loggers:  # before any work, not after the first epoch
             check_available(kind)
+    if (args.weights or base.weights) and base.pretrained and not args.no_pretrained:
+        from ..weights import check_weights
+
+        check_weights(args.weights or base.weights)  # a wrong file fails before any work
     seeds = args.seeds if args.seeds is not None else base.seeds
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds} must be at least 1", "e.g. --seeds 4")
