@@ -80,23 +80,25 @@ def load_key(create: bool = False) -> bytes | None:
 
 def _create_key(path: Path) -> None:
     """Write a new key with mode 0600; two processes racing here end with one key."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # atomic, and fails if another process made the key first
-    except FileExistsError:
-        pass
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process made the key first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create the key file {path}: {exc.strerror}",
-                          f"make {path.parent} writable, or set COUGHSCOPE_CONFIG_DIR") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot create the key file {path}: {exc.strerror or exc}",
+                          f"make {path.parent} writable, or point COUGHSCOPE_CONFIG_DIR at a "
+                          "private folder") from None
 
 
 def _read_key(path: Path) -> bytes:
@@ -232,19 +234,25 @@ def verify_model_dir(model_dir: Path) -> dict[str, str]:
         else:
             why = "does not match the files it lists: it was changed after coughscope wrote it"
         raise UntrustedModel(f"{sig_path} {why}", hint)
+    present = artefacts(model_dir)  # refuses links and special files before any is opened
+    missing, changed = [], []
     for rel, expected in files.items():
         if not _safe_relative(rel):
             raise UntrustedModel(f"{sig_path} lists {rel!r}, which is outside {model_dir}", hint)
-        path = model_dir / rel
-        if not os.path.lexists(path):
-            raise UntrustedModel(f"{path} is missing (it is listed in {sig_path})", hint)
-        _check_plain(model_dir, rel)
-        if not hmac.compare_digest(_sha256(path), expected):
-            raise UntrustedModel(f"{path} was changed after it was signed ({sig_path})", hint)
-    for rel in artefacts(model_dir):
-        if rel not in files:
-            raise UntrustedModel(f"{model_dir / rel} is not covered by the signature "
-                                 f"{sig_path}: it was added after coughscope saved the model",
+        if rel not in present:
+            missing.append(rel)
+        elif not hmac.compare_digest(_sha256(model_dir / rel), expected):
+            changed.append(rel)
+    added = [rel for rel in present if rel not in files]
+    problems = [(changed, "was changed after it was signed", "were changed after they were signed"),
+                (added, "is not covered by the signature: it was added after coughscope saved "
+                 "the model", "are not covered by the signature: they were added after "
+                 "coughscope saved the model"),
+                (missing, "is missing", "are missing")]
+    for rels, one, several in problems:
+        if rels:
+            names = ", ".join(str(model_dir / rel) for rel in rels)
+            raise UntrustedModel(f"{names} {one if len(rels) == 1 else several} ({sig_path})",
                                  hint)
     return dict(files)
 

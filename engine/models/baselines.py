@@ -222,7 +222,12 @@ def load(spec: ModelSpec, model_dir: Path) -> Any:
             "load it under the name it was trained as",
         )
     if spec.name == "majority":
-        return MajorityPredictor(prior=float(manifest["prior"]))
+        prior = manifest.get("prior")
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) \
+                or not 0.0 <= prior <= 1.0:
+            raise RunError(f"{model_dir / MANIFEST}: prior {prior!r} is not a probability",
+                           "the file was changed or damaged; retrain the model")
+        return MajorityPredictor(prior=float(prior))
     if spec.name == "logreg":
         with np.load(model_dir / "logreg.npz", allow_pickle=False) as npz:
             return LogRegPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
