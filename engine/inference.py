@@ -50,6 +50,18 @@ MAX_MELS = 1024
 MAX_FRAMES = 100_000
 
 
+def find_run(spec: str, root: Path) -> RunDir:
+    """:func:`engine.runs.resolve_run`, with a run that cannot be read as a :class:`RunError`."""
+    from .runs import resolve_run
+
+    try:
+        return resolve_run(spec, root)
+    except OSError as exc:  # e.g. a run directory without read permission
+        raise RunError(f"{exc.filename or spec} cannot be read ({exc.strerror or exc})".replace(
+            "Permission denied", "permission denied"),
+            "check the run directory's permissions (ls -ld)") from None
+
+
 def run_config(run: RunDir) -> ExperimentConfig:
     if not os.access(run.path, os.R_OK | os.X_OK):
         raise RunError(f"{run.path} cannot be read (permission denied)",

@@ -14,6 +14,7 @@ Where the weights come from, in order:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,9 @@ def load_state_dict_file(path: Path) -> dict[str, Any]:
             "pass --weights with the path of a ResNet-50 state dict (.pth), or --no-pretrained",
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about some files before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise ConfigError(f"weights file {path} cannot be read: {exc.strerror or exc}",
                           "check the file's permissions") from None

@@ -122,11 +122,11 @@ def test_predict_refuses_a_planted_file_and_no_code_runs(
     marker = tmp_path / "planted-code-ran"
     planted = plant(run, rel, marker)
     code, out, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", model)
+    assert not marker.exists()
     assert code == 2
     assert str(planted) in err and "changed after" in err
     assert f"coughscope runs trust {run}" in err
     assert "Traceback" not in err and out == ""
-    assert not marker.exists()
 
 
 def test_a_file_added_to_a_model_folder_is_refused(made: SignedRun, wav: Path, tmp_path: Path,

@@ -17,7 +17,7 @@ import sys
 import time
 
 from .. import paths
-from ..runs import resolve_run, write_json
+from ..runs import write_json
 from .experiment import preprocess_bar, results_table
 
 
@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import check_writable, evaluate_run
+    from ..inference import check_writable, evaluate_run, find_run
 
-    run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
+    run_dir = find_run(args.run, paths.runs_dir(args.runs_dir))
     check_writable(run_dir.path / "evaluations")  # before the work, not after it
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())

@@ -21,7 +21,6 @@ from typing import Any
 
 from .. import paths
 from ..errors import ExitCode
-from ..runs import resolve_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +49,9 @@ def format_result(result: Any) -> str:
 
 def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,
                    models: str | None) -> tuple[Any, list[Any], float]:
-    from ..inference import Classifier, collect_audio_files
+    from ..inference import Classifier, collect_audio_files, find_run
 
-    run_dir = resolve_run(run_spec, paths.runs_dir(runs_dir))
+    run_dir = find_run(run_spec, paths.runs_dir(runs_dir))
     names = [m.strip() for m in models.split(",")] if models else None
     classifier = Classifier(run_dir, names)
     started = time.perf_counter()
