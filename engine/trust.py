@@ -152,7 +152,11 @@ def artefacts(model_dir: Path) -> list[str]:
         if top.is_symlink() or not top.is_dir():
             raise UntrustedModel(f"{top} is not a plain folder (a link or a special file)",
                                  _hint(model_dir))
-        for root, dirs, files in os.walk(top):  # does not follow links into other folders
+        def unreadable(exc: OSError) -> None:
+            raise UntrustedModel(f"{exc.filename} cannot be read: {exc.strerror}",
+                                 "check the folder's permissions")
+
+        for root, dirs, files in os.walk(top, onerror=unreadable):  # links are not followed
             for entry in sorted(dirs + files):
                 full = Path(root) / entry
                 if entry in files or full.is_symlink():
@@ -202,7 +206,7 @@ def sign_model_dir(model_dir: Path) -> Path:
     """Sign every artefact in ``model_dir`` with this user's key (made on first use)."""
     model_dir = Path(model_dir)
     key = load_key(create=True)
-    assert key is not None
+    assert key is not None  # made above when absent
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
     body = {"format": FORMAT, "key_id": key_id(key), "files": files, "hmac": _mac(key, files)}
     path = model_dir / SIGNATURE
@@ -213,9 +217,9 @@ def sign_model_dir(model_dir: Path) -> Path:
 def verify_model_dir(model_dir: Path) -> dict[str, str]:
     """Check ``model_dir`` before anything in it is loaded; returns the signed hashes.
 
-    Raises :class:`UntrustedModel` naming the first file that fails: no signature, a
-    signature made with another key or altered, a listed file missing or changed, or an
-    artefact present that the signature does not list.
+    Raises :class:`UntrustedModel` naming the files that fail: no signature, a signature
+    made with another key or altered, artefacts changed, added (present but not listed) or
+    missing, or an artefact that is not a plain file.
     """
     model_dir = Path(model_dir)
     sig_path = model_dir / SIGNATURE
