@@ -329,6 +329,17 @@ def test_a_missing_key_is_made_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [p.name for p in (tmp_path / "cfg").iterdir()] == ["run-key"]  # no temp left
 
 
+def test_processes_making_the_key_at_once_end_with_one_key(tmp_path: Path) -> None:
+    env = {**os.environ, "COUGHSCOPE_CONFIG_DIR": str(tmp_path / "cfg")}
+    code = "from engine import trust; print(trust.load_key(create=True).hex())"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    keys = {p.communicate()[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(keys) == 1 and (tmp_path / "cfg" / "run-key").read_text().strip() in keys
+    assert [p.name for p in (tmp_path / "cfg").iterdir()] == ["run-key"]
+
+
 def test_a_key_folder_that_cannot_be_made_is_a_clear_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"
