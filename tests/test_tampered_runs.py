@@ -182,6 +182,17 @@ def test_unreadable_or_invalid_run_files_are_refused(made: SignedRun, wav: Path,
     refused(*predict(capsys, wav, run), stray, "not a model coughscope knows")
 
 
+def test_a_damaged_config_toml_is_refused(made: SignedRun, wav: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    run = made.copy(tmp_path / "run")
+    config = run / "config.toml"
+    text = config.read_text()
+    config.write_text(text.replace("sample_rate = 22050", 'sample_rate = "abc"'))
+    refused(*predict(capsys, wav, run, "logreg"), config)
+    config.write_bytes(bytes(range(256)) * 4)
+    refused(*predict(capsys, wav, run, "logreg"), config)
+
+
 @pytest.mark.skipif(AS_ROOT, reason="root reads files whatever their permissions")
 def test_a_run_directory_without_read_permission_is_refused(
         made: SignedRun, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
