@@ -25,7 +25,7 @@ import numpy as np
 from .config import ExperimentConfig
 from .errors import CoughscopeError, RunError
 from .models import ModelSpec, get_spec
-from .runs import RunDir, read_json
+from .runs import RunDir, read_json, resolve_run
 
 
 @dataclass
@@ -52,14 +52,12 @@ MAX_FRAMES = 100_000
 
 def find_run(spec: str, root: Path) -> RunDir:
     """:func:`engine.runs.resolve_run`, with a run that cannot be read as a :class:`RunError`."""
-    from .runs import resolve_run
-
     try:
         return resolve_run(spec, root)
     except OSError as exc:  # e.g. a run directory without read permission
-        raise RunError(f"{exc.filename or spec} cannot be read ({exc.strerror or exc})".replace(
-            "Permission denied", "permission denied"),
-            "check the run directory's permissions (ls -ld)") from None
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+        raise RunError(f"{exc.filename or spec} cannot be read ({reason or exc})",
+                       "check the run directory's permissions (ls -ld)") from None
 
 
 def run_config(run: RunDir) -> ExperimentConfig:
