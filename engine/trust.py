@@ -310,13 +310,11 @@ class ModelDirState:
 
 
 def run_model_dirs(run: Path) -> list[Path]:
-    """``RUN/<model>/<seed>/`` folders that hold a saved model (a ``model.json``)."""
-    run = Path(run)
+    """``RUN/<model>/<seed>/`` folders that hold any model file (see :func:`artefacts`)."""
     out = []
-    for model_json in sorted(run.glob("*/*/model.json")):
-        seed_dir = model_json.parent
-        if seed_dir.name.isdigit() and not seed_dir.is_symlink() \
-                and not seed_dir.parent.is_symlink():
+    for seed_dir in sorted(Path(run).glob("*/*/")):
+        if seed_dir.name.isdigit() and seed_dir.is_dir() and any(
+                os.path.lexists(seed_dir / name) for name in ARTEFACT_FILES + ARTEFACT_DIRS):
             out.append(seed_dir)
     return out
 

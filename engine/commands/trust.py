@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
     model_dirs = trust.run_model_dirs(run_dir.path)
     if not model_dirs:
-        raise RunError(f"{run_dir.path} holds no saved models (no <model>/<seed>/model.json)",
+        raise RunError(f"{run_dir.path} holds no saved models (no <model>/<seed>/ model files)",
                        "point at a run directory whose models finished training")
     states = [trust.describe(d) for d in model_dirs]
     print(f"model files of {run_dir.path}:")
