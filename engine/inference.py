@@ -25,7 +25,8 @@ import numpy as np
 from .config import ExperimentConfig
 from .errors import CoughscopeError, RunError
 from .models import ModelSpec, get_spec
-from .runs import RunDir, read_json, resolve_run
+from .runs import (ModelMetrics, RunDir, finished_parts, read_data, read_json, read_metrics,
+                   resolve_run)
 
 
 @dataclass
@@ -50,10 +51,10 @@ MAX_MELS = 1024
 MAX_FRAMES = 100_000
 
 
-def find_run(spec: str, root: Path) -> RunDir:
+def find_run(spec: str, root: Path, *, finished: bool = False) -> RunDir:
     """:func:`engine.runs.resolve_run`, with a run that cannot be read as a :class:`RunError`."""
     try:
-        return resolve_run(spec, root)
+        return resolve_run(spec, root, finished=finished)
     except OSError as exc:  # e.g. a run directory without read permission
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
         raise RunError(f"{exc.filename or spec} cannot be read ({reason or exc})",
@@ -81,12 +82,8 @@ def run_config(run: RunDir) -> ExperimentConfig:
 def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tuple[str, int]]:
     """(model, seed) pairs of ``run`` that have metrics.json, i.e. finished training."""
     wanted = set(models) if models else None
-    pairs = []
-    for metrics in sorted(run.path.glob("*/*/metrics.json")):
-        name, seed = metrics.parent.parent.name, metrics.parent.name
-        if seed.isdigit() and (wanted is None or name in wanted):
-            pairs.append((name, int(seed)))
-    return pairs
+    return [(name, seed) for name, seed in finished_parts(run)
+            if wanted is None or name in wanted]
 
 
 def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[LoadedModel]:
@@ -111,8 +108,11 @@ def load_model(run: RunDir, name: str, seed: int) -> LoadedModel:
         raise RunError(f"{model_dir} is not a model coughscope knows ({name!r})",
                        DAMAGED) from None
     trust.verify_model_dir(model_dir)  # before any of its files is parsed or unpickled
-    metrics_path = model_dir / "metrics.json"
-    threshold, majority, test_auc = check_metrics(metrics_path, read_run_json(metrics_path))
+    metrics = read_metrics(run, name, seed)  # the threshold checked there
+    if metrics is None:
+        raise RunError(f"{model_dir / 'metrics.json'} does not exist",
+                       "let the run finish (or resume it) first")
+    majority, test_auc = check_metrics(model_dir / "metrics.json", metrics)
     if spec.family == "torch":
         check_torch_model(model_dir, spec)
     try:
@@ -123,7 +123,7 @@ def load_model(run: RunDir, name: str, seed: int) -> LoadedModel:
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise RunError(f"the {name} model in {model_dir} cannot be loaded "
                        f"({type(exc).__name__}: {first})", DAMAGED) from None
-    return LoadedModel(spec=spec, seed=seed, predictor=predictor, threshold=threshold,
+    return LoadedModel(spec=spec, seed=seed, predictor=predictor, threshold=metrics.threshold,
                        majority_label=majority, test_auc=test_auc)
 
 
@@ -145,22 +145,16 @@ def _whole(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def check_metrics(path: Path, info: Any) -> tuple[float, int, float | None]:
-    """``(threshold, majority_label, test AUC)`` from a model's ``metrics.json``, checked."""
-    if not isinstance(info, dict):
-        raise RunError(f"{path} holds a {type(info).__name__}, not a JSON object", DAMAGED)
-    threshold = info.get("threshold")
-    if not _number(threshold) or not 0.0 <= threshold <= 1.0:
-        raise RunError(f"{path}: threshold {threshold!r} is not a probability from 0 to 1",
-                       DAMAGED)
-    majority = info.get("majority_label", 0)
+def check_metrics(path: Path, metrics: ModelMetrics) -> tuple[int, float | None]:
+    """``(majority_label, test AUC)`` from a model's ``metrics.json`` (read by
+    :func:`engine.runs.read_metrics`, which checks the threshold), checked."""
+    majority = metrics.raw.get("majority_label", 0)
     if not _whole(majority, 0, 1):
         raise RunError(f"{path}: majority_label {majority!r} is not 0 or 1", DAMAGED)
-    test = info.get("test") or {}
-    auc = test.get("roc_auc") if isinstance(test, dict) else "?"
+    auc = metrics.test.get("roc_auc")
     if auc is not None and not (_number(auc) and 0.0 <= auc <= 1.0):
         raise RunError(f"{path}: test roc_auc {auc!r} is not an AUC from 0 to 1", DAMAGED)
-    return float(threshold), int(majority), None if auc is None else float(auc)
+    return int(majority), None if auc is None else float(auc)
 
 
 def check_torch_model(model_dir: Path, spec: ModelSpec) -> None:
@@ -298,8 +292,7 @@ class Classifier:
         self.run = run
         self.config = run_config(run)
         self.models = load_run_models(run, models)
-        data = run.path / "data.json"
-        self.reference = check_reference(data, read_run_json(data)) if data.exists() else {}
+        self.reference = check_reference(run.path / "data.json", read_data(run))
 
     def classify(self, path: str | Any) -> FileResult:
         """Check and classify one file. Refusals (unreadable, silent, too short) become

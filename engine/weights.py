@@ -51,7 +51,7 @@ def weights_available(explicit: Path | None = None, pretrained: bool = True) -> 
         return True, "random initialisation (--no-pretrained)"
     if explicit is not None:
         path = Path(explicit).expanduser()
-        if path.is_file():
+        if path.exists():  # whether it is a ResNet-50 state dict: check_weights
             return True, f"weights from {path}"
         return False, f"weights file {path} does not exist"
     version = _cached_version()

@@ -138,15 +138,15 @@ def test_a_pickled_object_in_a_checkpoint_is_not_run_even_when_signed(
 
 
 @pytest.mark.parametrize(("case", "change", "says"), [
-    ("threshold text", lambda m: {**m, "threshold": "abc"}, "threshold 'abc'"),
+    ("threshold text", lambda m: {**m, "threshold": "abc"}, "threshold is 'abc'"),
     ("threshold above 1", lambda m: {**m, "threshold": 7.5}, "threshold 7.5"),
     ("threshold NaN", lambda m: {**m, "threshold": float("nan")}, "threshold nan"),
     ("no threshold", lambda m: {k: v for k, v in m.items() if k != "threshold"},
-     "threshold None"),
+     "threshold is None"),
     ("majority label", lambda m: {**m, "majority_label": "x"}, "majority_label 'x'"),
     ("test AUC", lambda m: {**m, "test": {**m["test"], "roc_auc": "high"}},
      "roc_auc 'high'"),
-    ("a list", lambda m: [m], "holds a list"),
+    ("a list", lambda m: [m], "is not a metrics object"),
 ])
 def test_a_damaged_metrics_json_is_refused(made: SignedRun, wav: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str], case: str,
@@ -167,7 +167,7 @@ def test_unreadable_or_invalid_run_files_are_refused(made: SignedRun, wav: Path,
     refused(*predict(capsys, wav, run, "logreg"), metrics, "not valid JSON")
     metrics.unlink()
     metrics.mkdir()  # a folder where the file should be
-    refused(*predict(capsys, wav, run, "logreg"), metrics, "cannot be read")
+    refused(*predict(capsys, wav, run, "logreg"), metrics, "is a directory")
 
     run = made.copy(tmp_path / "run2")
     data = run / "data.json"
@@ -278,7 +278,9 @@ def test_wrong_weights_files_are_refused_before_any_work(tmp_path: Path,
         assert not runs.exists(), case  # no run directory, no preprocessing
     assert not marker.exists()
     code, err = headless_with_weights(capsys, tmp_path / "absent.pth", tmp_path / "runs")
-    refused(code, err, tmp_path / "absent.pth", "does not exist")
+    assert code == 3 and "Traceback" not in err  # UNAVAILABLE: something needed is absent
+    assert f"weights file {tmp_path / 'absent.pth'} does not exist" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_resnet50_state_dict_passes_the_check(tmp_path: Path) -> None:
