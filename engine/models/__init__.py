@@ -156,4 +156,9 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Predictor:
 
 
 def load(spec: ModelSpec, model_dir: Path) -> Predictor:
+    """Reload a saved model; its directory's signature is checked first (:mod:`engine.trust`),
+    for every family, before any of its files is opened."""
+    from .. import trust
+
+    trust.verify_model_dir(Path(model_dir))
     return family(spec).load(spec, model_dir)
