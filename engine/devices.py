@@ -68,9 +68,19 @@ def describe_device(device: str) -> str:
 
 
 def precision_for(device: str) -> str:
-    """Fabric precision: ``bf16-mixed`` on CUDA GPUs that support bf16, else ``32-true``."""
+    """Fabric precision: ``bf16-mixed`` on CUDA GPUs with native bf16 (compute capability 8.0+:
+    A100, H100, H200, RTX 30xx+), ``16-mixed`` (fp16 with a loss scaler) on older CUDA GPUs
+    (V100, T4), where bf16 would only be emulated, slowly; ``32-true`` elsewhere."""
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        return "32-true"
+    if torch.cuda.is_bf16_supported(including_emulation=False):
         return "bf16-mixed"
-    return "32-true"
+    return "16-mixed"
+
+
+def inference_device(requested: str = "cpu") -> str:
+    """Where a finished model predicts: ``requested`` resolved like ``--device`` (``auto``: a
+    GPU when there is one). Without a notice: predicting on the CPU is normal."""
+    return resolve_device(requested)[0]
