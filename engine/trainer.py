@@ -496,7 +496,8 @@ class EpochLoop:
         self.y_val = torch.as_tensor(np.asarray(data.val.y), dtype=torch.float32, device=self.device)
         self._set_loss(counts)
         # inputs are cast once, from their stored dtype to the one autocast computes in
-        self.input_dtype = AUTOCAST_DTYPES.get(str(ctx.precision), torch.float32)
+        precision = getattr(fabric.strategy.precision, "precision", ctx.precision)
+        self.input_dtype = AUTOCAST_DTYPES.get(str(precision), torch.float32)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
         self.net.to(self.device)
