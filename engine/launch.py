@@ -131,3 +131,32 @@ def rank_zero_first(check: Callable[[], T], launch: Launch | None = None) -> T:
         klass, message, hint = box[1]
         raise klass(message, hint)
     return box[0]
+
+
+def quiet_unless_rank_zero(launch: Launch | None = None) -> bool:
+    """True on rank 0 (and when not launched); ranks above 0 send stdout to ``os.devnull``
+    (rank 0 prints the progress and the results; errors still reach stderr)."""
+    launch = launch or launch_info()
+    if launch.rank == 0:
+        return True
+    import sys
+
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 -- for the process
+    return False
+
+
+def private_run_copy(path: "os.PathLike[str]", run_id: str, resume: bool) -> Any:
+    """For a rank above 0: a private run directory (a copy of ``path`` when resuming, so it
+    continues from the same checkpoints), in a :class:`tempfile.TemporaryDirectory` removed
+    when the process exits. Returns the copy's path."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    holder = tempfile.TemporaryDirectory(prefix=f"coughscope-rank{launch_info().rank}-")
+    atexit.register(holder.cleanup)
+    private = Path(holder.name) / run_id
+    if resume:
+        shutil.copytree(path, private)
+    return private

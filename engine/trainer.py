@@ -501,8 +501,8 @@ class EpochLoop:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
         self.net.to(self.device)
-        if uses_channels_last(spec.name) and self.device.type == "cuda":
-            self.net.to(memory_format=torch.channels_last)  # its input adapter ends in it
+        if uses_channels_last(spec.name):  # its input adapter ends in it; so do the grads,
+            self.net.to(memory_format=torch.channels_last)  # as DDP's buckets expect
         self.train_module = self.net
         self.frozen = bool(getattr(self.net, "frozen_backbone", False))
         if self.frozen:

@@ -101,6 +101,15 @@ def _worker(mode: str, out: Path) -> None:
                       resumed=resumed.predict_proba(probe).tolist(),
                       batch=None if last is None else int(last["batch"]),
                       ranks_saved=None if last is None else len(last["ranks"]))
+    elif mode == "tabular":  # pytorch-tabular: every rank fits alone, on its own device
+        from engine.models import fit
+
+        records = []
+        ctx = _context(out / f"rank{rank}", "cne", records, epochs=2, batch_size=32)
+        predictor = fit(get_spec("cne"), _data(), ctx)
+        result.update(records=records,
+                      probs=predictor.predict_proba(_data().val.X[:5]).tolist(),
+                      world_after=os.environ.get("WORLD_SIZE"))
     (out / f"{mode}-rank{rank}.json").write_text(json.dumps(result))
 
 
@@ -159,6 +168,46 @@ def test_resume_under_ddp_restores_every_ranks_own_random_state(tmp_path: Path) 
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["epoch"], key)
     for r in (r0, r1):
         assert np.allclose(r["straight"], r["resumed"], atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path) -> None:
+    r0, r1 = _torchrun("tabular", tmp_path, timeout=110)
+    assert [r["epoch"] for r in r0["records"]] == [1, 2] == [r["epoch"] for r in r1["records"]]
+    assert np.allclose(r0["probs"], r1["probs"], atol=1e-6)  # same seed, same model
+    assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_headless_run_under_torchrun_checks_on_rank_zero_and_cleans_up(tmp_path: Path) -> None:
+    """Every rank runs the command line; rank 0 alone checks the run directory and prints, and
+    rank 1's private copy (a temporary directory) is gone when it exits."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(temp),
+               COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
+               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("LOCAL_RANK", None)
+    runs = tmp_path / "runs"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
+                "--json"]
+    args = ["--data", "demo:40", "--models", "ann", "--seeds", "1", "--epochs", "2",
+            "--run-id", "r1"]
+    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
+                          timeout=170, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)  # one JSON object: rank 1 prints nothing on stdout
+    assert result["state"] == "finished" and "ann" in result["models"]
+    assert done.stderr.count("run directory: ") == 1
+    assert json.loads((runs / "r1" / "status.json").read_text())["state"] == "finished"
+    assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
+    # resuming a finished run: rank 0's check answers for both ranks, with its exit code
+    again = subprocess.run(torchrun + ["--resume", "r1"], env=env, capture_output=True,
+                           text=True, timeout=120, cwd=ROOT)
+    assert again.returncode != 0 and "already finished" in again.stderr
 
 
 if __name__ == "__main__":

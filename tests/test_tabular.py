@@ -176,3 +176,40 @@ def test_class_weights_balance_the_classes() -> None:
     onehot = torch.nn.functional.one_hot(target, 2).float()
     mse = torch.nn.functional.mse_loss(probs, onehot)
     assert float(TwoLogitLoss("mse")(logits, target)) == pytest.approx(float(mse))
+
+
+# ---------------------------------------------------------------- no host syncs (issue 12)
+
+
+def test_the_epoch_reporter_keeps_losses_and_logits_on_the_device() -> None:
+    """Meta tensors cannot be read on the host: any per-batch float()/.cpu() would raise."""
+    import torch
+
+    from engine.models import FitContext
+    from engine.models.tabular import EpochReporter
+
+    reporter = EpochReporter(FitContext(recipe=None, seed=0, workdir=None))  # type: ignore[arg-type]
+    reporter.on_train_epoch_start(None, None)  # type: ignore[arg-type]
+    batch = {"target": torch.zeros(4, 1)}
+    for _ in range(3):
+        reporter.on_train_batch_end(None, None, {"loss": torch.ones((), device="meta")},  # type: ignore[arg-type]
+                                    batch, 0)
+    assert reporter._train_n == 12 and reporter._train_loss_sum.device.type == "meta"
+    reporter.on_validation_epoch_start(None, None)  # type: ignore[arg-type]
+    outputs = (torch.zeros(4, 2, device="meta"), torch.zeros(4, 1, device="meta"))
+    reporter.on_validation_batch_end(None, None, outputs, batch, 0)  # type: ignore[arg-type]
+    assert reporter._val[0][0].device.type == "meta"
+
+
+def test_class_weights_are_a_buffer_that_moves_with_the_model() -> None:
+    import torch
+
+    from engine.models.tabular import TwoLogitLoss
+
+    loss = TwoLogitLoss("ce", (0.5, 2.0))
+    assert loss.weights.tolist() == [0.5, 2.0] and "weights" not in loss.state_dict()
+    moved = torch.nn.Sequential(loss).to(torch.float64)[0]
+    assert moved.weights.dtype == torch.float64  # a registered buffer follows .to()
+    logits, target = torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0])
+    per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    assert float(loss(logits, target)) == pytest.approx(float((per * torch.tensor([2.0, 0.5])).sum() / 2.5))

@@ -252,11 +252,9 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
             "warnings": summary.get("warnings", [])}
 
 
-def run(args: argparse.Namespace) -> int:
-    from .. import paths
-    from ..runner import Interrupted, run_experiment
-
-    root = paths.runs_dir(args.runs_dir)
+def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, RunDir, bool]:
+    """The config, the run directory and whether it is resumed, after checking that it can
+    be started or resumed."""
     if args.resume:
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
@@ -274,10 +272,24 @@ def run(args: argparse.Namespace) -> int:
             raise RunError(f"run directory {run_dir.path} already exists",
                            "choose another --run-id, or --resume it")
         resume = False
-    print(f"run directory: {run_dir.path}", file=sys.stderr)
+    return config, run_dir, resume
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..launch import quiet_unless_rank_zero, rank_zero_first
+    from ..runner import Interrupted, run_experiment
+
+    root = paths.runs_dir(args.runs_dir)
+    # under torchrun/SLURM: rank 0 checks and every rank gets its answer
+    config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
+    rank_zero = quiet_unless_rank_zero()  # ranks > 0 print nothing on stdout
+    if rank_zero:
+        print(f"run directory: {run_dir.path}", file=sys.stderr)
     try:
-        summary = run_experiment(config, run_dir, resume=resume, listeners=[ConsolePrinter()],
-                                 preprocess_progress=preprocess_bar())
+        summary = run_experiment(config, run_dir, resume=resume,
+                                 listeners=[ConsolePrinter()] if rank_zero else [],
+                                 preprocess_progress=preprocess_bar() if rank_zero else None)
     except Interrupted:
         print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
               file=sys.stderr)
