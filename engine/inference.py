@@ -52,8 +52,10 @@ def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tup
     return pairs
 
 
-def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[LoadedModel]:
-    """Every finished model/seed of ``run`` (or only ``models``), ready to predict."""
+def load_run_models(run: RunDir, models: Iterable[str] | None = None,
+                    device: str | None = None) -> list[LoadedModel]:
+    """Every finished model/seed of ``run`` (or only ``models``), ready to predict; torch
+    networks on ``device`` (a resolved name; default the CPU)."""
     from . import models as registry
 
     pairs = finished_pairs(run, models)
@@ -69,7 +71,7 @@ def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[Lo
         loaded.append(LoadedModel(
             spec=spec,
             seed=seed,
-            predictor=registry.load(spec, model_dir),
+            predictor=registry.load(spec, model_dir, device),
             threshold=float(info["threshold"]),
             majority_label=int(info.get("majority_label", 0)),
             test_auc=(info.get("test") or {}).get("roc_auc"),
@@ -78,7 +80,7 @@ def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[Lo
 
 
 def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
-                 progress: Any = None) -> dict[str, Any]:
+                 progress: Any = None, device: str | None = None) -> dict[str, Any]:
     """Score a finished run's models on another data set (external validation).
 
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
@@ -89,7 +91,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     from .sources import load_source
 
     config = run_config(run)
-    loaded = load_run_models(run, models)
+    loaded = load_run_models(run, models, device)
     clipset = load_source(data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     y = dataset.y
@@ -171,10 +173,11 @@ class FileResult:
 class Classifier:
     """A finished run's models plus its preprocessing, ready for new recordings."""
 
-    def __init__(self, run: RunDir, models: Iterable[str] | None = None) -> None:
+    def __init__(self, run: RunDir, models: Iterable[str] | None = None,
+                 device: str | None = None) -> None:
         self.run = run
         self.config = run_config(run)
-        self.models = load_run_models(run, models)
+        self.models = load_run_models(run, models, device)  # one clip: the CPU by default
         data = run.path / "data.json"
         self.reference = read_json(data).get("reference", {}) if data.exists() else {}
 

@@ -213,3 +213,27 @@ def test_class_weights_are_a_buffer_that_moves_with_the_model() -> None:
     logits, target = torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0])
     per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
     assert float(loss(logits, target)) == pytest.approx(float((per * torch.tensor([2.0, 0.5])).sum() / 2.5))
+
+
+def test_under_torchrun_each_rank_fits_on_its_own_gpu(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With devices=1 every rank would take cuda:0. The GPUs are simulated (the config is
+    only built); tests/test_ddp.py runs real ranks on the CPU."""
+    import torch
+
+    from engine.models import tabular
+    from engine.trainer import resolve_recipe
+
+    for key, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2",
+                       "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    ctx = FitContext(recipe=TrainRecipe(epochs=1), seed=0, workdir=tmp_path, device="cuda")
+    config = tabular._trainer_config(tabular._import_pytorch_tabular(),
+                                     resolve_recipe(get_spec("cne"), ctx.recipe), ctx, tmp_path)
+    assert config.accelerator == "gpu" and config.devices == [1]  # devices_list becomes devices
+    with tabular._single_process():  # Lightning sees one process while the fit runs
+        import os
+
+        assert "WORLD_SIZE" not in os.environ and "LOCAL_RANK" not in os.environ
+    assert os.environ["WORLD_SIZE"] == "2"

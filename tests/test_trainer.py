@@ -429,3 +429,87 @@ def test_gather_rows_stays_on_the_device_it_was_given() -> None:
     X = torch.arange(20.0).view(10, 2)
     out = trainer.gather_rows(X, torch.tensor([3, 1]), torch.device("cpu"))
     assert out.tolist() == [[6.0, 7.0], [2.0, 3.0]]
+
+
+# ---------------------------------------------------------------- on a CUDA GPU (skipped here)
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def cuda_context(tmp_path: Path, records: list[dict[str, Any]] | None = None,
+                 **recipe: Any) -> FitContext:
+    from engine.devices import precision_for
+
+    ctx = context(tmp_path, records, **recipe)
+    ctx.device, ctx.precision, ctx.pretrained = "cuda", precision_for("cuda"), False
+    return ctx
+
+
+@cuda_only
+def test_cuda_trainer_smoke_uses_bf16_mixed(tmp_path: Path) -> None:  # pragma: no cover
+    major, _ = torch.cuda.get_device_capability()
+    ctx = cuda_context(tmp_path, epochs=2, batch_size=16)
+    assert ctx.precision == ("bf16-mixed" if major >= 8 else "16-mixed")
+    data = TrainData(spectrograms(64, 0, frames=32), spectrograms(32, 1, frames=32))
+    loop = trainer.EpochLoop(get_spec("cnn"), data, ctx, trainer.make_fabric(ctx))
+    assert loop.fabric.strategy.precision.precision == ctx.precision
+    assert loop.X.device.type == "cuda" and loop.rows(loop.X, torch.arange(4)).dtype == (
+        torch.bfloat16 if major >= 8 else torch.float16)
+    records: list[dict[str, Any]] = []
+    trainer.fit(get_spec("cnn"), data, cuda_context(tmp_path / "fit", records, epochs=3,
+                                                    batch_size=16))
+    assert len(records) == 3 and max(r["val_auc"] for r in records) > 0.9
+
+
+@cuda_only
+def test_cuda_resume_mid_epoch(tmp_path: Path) -> None:  # pragma: no cover
+    data = TrainData(spectrograms(90, 0, frames=16), spectrograms(30, 1, frames=16))
+    spec = get_spec("cnn")
+    full: list[dict[str, Any]] = []
+    straight = trainer.fit(spec, data, cuda_context(tmp_path / "a", full, epochs=3, batch_size=16,
+                                                    checkpoint_seconds=1e9))
+    part: list[dict[str, Any]] = []
+    ctx = cuda_context(tmp_path / "b", part, epochs=3, batch_size=16, checkpoint_seconds=1e9)
+    polls = [0]
+    ctx.should_stop = lambda: (polls.__setitem__(0, polls[0] + 1) or polls[0] > 9)
+    with pytest.raises(trainer.Interrupted):
+        trainer.fit(spec, data, ctx)
+    last = torch.load(ctx.workdir / "last.pt", weights_only=True)
+    assert last["batch"] == 3 and last["ranks"][0]["rng_cuda"].numel() > 0
+    if ctx.precision == "16-mixed":  # the loss scaler's state travels with the checkpoint
+        assert last["scaler"] and "scale" in last["scaler"]
+    ctx.should_stop, ctx.resume = (lambda: False), True
+    resumed = trainer.fit(spec, data, ctx)
+    assert [r["epoch"] for r in part] == [1, 2, 3]
+    probe = spectrograms(6, 5, frames=16).X  # cudnn may pick other kernels: close, not equal
+    assert np.allclose(straight.predict_proba(probe), resumed.predict_proba(probe), atol=2e-2)
+
+
+@cuda_only
+def test_cuda_inference_on_cuda_and_cpu(tmp_path: Path) -> None:  # pragma: no cover
+    data = TrainData(spectrograms(64, 0, frames=32), spectrograms(32, 1, frames=32))
+    ctx = cuda_context(tmp_path, epochs=2, batch_size=16)
+    trainer.fit(get_spec("cnn"), data, ctx)
+    on_cpu = trainer.load(get_spec("cnn"), ctx.workdir)  # the default: the CPU
+    on_gpu = trainer.load(get_spec("cnn"), ctx.workdir, device="cuda")
+    assert on_cpu.device.type == "cpu" and on_gpu.device.type == "cuda"
+    probe = spectrograms(16, 3, frames=32).X
+    assert np.allclose(on_cpu.predict_proba(probe), on_gpu.predict_proba(probe), atol=1e-4)
+    assert np.allclose(on_cpu.predict_proba(probe[:1]), on_gpu.predict_proba(probe[:1]), atol=1e-4)
+
+
+@cuda_only
+def test_cuda_rows_from_host_memory_come_through_pinned_memory() -> None:  # pragma: no cover
+    X = torch.arange(40.0, dtype=torch.float16).view(20, 2)
+    out = trainer.gather_rows(X, torch.tensor([5, 0, 19]), torch.device("cuda"))
+    assert out.device.type == "cuda"
+    assert out.cpu().tolist() == [[10.0, 11.0], [0.0, 1.0], [38.0, 39.0]]
+
+
+@cuda_only
+def test_cuda_fp16_mixed_keeps_its_loss_scaler_in_last_pt(tmp_path: Path) -> None:  # pragma: no cover
+    ctx = cuda_context(tmp_path, epochs=2, batch_size=16, checkpoint_epochs=1)
+    ctx.precision = "16-mixed"
+    trainer.fit(get_spec("ann"), TrainData(features(64, 0), features(32, 1)), ctx)
+    last = torch.load(ctx.workdir / "last.pt", weights_only=True)
+    assert last["scaler"] and last["scaler"]["scale"] > 0

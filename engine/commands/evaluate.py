@@ -28,14 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where to look for RUN (default ./runs)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="where the networks run (default auto: a GPU when there is one; "
+                             "a whole data set pays for its start-up)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..devices import inference_device
     from ..inference import evaluate_run
 
     run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())
+    result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar(),
+                          device=inference_device(args.device))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
     write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result)

@@ -155,5 +155,9 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Predictor:
     return family(spec).fit(spec, data, ctx)
 
 
-def load(spec: ModelSpec, model_dir: Path) -> Predictor:
+def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> Predictor:
+    """``device`` places torch networks (default the CPU); pytorch-tabular and sklearn models
+    predict on the CPU."""
+    if device is not None and spec.family == "torch":
+        return family(spec).load(spec, model_dir, device=device)
     return family(spec).load(spec, model_dir)
