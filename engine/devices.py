@@ -13,6 +13,21 @@ from .errors import ConfigError, UnavailableError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CPU_NOTICE = "no GPU found; training on CPU"
+# torch's CUDA 13.0 wheels (torch 2.14.1+cu130) need NVIDIA's R580 driver or newer
+DRIVER_HINT = ("torch {torch} is built for CUDA {cuda}, which needs NVIDIA driver 580 or newer:"
+               " `nvidia-smi` shows the driver version in its first lines")
+
+
+def _gpu_but_unusable() -> str | None:
+    """A notice when the machine has an NVIDIA GPU (``nvidia-smi`` is installed) that torch
+    cannot use: usually a driver older than torch's CUDA build needs."""
+    import shutil
+
+    import torch
+
+    if shutil.which("nvidia-smi") is None or torch.cuda.is_available():
+        return None
+    return DRIVER_HINT.format(torch=torch.__version__, cuda=torch.version.cuda or "none")
 
 
 def _mps_available() -> bool:
@@ -32,9 +47,11 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
         return "cpu", None
     if requested == "cuda":
         if not torch.cuda.is_available():
+            unusable = _gpu_but_unusable()
             raise UnavailableError(
-                "--device cuda was requested but no CUDA GPU is visible on this machine"
+                "--device cuda was requested but no CUDA GPU is usable on this machine"
                 f" (torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'})",
+                (f"{unusable}; " if unusable else "") +
                 "use --device auto (falls back to the CPU) or --device cpu; on a GPU server"
                 " check nvidia-smi and CUDA_VISIBLE_DEVICES",
             )
@@ -50,7 +67,9 @@ def resolve_device(requested: str = "auto") -> tuple[str, str | None]:
         return "cuda", None
     if _mps_available():
         return "mps", None
-    return "cpu", CPU_NOTICE
+    unusable = _gpu_but_unusable()
+    return "cpu", (f"an NVIDIA GPU is installed but torch cannot use it ({unusable});"
+                   " training on CPU" if unusable else CPU_NOTICE)
 
 
 def describe_device(device: str) -> str:

@@ -16,7 +16,7 @@ def test_cuda_requested_without_gpu_is_a_clear_error() -> None:
     with pytest.raises(UnavailableError) as info:
         resolve_device("cuda")
     assert "--device cuda" in info.value.message
-    assert "no CUDA GPU" in info.value.message
+    assert "no CUDA GPU is usable" in info.value.message
     assert "--device auto" in info.value.hint
     assert info.value.exit_code == ExitCode.UNAVAILABLE
 
@@ -137,3 +137,21 @@ def test_rank_zero_first_without_a_launcher_just_checks() -> None:
     assert rank_zero_first(lambda: 42, launch_info({})) == 42
     with pytest.raises(ConfigError):
         rank_zero_first(lambda: (_ for _ in ()).throw(ConfigError("bad", "fix")), launch_info({}))
+
+
+@no_cuda
+def test_a_gpu_torch_cannot_use_is_named_with_the_driver_it_needs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """nvidia-smi installed but CUDA unusable (typically a driver older than R580)."""
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which",
+                        lambda name: "/usr/bin/nvidia-smi" if name == "nvidia-smi" else real_which(name))
+    if not torch.backends.mps.is_available():
+        device, notice = resolve_device("auto")
+        assert device == "cpu" and notice is not None
+        assert "driver 580 or newer" in notice and "training on CPU" in notice
+    with pytest.raises(UnavailableError) as info:
+        resolve_device("cuda")
+    assert "driver 580 or newer" in info.value.hint and "nvidia-smi" in info.value.hint
