@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="maximum epochs (default 30; the paper preset uses 100)")
     g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the ann/cnn/resnet networks (opt-in: compiling takes "
+                        "tens of seconds per model and seed; pays on long GPU runs)")
     g.add_argument("--preset", choices=PRESETS,
                    help="default: class-weighted loss, AdamW, early stopping on validation "
                         "AUC; paper: the paper's optimisers and losses, 100 epochs")
@@ -102,6 +105,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         changes_r["batch_size"] = args.batch_size
     if args.lr is not None:
         changes_r["lr"] = args.lr
+    if getattr(args, "compile", False):
+        changes_r["compile"] = True
     if changes_r:
         recipe = dataclasses.replace(recipe, **changes_r)
 
