@@ -322,6 +322,8 @@ def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPr
     )
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
+    if uses_channels_last(meta["model"]):  # as trained: the input adapter ends in it
+        net.to(memory_format=torch.channels_last)
     predictor = TorchPredictor(meta["model"], net.to(device or "cpu").eval(), meta)
     predictor.weights_saved_in = model_dir.resolve()
     return predictor
