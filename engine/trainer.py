@@ -916,17 +916,12 @@ class _Fit:
                                         "partial": torch.zeros(3, dtype=torch.float64)}]
         world, rank = self.fabric.world_size, self.fabric.global_rank
         batch = int(state.get("batch", 0))
-        if len(ranks) != world:
-            if batch:
-                from .errors import RunError
-
-                raise RunError(
-                    f"checkpoint {path} stopped part-way through an epoch with {len(ranks)}"
-                    f" process(es); this run has {world}",
-                    f"resume with {len(ranks)} process(es), or delete {path} to start over",
-                )
+        if len(ranks) != world:  # e.g. fewer GPUs visible than when it was written
             self.ctx.warn(f"{self.loop.spec.name}: resumed with {world} process(es) where the"
                           f" checkpoint had {len(ranks)}: random streams start from the seed")
+            if batch:  # the epoch's sums so far, all counted once (on rank 0)
+                total = sum(r["partial"].double() for r in ranks)
+                self.resume_at = (batch, total if rank == 0 else torch.zeros_like(total))
             return
         mine = ranks[rank]
         try:

@@ -538,3 +538,32 @@ def test_compile_wraps_the_network_and_checkpoints_stay_plain(tmp_path: Path,
     reloaded = trainer.load(get_spec("ann"), ctx.workdir)
     probe = features(10, 3).X
     assert np.allclose(reloaded.predict_proba(probe), predictor.predict_proba(probe), atol=1e-6)
+
+
+def test_resume_with_fewer_processes_than_wrote_the_checkpoint(tmp_path: Path) -> None:
+    """A checkpoint from 2 ranks (say, 2 GPUs) resumed by 1: a warning, not a failure, and the
+    epoch's partial sums from both ranks are kept."""
+    data = TrainData(features(96, 0), features(32, 1))
+    full: list[dict[str, Any]] = []
+    trainer.fit(get_spec("ann"), data, context(tmp_path / "a", full, epochs=2, batch_size=16))
+    part: list[dict[str, Any]] = []
+    ctx = context(tmp_path, part, epochs=2, batch_size=16, checkpoint_seconds=1e9)
+    polls = [0]
+    ctx.should_stop = lambda: (polls.__setitem__(0, polls[0] + 1) or polls[0] > 6 + 2)
+    with pytest.raises(trainer.Interrupted):
+        trainer.fit(get_spec("ann"), data, ctx)
+    path = ctx.workdir / "last.pt"
+    last = torch.load(path, weights_only=True)
+    assert last["batch"] == 2 and len(last["ranks"]) == 1
+    half = {k: v.clone() for k, v in last["ranks"][0].items()}
+    half["partial"] = last["ranks"][0]["partial"] / 2
+    last["ranks"] = [half, dict(half)]  # as if two ranks had each seen half
+    torch.save(last, path)
+    warnings: list[str] = []
+    ctx.should_stop, ctx.resume, ctx.warn = (lambda: False), True, warnings.append
+    trainer.fit(get_spec("ann"), data, ctx)
+    assert [r["epoch"] for r in part] == [1, 2]
+    assert any("resumed with 1 process(es) where the checkpoint had 2" in w for w in warnings)
+    # the ann has no dropout: with both "ranks'" sums counted once, epoch 2 is as uninterrupted
+    for key in ("train_loss", "train_acc", "val_loss"):
+        assert part[-1][key] == pytest.approx(full[-1][key], rel=1e-5), key
