@@ -232,8 +232,37 @@ def test_under_torchrun_each_rank_fits_on_its_own_gpu(tmp_path: Path,
     config = tabular._trainer_config(tabular._import_pytorch_tabular(),
                                      resolve_recipe(get_spec("cne"), ctx.recipe), ctx, tmp_path)
     assert config.accelerator == "gpu" and config.devices == [1]  # devices_list becomes devices
+    with tabular._cpu_share(2):  # on the CPU: each of the node's 2 processes takes half
+        import os
+
+        assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
     with tabular._single_process():  # Lightning sees one process while the fit runs
         import os
 
         assert "WORLD_SIZE" not in os.environ and "LOCAL_RANK" not in os.environ
     assert os.environ["WORLD_SIZE"] == "2"
+
+
+def test_tabular_models_train_on_the_cpu_in_a_gpu_run(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny MLPs: the CPU (see engine.models.tabular's docstring). The run's device is cuda;
+    the configuration Lightning gets is recorded (no GPU is touched)."""
+    from engine.models import tabular
+
+    seen: list[str] = []
+    real = tabular._trainer_config
+
+    def recording(pt, recipe, ctx, scratch, device=None):  # type: ignore[no-untyped-def]
+        config = real(pt, recipe, ctx, scratch, device)
+        seen.append(config.accelerator)
+        return config
+
+    monkeypatch.setattr(tabular, "_trainer_config", recording)
+    data = TrainData(Part(np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32),
+                          np.arange(64) % 2),
+                     Part(np.random.default_rng(1).normal(size=(32, 4)).astype(np.float32),
+                          np.arange(32) % 2), ["a", "b", "c", "d"])
+    ctx = FitContext(recipe=TrainRecipe(epochs=1, batch_size=32), seed=0,
+                     workdir=tmp_path / "cne", device="cuda")
+    fit(get_spec("cne"), data, ctx)
+    assert seen == ["cpu"]

@@ -21,9 +21,14 @@ pytorch-tabular's own Lightning Trainer, wrapped so that they behave like every 
 * **Recipes** come from :func:`engine.trainer.resolve_recipe`. Losses on the 2-logit head
   (:class:`TwoLogitLoss`): ``ce`` (class weights N / (2 N_c) when class weighting), ``mse``
   (the paper's: softmax against the one-hot label), ``bce`` (on the logit difference).
-  Training runs in 32-bit precision on one device. Under torchrun or SLURM every rank fits
-  the same model on its own device (``cuda:LOCAL_RANK``, or the CPU), as a single process
-  that does not join the others: no rank waits on another's tabular fit.
+  Training runs in 32-bit precision on one device: the CPU, even when the run trains its
+  networks on a GPU (:data:`ON_GPU`). These MLPs are tiny (26 features, batch 64): a step
+  costs ~25 ms of Lightning/pytorch-tabular Python on one CPU thread, which a GPU does not
+  shorten and per-step metric reads and copies would lengthen
+  (``bench/train_throughput.py --tabular`` measures both). Under torchrun or SLURM every rank
+  fits the same model alone, as a single process that does not join the others (no rank
+  waits on another's tabular fit), with its share of the CPU cores; with :data:`ON_GPU` on
+  its own GPU (``cuda:LOCAL_RANK``).
 * **No host syncs per batch.** The train loss is summed on the device and read once per
   epoch; the class weights live on the device; validation logits stay there until the
   epoch's metrics are computed.
@@ -72,6 +77,9 @@ CONFIGS = {"cne": "CategoryEmbeddingModelConfig", "tabnet": "TabNetModelConfig"}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 LOGGER_PREFIXES = ("pytorch_tabular", "pytorch_lightning", "lightning", "lightning_fabric",
                    "lightning_utilities")
+# pytorch-tabular models train on the GPU of a GPU run only when this is True (see the
+# module docstring; bench/train_throughput.py --tabular sets it to time the GPU)
+ON_GPU = False
 PICKLE_WHY = (
     "pytorch-tabular saves models with pickle, and loading a pickle can run code; coughscope "
     "loads only model directories it saved itself, unchanged -- retrain the model to get one"
@@ -264,27 +272,28 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     workdir = Path(ctx.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     scratch = workdir / SCRATCH
+    device = ctx.device if ON_GPU or ctx.device == "cpu" else "cpu"
     from ..launch import launch_info
 
     launch = launch_info()
     if ctx.devices > 1 or launch.distributed:
-        ctx.warn(f"{spec.name} trains on one device per process (pytorch-tabular): every rank "
-                 "fits the same model on its own device")
+        ctx.warn(f"{spec.name} trains in each process alone (pytorch-tabular): every rank fits "
+                 "the same model")
     pt = _import_pytorch_tabular()
     weights = class_weights(data.train.y) if recipe.class_weighting else None
     reporter = EpochReporter(ctx)
     with open(workdir / LOG_FILE, "a", encoding="utf-8") as log, _quiet(log), _inside(scratch), \
-            _single_process():
+            _single_process(), _cpu_share(launch.local_world_size if device == "cpu" else 0):
         from lightning_fabric.utilities.seed import seed_everything
 
         model = pt.TabularModel(  # writes .pt_tmp/ into the working directory: scratch
             data_config=pt.DataConfig(target=[target], continuous_cols=names,
                                       categorical_cols=[], num_workers=0,
-                                      pin_memory=ctx.device == "cuda"),
+                                      pin_memory=device == "cuda"),
             model_config=_model_config(pt, spec.name, recipe.lr, ctx.seed),
             optimizer_config=pt.OptimizerConfig(optimizer=OPTIMIZERS[recipe.optimizer],
                                                 optimizer_params=_optimizer_params(recipe)),
-            trainer_config=_trainer_config(pt, recipe, ctx, scratch),
+            trainer_config=_trainer_config(pt, recipe, ctx, scratch, device),
             verbose=False,
         )
         seed_everything(ctx.seed, workers=True, verbose=False)
@@ -365,9 +374,10 @@ def _optimizer_params(recipe: Any) -> dict[str, float]:
     return params
 
 
-def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path) -> Any:
+def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path,
+                    device: str | None = None) -> Any:
     patience = recipe.early_stopping_patience
-    accelerator = {"cuda": "gpu", "mps": "mps"}.get(ctx.device, "cpu")
+    accelerator = {"cuda": "gpu", "mps": "mps"}.get(device or ctx.device, "cpu")
     devices_list = None
     if accelerator == "gpu":  # this rank's own GPU (cuda:0 when not launched by torchrun)
         from ..launch import launch_info
@@ -490,6 +500,26 @@ def _single_process() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _cpu_share(processes: int) -> Iterator[None]:
+    """With several processes on this node (torchrun), each fits with its share of the CPU
+    cores: all of them in every process would oversubscribe the cores, and OpenMP threads
+    that wait for each other are many times slower then (a 3-epoch fit: 29 s against 4.6 s
+    on a busy 2-core machine). ``processes`` <= 1: torch's default."""
+    if processes <= 1:
+        yield
+        return
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (cores or 1) // processes))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager
