@@ -289,6 +289,11 @@ class TrainRecipe:
     class_weighting: bool = True  # weighted loss so the minority class counts as much
     early_stopping_patience: int | None = 8  # epochs without val AUC gain; None: off
     weight_decay: float = 1e-4
+    # torch models write last.pt (resumable state) once this many seconds have passed since
+    # the last write, or every checkpoint_epochs epochs (0: by time only), and always on stop
+    checkpoint_seconds: float = 60.0
+    checkpoint_epochs: int = 0
+    compile: bool = False  # torch.compile the ann/cnn/resnet networks (opt-in)
 
     def __post_init__(self) -> None:
         if self.early_stopping_patience == 0 and not isinstance(self.early_stopping_patience,

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="maximum epochs (default 30; the paper preset uses 100)")
     g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the ann/cnn/resnet networks (opt-in: compiling takes "
+                        "tens of seconds per model and seed; pays on long GPU runs)")
     g.add_argument("--preset", choices=PRESETS,
                    help="default: class-weighted loss, AdamW, early stopping on validation "
                         "AUC; paper: the paper's optimisers and losses, 100 epochs")
@@ -87,7 +90,7 @@ FLAG_NAMES = {
     "split.test": "--test-size", "split.val": "--val-size", "split.seed": "--split-seed",
     "split.folds": "--folds", "device": "--device", "devices": "--devices",
     "strategy": "--strategy", "weights": "--weights", "pretrained": "--no-pretrained",
-    "loggers": "--logger",
+    "loggers": "--logger", "recipe.compile": "--compile",
 }
 
 
@@ -106,6 +109,7 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "devices": args.devices, "strategy": args.strategy, "weights": args.weights,
         "pretrained": False if args.no_pretrained else None,
         "loggers": tuple(args.logger) if args.logger else None,
+        "recipe.compile": True if getattr(args, "compile", False) else None,
     }
 
 
@@ -229,19 +233,14 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
             "warnings": summary.get("warnings", [])}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Check everything, then create the run directory and run; see the module docstring.
-
-    Nothing is created until the arguments, data, device and weights are checked
-    (:func:`engine.runner.preflight`); a run that fails after it started stays recorded as
-    ``failed``. Library output during the work goes to stderr: stdout is the results only.
-    """
-    from .. import paths
+def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, RunDir, bool]:
+    """The config, the run directory and whether it is resumed, after checking everything
+    (:func:`engine.runner.preflight`: data, device, models, weights). Nothing is created
+    until the checks pass; then the run directory is made here, once (on rank 0)."""
     from ..cli import library_output_to_stderr
-    from ..runner import Interrupted, preflight, run_experiment
+    from ..runner import preflight
     from ..runs import check_run_id
 
-    root = paths.runs_dir(args.runs_dir)
     if args.resume:
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
@@ -276,11 +275,32 @@ def run(args: argparse.Namespace) -> int:
                                f"{exc.strerror}", "pass --runs-dir DIR with a writable "
                                "folder") from None
             adopt_launch_log(run_dir)
+    return config, run_dir, resume
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, then create the run directory and run; see the module docstring.
+
+    A run that fails after it started stays recorded as ``failed``. Library output during
+    the work goes to stderr: stdout is the results only. Under torchrun/SLURM, rank 0 checks
+    and creates the run and every rank gets its answer.
+    """
+    from .. import paths
+    from ..cli import library_output_to_stderr
+    from ..launch import quiet_unless_rank_zero, rank_zero_first
+    from ..runner import Interrupted, run_experiment
+
+    root = paths.runs_dir(args.runs_dir)
+    config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
+    rank_zero = quiet_unless_rank_zero()  # ranks > 0 print nothing on stdout
+    if rank_zero:
         print(f"run directory: {run_dir.path}", file=sys.stderr)
+    with library_output_to_stderr():
         try:
             summary = run_experiment(config, run_dir, resume=resume,
-                                     listeners=[ConsolePrinter()],
-                                     preprocess_progress=preprocess_bar())
+                                     listeners=[ConsolePrinter()] if rank_zero else [],
+                                     preprocess_progress=preprocess_bar() if rank_zero
+                                     else None)
         except Interrupted:
             print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
                   file=sys.stderr)
