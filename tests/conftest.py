@@ -1,7 +1,7 @@
 """Shared fixtures: the real data beside the project, user dirs in tmp, tiny audio files.
 
 * ``shared_data`` -- ``../shared/data`` (real recordings), or the test is skipped.
-* every test gets ``COUGHSCOPE_DATA_DIR``/``COUGHSCOPE_CACHE_DIR`` in its own tmp folder, so
+* every test gets ``COUGHSCOPE_DATA_DIR``/``_CACHE_DIR``/``_CONFIG_DIR`` in its own tmp folder, so
   nothing is written to the home directory or the source tree.
 * ``write_cough(path, ...)`` writes a synthetic cough-like wav; ``tiny_wavs`` is a folder of
   small good and bad files (0-byte, text named .wav, all zeros, clipped, stereo 48 kHz...).
@@ -29,6 +29,7 @@ def shared_data() -> Path:
 def _user_dirs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "user-data"))
     monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("COUGHSCOPE_CONFIG_DIR", str(tmp_path / "user-config"))
 
 
 def cough_signal(sr: int = 22050, seconds: float = 0.4, seed: int = 0, lead: float = 0.3,

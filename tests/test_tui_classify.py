@@ -86,10 +86,11 @@ def test_file_gives_the_classifiers_numbers(demo: DemoRun, monkeypatch: pytest.M
             assert verdict.probability == pytest.approx(want.probability, abs=1e-6)
             assert verdict.label == want.label
             row = table.get_row(verdict.model)
-            assert str(row[3]).endswith(f"{want.probability:.2f}")
-            assert str(row[4]) == want.label
-            assert str(row[5]) == f"± {want.spread:.2f}, {want.agreement:.0%} agree"
-            assert str(row[2]).startswith(f"{want.test_auc:.3f}")  # held-out AUC beside it
+            assert str(row[1]).endswith(f"{want.probability:.2f}")
+            assert str(row[2]) == want.label
+            assert str(row[3]) == f"{want.threshold:.2f}"  # the threshold behind the label
+            assert str(row[4]) == f"± {want.spread:.2f}, {want.agreement:.0%} agree"
+            assert str(row[5]).startswith(f"{want.test_auc:.3f}")  # held-out AUC beside it
         assert f"{expected.duration:.2f} s of sound" in text_of(app, "#classify-status")
         wave = text_of(app, "#classify-wave").splitlines()
         assert wave[0] == "waveform (cleaned)" and set(wave[1]) <= set("▁▂▃▄▅▆▇█")
