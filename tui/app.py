@@ -591,7 +591,8 @@ def key_label(key: str) -> str:
     *modifiers, name = key.split("+")
     shown = format_key(name)
     shown = shown.upper() if len(shown) == 1 and modifiers else shown
-    shown = {"escape": "Esc", "enter": "Enter", "delete": "Delete", "tab": "Tab"}.get(
+    shown = {"escape": "Esc", "esc": "Esc", "enter": "Enter", "delete": "Delete", "del": "Delete",
+             "tab": "Tab"}.get(
         shown, shown.upper() if len(shown) <= 3 and shown[:1] == "f" else shown)
     return "+".join([*(m.capitalize() for m in modifiers), shown])
 
