@@ -139,6 +139,15 @@ class RecordDone(Message):
 # ------------------------------------------------------------------ widgets
 
 
+class Shown(Static):
+    """A Static that takes no room while it is empty (the verdict stays near the top)."""
+
+    def update(self, content: Any = "") -> None:
+        super().update(content)
+        self.display = bool(str(content).strip() if not isinstance(content, Text)
+                            else content.plain.strip())
+
+
 class AudioTree(DirectoryTree):
     """A file browser showing folders and audio files only (hidden entries left out)."""
 
@@ -189,20 +198,22 @@ class ClassifyView(Vertical):
                 yield AudioTree(Path.cwd(), id="classify-tree")
             with VerticalScroll(id="classify-out"):
                 # the verdict first: at 80x24 the pictures come after the numbers
-                yield Static("", id="classify-status", classes="message")
-                yield Static("", id="classify-level")
-                yield Static("", id="classify-verdict")
+                yield Shown("", id="classify-status", classes="message")
+                yield Shown("", id="classify-level")
+                yield Shown("", id="classify-verdict")
                 yield DataTable(id="classify-models", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="classify-warnings", classes="warning")
-                yield Static("", id="classify-wave")
-                yield Static("", id="classify-spec")
                 yield Static("", id="classify-how")
+                yield Shown("", id="classify-warnings", classes="warning")
+                yield Shown("", id="classify-wave")
+                yield Shown("", id="classify-spec")
 
     def on_mount(self) -> None:
         table = self.query_one("#classify-models", DataTable)
         table.add_columns("model", "P(positive)", "label", "threshold", "seed spread",
                           "held-out AUC")
         self.query_one("#classify-mic-details-toggle", Button).display = False
+        for empty in self.query(Shown):
+            empty.display = False
         self.query_one("#classify-mic-details", Static).display = False
         self.refresh_runs()
         self.mic_worker()

@@ -73,7 +73,8 @@ class ResultsView(VerticalScroll):
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
             yield Label("model")
-            yield Select([], id="results-model", allow_blank=True, prompt="pick a model")
+            yield Select([], id="results-model", allow_blank=True, prompt="pick a model",
+                         compact=True)
         yield Static(TEST_NOTE, classes="note")
         yield Static("", id="results-legend")
         with Grid(id="results-charts"):

@@ -126,7 +126,8 @@ class RunsView(Vertical):
         self.show_detail()
         folder = paths.short_path(root)
         why = getattr(self.app, "runs_dir_reason", "")
-        where = Text(f"{len(self.rows)} runs in {folder}" if self.rows else
+        count = f"{len(self.rows)} run{'s' if len(self.rows) != 1 else ''}"
+        where = Text(f"{count} in {folder}" if self.rows else
                      f"no runs in {folder} yet: start one on the Models screen (2)")
         if why:
             where.append(f"  ({why})", style="dim")
