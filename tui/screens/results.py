@@ -171,7 +171,7 @@ class ResultsView(VerticalScroll):
             fpr, tpr = roc_curve_for(self.run, model, seed)
             if fpr:
                 roc.plt.plot(fpr, tpr, marker="braille")
-        roc.plt.plot([0, 1], [0, 1], marker="·")
+        roc.plt.plot([0, 1], [0, 1], marker="·", color="gray")
         roc.plt.xlabel("false positive rate (1 − specificity)")
         roc.plt.xlim(0, 1)
         roc.plt.ylim(0, 1)

@@ -136,7 +136,7 @@ class TrainingView(Vertical):
         yield ProgressBar(id="training-progress", show_eta=False, show_percentage=True)
         with Horizontal(id="training-body"):
             parts = OptionList(id="training-parts")
-            parts.border_title = "model seed, test AUC"
+            parts.border_title = "seed · test AUC"
             yield parts
             with Vertical(id="training-chart-box"):
                 yield Static("", id="training-legend")
