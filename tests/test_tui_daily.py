@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -604,3 +605,49 @@ def test_help_lists_the_apps_options() -> None:
     assert out.returncode == 0, out.stderr
     for option in ("--open RUN", "--data SPEC", "--runs-dir DIR", "--headless"):
         assert option in out.stdout, option
+
+
+def test_download_action_fetches_with_progress_and_offers_the_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Download… runs `data get` (against a local mirror) with progress, then picks the set."""
+    try:
+        from test_download import Server, make_tar_gz
+    except ImportError:  # tests/ is a package
+        from tests.test_download import Server, make_tar_gz
+
+    from engine.download import load_catalogue
+
+    entry = load_catalogue()["covid19-cough"]
+    records = [{"filename": "a.mp3", "covid19": True, "source": "call-center"},
+               {"filename": "b.mp3", "covid19": False, "source": "telegram"}]
+    top = f"dataset-{entry.archive}"
+    archive = make_tar_gz({f"{top}/metadata.json": json.dumps(records).encode(),
+                           f"{top}/raw/a.mp3": b"ID3a", f"{top}/raw/b.mp3": b"ID3b"})
+    app = make_app(tmp_path / "runs")
+    shown: list[str] = []
+
+    async def body(pilot: Any) -> None:
+        from textual.widgets import Input, Select
+
+        from tui.dialogs import DownloadScreen
+
+        view = app.query_one("#data-view")
+        original = view.set_message
+        monkeypatch.setattr(view, "set_message", lambda text, error=False: (
+            shown.append(str(text)), original(text, error))[1])
+        await pilot.click("#data-download")
+        await pilot.pause()
+        assert isinstance(app.screen, DownloadScreen)
+        app.screen.query_one("#download-name", Select).value = "covid19-cough"
+        await pilot.click("#download-go")
+        spec = app.query_one("#data-spec", Input)
+        await wait_for(pilot, lambda: spec.value.endswith("manifest.csv"), 60)
+        assert any(re.search(r": \d+(\.\d)? (B|KB)( of \d+(\.\d)? (B|KB))?$", line)
+                   for line in shown), shown  # progress in bytes was shown
+        picker = app.query_one("#data-downloaded", Select)
+        assert any("covid19-cough" in str(prompt) for prompt, _ in picker._options)
+
+    with Server() as server:
+        server.files[f"/covid19-cough/{entry.archive}"] = archive
+        monkeypatch.setenv("COUGHSCOPE_DOWNLOAD_BASE", server.url)
+        drive(app, body)

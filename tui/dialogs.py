@@ -123,14 +123,15 @@ class DownloadScreen(ModalScreen[str]):
             rows.append(f"  {entry.title} ({entry.size}; {entry.licence})\n  {entry.holds}\n")
         with Vertical(classes="dialog"):
             yield Static("Download a data set", classes="dialog-title")
-            yield Static(rows)
             yield Select([(name, name) for name in catalogue], id="download-name",
-                         allow_blank=False)
-            yield Static("It goes to the data directory. From a shell, "
-                         "`coughscope data get NAME` does the same (and resumes).", classes="note")
+                         allow_blank=False, compact=True)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Download", id="download-go", variant="primary")
-                yield Button("Cancel", id="download-cancel")
+                yield Button("Download", id="download-go", variant="primary", compact=True)
+                yield Button("Cancel", id="download-cancel", compact=True)
+            with VerticalScroll(id="download-about"):
+                yield Static(rows)
+                yield Static("It goes to the data directory. From a shell, `coughscope data "
+                             "get NAME` does the same (and resumes).", classes="note")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "download-go":

@@ -186,8 +186,11 @@ class DataView(Vertical):
         if message.unit == "bytes":
             done = human_bytes(message.done)
             amount = f"{done} of {human_bytes(message.total)}" if message.total else done
-        else:
+        elif message.total:
             amount = f"{message.done}/{message.total} clips"
+        else:
+            self.set_message(Text(f"{message.stage} …"))
+            return
         self.set_message(Text(f"{message.stage}: {amount}"))
 
     def on_data_failed(self, message: DataFailed) -> None:
