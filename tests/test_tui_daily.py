@@ -651,3 +651,30 @@ def test_download_action_fetches_with_progress_and_offers_the_set(
         server.files[f"/covid19-cough/{entry.archive}"] = archive
         monkeypatch.setenv("COUGHSCOPE_DOWNLOAD_BASE", server.url)
         drive(app, body)
+
+
+def test_enter_on_the_runs_screen_opens_the_highlighted_run(tmp_path: Path) -> None:
+    run = make_finished_run(tmp_path / "runs")
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("6")
+        await pilot.pause()
+        await pilot.press("enter")  # the tab strip has the focus after a screen key
+        await wait_for(pilot, lambda: app.followed is not None)
+        assert app.followed.run.id == run.name
+
+    drive(app, body)
+
+
+def test_training_without_a_run_draws_no_moving_bar(tmp_path: Path) -> None:
+    from textual.widgets import ProgressBar
+
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("3")
+        await pilot.pause()
+        assert not app.query_one("#training-progress", ProgressBar).display
+
+    drive(app, body)

@@ -242,7 +242,8 @@ class CoughscopeApp(App[None]):
 
     def on_device_detected(self, message: DeviceDetected) -> None:
         self.device_text = message.text
-        self.sub_title = f"device: {message.text}"
+        # the header keeps the device only (80 columns); the Models screen shows the notice
+        self.sub_title = f"device: {message.text.split(' — ')[0]}"
         models = self.view("models")
         if models is not None:  # a Models screen built later reads app.device_text
             models.show_device(message.text)
@@ -272,7 +273,7 @@ class CoughscopeApp(App[None]):
         rows.append(("everywhere", key_label("ctrl+p"), "command palette: every action by name"))
         what = {"leave_input": "leave a text field (then screen keys work)",
                 "focus_path": "type a path (Data, Classify)",
-                "screen_enter": "Data: summarise the data set"}
+                "screen_enter": "Data: read the data set; Runs: open the highlighted run"}
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and not binding.action.startswith("goto"):
                 tabs = self.SCREEN_ACTIONS.get(binding.action, "")
@@ -317,9 +318,13 @@ class CoughscopeApp(App[None]):
             self.query_one("#nav", TabbedContent).query_one(Tabs).focus()
 
     def action_screen_enter(self) -> None:
-        """Enter with no field focused: the Data screen summarises ("Press Enter")."""
-        if self.query_one("#nav", TabbedContent).active == "data":
+        """Enter on the tab strip: the screen's main action (Data reads the data set, Runs
+        opens the highlighted run), as the screens say."""
+        active = self.query_one("#nav", TabbedContent).active
+        if active == "data":
             self.with_view("data", lambda view: view.summarise())
+        elif active == "runs":
+            self.with_view("runs", lambda view: view.action_open())
 
     def action_focus_path(self) -> None:
         tab = self.query_one("#nav", TabbedContent).active

@@ -77,8 +77,8 @@ def rates_text(confusion: dict[str, Any], threshold: Any, moved: bool = False) -
 class ConfusionView(Vertical, can_focus=True):
     TITLE = "Confusion"
     BINDINGS = [
-        Binding("left", "move(-0.01)", "Threshold −", show=False),
-        Binding("right", "move(0.01)", "Threshold +", show=False),
+        Binding("left", "move(-0.01)", "Threshold −"),
+        Binding("right", "move(0.01)", "Threshold +"),
         Binding("shift+left", "move(-0.05)", show=False),
         Binding("shift+right", "move(0.05)", show=False),
         Binding("0", "reset_threshold", "Validation threshold", show=False),

@@ -145,6 +145,8 @@ class TrainingView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#training-stop", Button).display = False
+        # no run: no bar (an indeterminate bar animates forever, repainting over SSH)
+        self.query_one("#training-progress", ProgressBar).display = False
         self.query_one("#training-chart", PlotextPlot).plt.title(CHARTS[0][1])
 
     def cycle_chart(self) -> None:
@@ -187,6 +189,7 @@ class TrainingView(Vertical):
         self.query_one("#training-status", Static).update(status)
         bar = self.query_one("#training-progress", ProgressBar)
         bar.update(total=total or None, progress=done)
+        bar.display = True
         self.query_one("#training-stop", Button).display = not over
         self._update_parts(parts, keys, key)
         self.query_one("#training-notes", Static).update(notes)
