@@ -299,6 +299,12 @@ def test_esc_leaves_a_field_and_screen_keys_work_after_enter(tmp_path: Path) -> 
         assert app.focused is not spec
         await pilot.press("2")
         assert app.query_one("#nav").active == "models" and spec.value == "demo:24"
+        await pilot.press("7")
+        await wait_for(pilot, lambda: bool(app.query("#classify-view")))
+        await pilot.press("slash", "x", "enter")  # the same on Classify
+        assert "does not exist" in text_of(app, "#classify-status")
+        await pilot.press("1")
+        assert app.query_one("#nav").active == "data"
 
     drive(app, body)
 

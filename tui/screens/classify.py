@@ -304,6 +304,10 @@ class ClassifyView(Vertical):
     # ------------------------------------------------------------------ classify a file
 
     @on(Input.Submitted, "#classify-path")
+    def _submitted(self) -> None:
+        self.app.action_leave_input()  # screen keys work straight after Enter
+        self.action_classify()
+
     @on(Button.Pressed, "#classify-go")
     def action_classify(self) -> None:
         self.classify(self.query_one("#classify-path", Input).value.strip())
