@@ -259,6 +259,8 @@ class CoughscopeApp(App[None]):
         tabbed.active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.screen_stack:  # the app is closing (quit while a tab switch was queued)
+            return
         if event.pane.id:
             self.build_view(event.pane.id)
         self.refresh_bindings()  # the footer shows the new screen's actions
