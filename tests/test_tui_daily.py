@@ -439,7 +439,7 @@ def test_runs_show_the_short_data_name_and_a_detail_pane(tmp_path: Path) -> None
 
 
 def test_confusion_threshold_moves_and_counts_follow(tmp_path: Path) -> None:
-    from tui.runstate import read_predictions
+    from engine.runs import read_predictions
     from tui.screens.confusion import counts_at
 
     run = make_finished_run(tmp_path / "runs")
@@ -460,7 +460,7 @@ def test_confusion_threshold_moves_and_counts_follow(tmp_path: Path) -> None:
             await pilot.press("right")
         await pilot.pause()
         assert view.threshold == pytest.approx(0.6)
-        labels, probs = read_predictions(view.run, "ann", 0)
+        labels, probs = read_predictions(view.run, "ann", 0).part("test")
         want = counts_at(labels, probs, 0.6)
         counts, shown = view.confusion_for("ann", "0")
         assert counts == want and shown == pytest.approx(0.6)
@@ -474,28 +474,6 @@ def test_confusion_threshold_moves_and_counts_follow(tmp_path: Path) -> None:
                                                                              "#confusion-rates")
 
     drive(app, body)
-
-
-def test_eta_weighs_each_models_time_per_epoch() -> None:
-    from tui.runstate import RunState
-    from tui.screens.training import weighted_eta
-
-    state = RunState(run_id="r")
-    state.apply({"type": "run_start", "time": 0.0, "config": {
-        "models": ["logreg", "cnn"], "seeds": 2, "recipe": {"epochs": 10}}})
-    state.apply({"type": "model_start", "model": "logreg", "seed": 0, "epochs": 0, "time": 0.0})
-    state.apply({"type": "model_end", "model": "logreg", "seed": 0, "seconds": 0.5,
-                 "time": 0.5})
-    state.apply({"type": "model_start", "model": "logreg", "seed": 1, "epochs": 0, "time": 0.5})
-    state.apply({"type": "model_end", "model": "logreg", "seed": 1, "seconds": 0.5,
-                 "time": 1.0})
-    state.apply({"type": "model_start", "model": "cnn", "seed": 0, "epochs": 10, "time": 1.0})
-    for epoch in range(1, 4):  # 3 s per cnn epoch
-        state.apply({"type": "epoch_end", "model": "cnn", "seed": 0, "epoch": epoch,
-                     "epochs": 10, "time": 1.0 + 3 * epoch})
-    # left: 7 epochs of cnn seed 0 and 10 of cnn seed 1, at 3 s each
-    assert weighted_eta(state, now=10.0) == pytest.approx(17 * 3.0)
-    assert state.eta_seconds(10.0) != pytest.approx(17 * 3.0)  # the unweighted guess is off
 
 
 def test_epoch_ticks_are_whole_numbers() -> None:

@@ -30,7 +30,9 @@ from engine import paths
 from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
-from ..runstate import read_summary
+from engine.errors import RunError
+from engine.runs import read_summary
+
 from ..widgets.paths import PathSuggester
 from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
 from .results import mean_std
@@ -282,7 +284,11 @@ class ClassifyView(Vertical):
     def _fill_table(self, run: RunDir, verdicts: list[Any]) -> None:
         table = self.query_one("#classify-models", DataTable)
         table.clear()
-        summary_models = (read_summary(run) or {}).get("models") or {}
+        try:
+            typed = read_summary(run)
+        except RunError:
+            typed = None
+        summary_models = (typed.raw.get("models") if typed else None) or {}
         by_name = {v.model: v for v in verdicts}
         names = list(summary_models) + [n for n in by_name if n not in summary_models]
         for name in names:

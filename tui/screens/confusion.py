@@ -20,9 +20,9 @@ from textual.widgets import Label, Select, Static
 
 from engine.runs import RunDir
 
-from ..runstate import (confusion_rates, model_seeds, read_metrics, read_predictions,
-                        read_summary)
-from .results import test_metrics
+from engine.errors import RunError
+from engine.metrics import confusion_rates
+from engine.runs import model_seeds, read_metrics, read_predictions, read_summary
 
 POOLED = "pooled"
 
@@ -88,6 +88,7 @@ class ConfusionView(Vertical, can_focus=True):
         super().__init__(**kwargs)
         self.run: RunDir | None = None
         self.summary: dict[str, Any] | None = None
+        self.typed: Any = None
         self.threshold: float | None = None  # None: each seed's validation-chosen one
         self.shown: tuple[str, str] | None = None
 
@@ -121,20 +122,27 @@ class ConfusionView(Vertical, can_focus=True):
         if self.shown is None or self.run is None:
             return 0.5
         model, seed = self.shown
-        seeds = model_seeds(self.run, model, self.summary) if seed == POOLED else [int(seed)]
+        seeds = model_seeds(self.run, model, self.typed) if seed == POOLED else [int(seed)]
         values = [t for t in (self._seed_threshold(model, s) for s in seeds) if t is not None]
         return sum(values) / len(values) if values else 0.5
 
     def _seed_threshold(self, model: str, seed: int) -> float | None:
         assert self.run is not None
-        metrics = read_metrics(self.run, model, seed) or {}
-        value = metrics.get("threshold", test_metrics(metrics).get("threshold"))
-        return float(value) if isinstance(value, (int, float)) else None
+        try:
+            read = read_metrics(self.run, model, seed)
+        except RunError:
+            return None
+        return read.threshold if read is not None else None
 
     def load(self, run: RunDir) -> None:
         self.run = run
         self.threshold = None
-        self.summary = read_summary(run)
+        try:
+            self.typed = read_summary(run)
+        except RunError as err:
+            self.typed = None
+            self.query_one("#confusion-matrix", Static).update(Text(err.describe()))
+        self.summary = self.typed.raw if self.typed else None
         models = list((self.summary or {}).get("models") or {})
         model_select = self.query_one("#confusion-model", Select)
         model_select.set_options([(m, m) for m in models])
@@ -149,7 +157,7 @@ class ConfusionView(Vertical, can_focus=True):
 
     def _seeds_for(self, model: str) -> None:
         assert self.run is not None
-        seeds = model_seeds(self.run, model, self.summary)
+        seeds = model_seeds(self.run, model, self.typed)
         select = self.query_one("#confusion-seed", Select)
         select.set_options([("pooled over seeds", POOLED)] +
                            [(f"seed {s}", str(s)) for s in seeds])
@@ -172,11 +180,15 @@ class ConfusionView(Vertical, can_focus=True):
         moved threshold when the user moved it."""
         assert self.run is not None
         if self.threshold is not None:
-            seeds = model_seeds(self.run, model, self.summary) if seed == POOLED else [int(seed)]
+            seeds = model_seeds(self.run, model, self.typed) if seed == POOLED else [int(seed)]
             total = {"tn": 0, "fp": 0, "fn": 0, "tp": 0}
             found = False
             for s in seeds:
-                labels, probs = read_predictions(self.run, model, s)
+                try:
+                    predictions = read_predictions(self.run, model, s)
+                except RunError:
+                    predictions = None
+                labels, probs = predictions.part("test") if predictions else ([], [])
                 found = found or bool(labels)
                 for key, value in counts_at(labels, probs, self.threshold).items():
                     total[key] += value
@@ -185,9 +197,13 @@ class ConfusionView(Vertical, can_focus=True):
             entry = ((self.summary or {}).get("models") or {}).get(model) or {}
             return entry.get("confusion_pooled"), None
         assert self.run is not None
-        metrics = read_metrics(self.run, model, int(seed)) or {}
-        test = test_metrics(metrics)
-        return test.get("confusion"), metrics.get("threshold", test.get("threshold"))
+        try:
+            read = read_metrics(self.run, model, int(seed))
+        except RunError:
+            return None, None
+        if read is None:
+            return None, None
+        return read.test.get("confusion"), read.threshold
 
     def show(self, model: str, seed: str) -> None:
         self.shown = (model, seed)

@@ -18,11 +18,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
 from engine import paths
-from engine.errors import CoughscopeError
-from engine.runs import RunDir, list_runs
+from engine.errors import CoughscopeError, RunError
+from engine.runs import RunDir, list_runs, read_config, read_env, read_summary
 
 from ..dialogs import ConfirmScreen
-from ..runstate import best_auc, read_config, read_summary
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class RunRow:
     best: str
     config: dict[str, Any]
     ended: str = ""
+    env: dict[str, Any] | None = None
 
     @property
     def data_name(self) -> str:
@@ -57,7 +57,11 @@ def short_data_name(spec: str) -> str:
 def describe_run(run: RunDir) -> RunRow:
     status = run.status()
     config = read_config(run)
-    best = best_auc(read_summary(run))
+    try:
+        summary = read_summary(run)
+    except RunError:
+        summary = None
+    best = summary.best() if summary else None
     started = str(status.get("started", ""))
     return RunRow(
         run=run,
@@ -68,6 +72,7 @@ def describe_run(run: RunDir) -> RunRow:
         best=f"{best[1]:.3f} {best[0]}" if best else "—",
         config=config,
         ended=str(status.get("ended", "") or "")[:16].replace("T", " "),
+        env=read_env(run),
     )
 
 
@@ -82,7 +87,17 @@ def detail_text(row: RunRow) -> Text:
     text.append(f"\nmodels: {row.models}; seeds {row.config.get('seeds', '?')}, "
                 f"preset {recipe.get('preset', '?')}, epochs {recipe.get('epochs', '?')}, "
                 f"device {row.config.get('device', '?')}")
-    text.append(f"\nfolder: {paths.short_path(row.run.path)}")
+    env = row.env or {}
+    if env:
+        versions = env.get("versions") or {}
+        made = ", ".join(f"{name} {versions[name]}" for name in ("python", "torch")
+                         if versions.get(name))
+        text.append(f"\nran on: {env.get('host', '?')}, {env.get('device_name') or '?'}"
+                    f"; coughscope {env.get('coughscope', '?')}"
+                    + (f" ({str(env['git_commit'])[:8]})" if env.get("git_commit") else "")
+                    + (f"; {made}" if made else ""))
+    text.append(f"\nfolder: {paths.short_path(row.run.path)}  (coughscope runs show "
+                f"{row.run.id})")
     return text
 
 

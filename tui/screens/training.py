@@ -3,8 +3,8 @@ progress and ETA, and a Stop button (shown only while the run is training).
 
 One chart at a time, as tall as the screen allows (C cycles loss → accuracy → validation AUC);
 the legend sits above the chart, never on the curves, and train and validation differ by
-glyph as well as colour (NO_COLOR). The ETA weighs the steps left by the measured time per
-epoch of each model (a baseline's fit is not an epoch of a CNN).
+glyph as well as colour (NO_COLOR). The ETA is the run state's: the steps left weighted by the
+measured time per epoch of each model (a baseline's fit is not an epoch of a CNN).
 
 The app's follow worker folds events into the run's state; this screen only draws that
 state, when the app's 4 Hz timer says something changed (never once per event).
@@ -23,7 +23,7 @@ from textual.widgets import Button, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
-from ..runstate import PartProgress, format_seconds
+from engine.runs import PartProgress, format_seconds
 
 if TYPE_CHECKING:
     from ..app import FollowedRun
@@ -50,69 +50,6 @@ def integer_ticks(last: float, most: int = 8) -> list[int]:
     if ticks[-1] != last_epoch and len(ticks) < most:
         ticks.append(last_epoch)
     return ticks
-
-
-def seconds_per_unit(part: PartProgress) -> float | None:
-    """Measured seconds per epoch (per fit, for a baseline) of one part, when known."""
-    if part.state == "done" and part.seconds is not None:
-        return float(part.seconds) / part.units
-    times = [r.get("time") for r in part.history if isinstance(r.get("time"), (int, float))]
-    if len(times) >= 2:
-        return (times[-1] - times[0]) / (len(times) - 1)
-    return None
-
-
-def weighted_eta(state: Any, now: float) -> float | None:
-    """Seconds left: each part's epochs left times its model's measured time per epoch.
-
-    A model not measured yet borrows the slowest measured neural model's pace (an honest
-    upper guess); before anything is measured, the run's plain average pace."""
-    done, total = state.progress()
-    if state.is_over or done == 0:
-        return None
-    pace: dict[str, list[float]] = {}
-    for part in state.parts.values():
-        measured = seconds_per_unit(part)
-        if measured is not None:
-            pace.setdefault(part.model, []).append(measured)
-    per_model = {model: sum(v) / len(v) for model, v in pace.items()}
-    neural = [per_model[p.model] for p in state.parts.values()
-              if p.model in per_model and p.epochs > 0]
-    fallback = max(neural) if neural else None
-    if fallback is None:
-        eta = state.eta_seconds(now)
-        return eta
-    left = 0.0
-    for part in state.parts.values():
-        units_left = part.units - part.units_done
-        if units_left <= 0:
-            continue
-        rate = per_model.get(part.model)
-        if rate is None:
-            rate = fallback if part.epochs > 0 or part.state == "pending" else 0.0
-        left += units_left * rate
-    return left
-
-
-def part_line(part: PartProgress) -> Text:
-    """``✓ ann s0 0.812`` (test AUC when done) or ``▸ cnn s1 3/30`` (epochs)."""
-    text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ", no_wrap=True,
-                overflow="ellipsis")
-    if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
-        text.append(f"{part.metrics['roc_auc']:.3f}", style="bold")
-    else:
-        text.append(f"{len(part.history)}/{part.epochs or '?'}")
-    return text
-
-
-def series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for record in history:
-        value = record.get(key)
-        if isinstance(value, (int, float)):
-            xs.append(float(record.get("epoch", len(xs) + 1)))
-            ys.append(float(value))
-    return xs, ys
 
 
 class TrainingView(Vertical):
@@ -226,7 +163,7 @@ class TrainingView(Vertical):
             if state.seconds is not None:
                 text.append(f"  took {format_seconds(state.seconds)}")
         else:
-            eta = weighted_eta(state, time.time())
+            eta = state.eta_seconds(time.time())  # weighted by each model's epoch time
             text.append(f"  ETA {format_seconds(eta)}" if eta is not None else "  ETA —")
         if state.data:
             split = state.data.get("split") or {}
