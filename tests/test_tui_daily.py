@@ -52,16 +52,28 @@ def visible_text(widget: Any) -> str:
 
 
 def live_run(runs: Path, run_id: str = "20990101-000000-live") -> tuple[Path, Any]:
-    """A run marked running whose pid is a real process in its own session."""
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               start_new_session=True)
+    """A run being written by another process: a stand-in writer in its own session holds
+    the run's lock (as the runner does) until it is stopped."""
+    import time
+
+    from engine.runs import writer_alive
+
     run = runs / run_id
     run.mkdir(parents=True)
+    code = ("import sys, time\nfrom pathlib import Path\nfrom engine.runs import RunLock\n"
+            "RunLock(Path(sys.argv[1])).acquire()\ntime.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(run)], start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
     (run / "status.json").write_text(json.dumps({
         "state": "running", "pid": process.pid, "started": "2099-01-01T00:00:00+00:00"}))
     (run / "events.jsonl").write_text(json.dumps({
         "v": 1, "time": 1.0, "type": "run_start", "run_id": run_id,
         "config": {"models": ["ann"], "seeds": 1, "recipe": {"epochs": 3}}}) + "\n")
+    for _ in range(600):  # the writer holds the lock before the app looks
+        if writer_alive(run):
+            break
+        time.sleep(0.05)
+    assert writer_alive(run), "the stand-in writer did not take the run's lock"
     return run, process
 
 

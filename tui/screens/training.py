@@ -52,6 +52,27 @@ def integer_ticks(last: float, most: int = 8) -> list[int]:
     return ticks
 
 
+def part_line(part: PartProgress) -> Text:
+    """``✓ ann s0 0.812`` (test AUC when done) or ``▸ cnn s1 3/30`` (epochs)."""
+    text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ", no_wrap=True,
+                overflow="ellipsis")
+    if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
+        text.append(f"{part.metrics['roc_auc']:.3f}", style="bold")
+    else:
+        text.append(f"{len(part.history)}/{part.epochs or '?'}")
+    return text
+
+
+def series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for record in history:
+        value = record.get(key)
+        if isinstance(value, (int, float)):
+            xs.append(float(record.get("epoch", len(xs) + 1)))
+            ys.append(float(value))
+    return xs, ys
+
+
 class TrainingView(Vertical):
     TITLE = "Training"
 
