@@ -86,7 +86,9 @@ def test_full_flow_demo_ann_logreg(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: bool(training.plotted.get("val_loss")) or
                        app.followed.state.is_over, 240)
         await wait_for(pilot, lambda: app.followed.state.is_over, 300)
-        await pilot.pause(0.5)
+        # the screens reload when the follower is done (the runner has let go of the run)
+        await wait_for(pilot, lambda: app.followed.was_over, 60)
+        await pilot.pause(0.3)
         state = app.followed.state
         assert state.state == "finished", (state.errors, runner_log(app))
         assert training.plotted["val_loss"] and training.plotted["val_loss"][-1] <= 2
