@@ -674,3 +674,15 @@ def test_training_without_a_run_draws_no_moving_bar(tmp_path: Path) -> None:
         assert not app.query_one("#training-progress", ProgressBar).display
 
     drive(app, body)
+
+
+def test_runs_command_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from engine import paths
+    from engine.cli import main as cli_main
+
+    monkeypatch.delenv("COUGHSCOPE_RUNS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # a folder without runs/: the per-user runs folder
+    assert cli_main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert f"no runs in {paths.data_dir() / 'runs'} (per-user default)" in out
