@@ -192,7 +192,7 @@ class TrainingView(Vertical):
                               for name, info in split.items() if isinstance(info, dict))
             text.append(f"\ndata: {state.data.get('description', '')}")
             if parts:
-                text.append(f"  split: {parts}")
+                text.append(f"\nsplit: {parts}")
         return text
 
     @staticmethod
