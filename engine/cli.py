@@ -11,9 +11,14 @@ stdout carries data (tables, ``--json``); stderr carries progress and diagnostic
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import json
+import os
 import sys
-from typing import Sequence
+import traceback
+from typing import Iterator, Sequence
 
 from .errors import CoughscopeError, ExitCode
 
@@ -24,6 +29,15 @@ SUBCOMMANDS = {
     "predict": "predict",
     "record": "record",
     "runs": "runs",
+}
+BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
+DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full: free space (an interrupted run can then be resumed)",
+    errno.EDQUOT: "your disk quota is used up: free space",
+    errno.EROFS: "that filesystem is read-only: use a writable folder (--runs-dir, "
+                 "COUGHSCOPE_CACHE_DIR)",
+    errno.EACCES: "permission denied: use a folder you can write to, or fix its permissions",
+    errno.EPERM: "operation not permitted: use a folder you own",
 }
 
 DESCRIPTION = """\
@@ -59,32 +73,129 @@ def build_run_parser(prog: str = "coughscope") -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point for headless use; returns the process exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+@contextlib.contextmanager
+def library_output_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout meanwhile -- Python prints and C-level writes of
+    libraries alike (torch's download notices, pytorch-tabular's banners) -- to stderr, so
+    that stdout carries only the command's data (``--json``, tables)."""
     try:
-        if args_list and args_list[0] in SUBCOMMANDS:
-            name = args_list[0]
-            module = importlib.import_module(f"engine.commands.{SUBCOMMANDS[name]}")
-            parser = argparse.ArgumentParser(
-                prog=f"coughscope {name}",
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=(module.__doc__ or "").strip(),
-            )
-            module.add_arguments(parser)
-            args = parser.parse_args(args_list[1:])
-            return int(module.run(args))
-        from .commands import experiment
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (e.g. embedded): only the Python level
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        try:
+            sys.stderr.flush()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
-        parser = build_run_parser()
-        args = parser.parse_args(args_list)
-        return int(experiment.run(args))
+
+def json_error(message: str, hint: str, code: int) -> str:
+    """The JSON object a ``--json`` command prints on stdout when it fails."""
+    return json.dumps({"error": message, "hint": hint, "exit_code": code})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for headless use; returns the process exit code.
+
+    Errors a user can cause print a message and a hint on stderr (and, with ``--json``, a
+    JSON error object on stdout) and exit with their :class:`ExitCode`. A reader that closes
+    the pipe early (``coughscope runs --json | head``) ends the command quietly.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args_list
+    try:
+        return _dispatch(args_list)
     except CoughscopeError as err:
         print(f"coughscope: error: {err.describe()}", file=sys.stderr)
+        if as_json:
+            _print_quietly(json_error(err.message, err.hint, int(err.exit_code)))
         return int(err.exit_code)
     except KeyboardInterrupt:
         print("coughscope: interrupted", file=sys.stderr)
+        if as_json:
+            _print_quietly(json_error("interrupted", "", int(ExitCode.INTERRUPT)))
         return int(ExitCode.INTERRUPT)
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
+    except SystemExit as exc:  # argparse: the message is on stderr already
+        if as_json and exc.code not in (0, None):
+            _print_quietly(json_error("invalid arguments (the message is on stderr)",
+                                      "see the command's --help", int(ExitCode.USAGE)))
+        raise
+    except OSError as exc:  # the disk, not the program: full, read-only, permissions
+        if exc.errno not in DISK_ERRORS:
+            if not as_json:
+                raise
+            return _unexpected(exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+        hint = DISK_ERRORS[exc.errno]
+        print(f"coughscope: error: {message}\n  hint: {hint}", file=sys.stderr)
+        if as_json:
+            _print_quietly(json_error(message, hint, int(ExitCode.FAILURE)))
+        return int(ExitCode.FAILURE)
+    except Exception as exc:
+        if not as_json:
+            raise
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    """With --json: a bug still ends in a JSON object (and its traceback on stderr)."""
+    traceback.print_exception(exc, file=sys.stderr)
+    _print_quietly(json_error(f"{type(exc).__name__}: {exc}",
+                              "this is a bug in coughscope: please report it with the "
+                              "traceback above", int(ExitCode.FAILURE)))
+    return int(ExitCode.FAILURE)
+
+
+def _print_quietly(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _dispatch(args_list: list[str]) -> int:
+    if args_list and args_list[0] in SUBCOMMANDS:
+        name = args_list[0]
+        module = importlib.import_module(f"engine.commands.{SUBCOMMANDS[name]}")
+        parser = argparse.ArgumentParser(
+            prog=f"coughscope {name}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=(module.__doc__ or "").strip(),
+        )
+        module.add_arguments(parser)
+        args = parser.parse_args(args_list[1:])
+        result = int(module.run(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler
+        return result
+    from .commands import experiment
+
+    parser = build_run_parser()
+    args = parser.parse_args(args_list)
+    result = int(experiment.run(args))
+    sys.stdout.flush()
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ import numpy as np
 from .config import ExperimentConfig
 from .errors import RunError
 from .models import ModelSpec, get_spec
-from .runs import RunDir, read_json
+from .runs import RunDir, finished_parts, read_data, read_metrics
 
 
 @dataclass
@@ -44,12 +44,8 @@ def run_config(run: RunDir) -> ExperimentConfig:
 def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tuple[str, int]]:
     """(model, seed) pairs of ``run`` that have metrics.json, i.e. finished training."""
     wanted = set(models) if models else None
-    pairs = []
-    for metrics in sorted(run.path.glob("*/*/metrics.json")):
-        name, seed = metrics.parent.parent.name, metrics.parent.name
-        if seed.isdigit() and (wanted is None or name in wanted):
-            pairs.append((name, int(seed)))
-    return pairs
+    return [(name, seed) for name, seed in finished_parts(run)
+            if wanted is None or name in wanted]
 
 
 def load_run_models(run: RunDir, models: Iterable[str] | None = None,
@@ -67,14 +63,17 @@ def load_run_models(run: RunDir, models: Iterable[str] | None = None,
     for name, seed in pairs:
         spec = get_spec(name)
         model_dir = run.model_dir(name, seed)
-        info = read_json(model_dir / "metrics.json")
+        info = read_metrics(run, name, seed)
+        assert info is not None  # finished_parts found its metrics.json
+        majority = info.raw.get("majority_label", 0)
+        test_auc = info.test.get("roc_auc")
         loaded.append(LoadedModel(
             spec=spec,
             seed=seed,
             predictor=registry.load(spec, model_dir, device),
-            threshold=float(info["threshold"]),
-            majority_label=int(info.get("majority_label", 0)),
-            test_auc=(info.get("test") or {}).get("roc_auc"),
+            threshold=info.threshold,
+            majority_label=majority if majority in (0, 1) else 0,
+            test_auc=float(test_auc) if isinstance(test_auc, (int, float)) else None,
         ))
     return loaded
 
@@ -178,8 +177,8 @@ class Classifier:
         self.run = run
         self.config = run_config(run)
         self.models = load_run_models(run, models, device)  # one clip: the CPU by default
-        data = run.path / "data.json"
-        self.reference = read_json(data).get("reference", {}) if data.exists() else {}
+        reference = read_data(run).get("reference")
+        self.reference = reference if isinstance(reference, dict) else {}
 
     def classify(self, path: str | Any) -> FileResult:
         """Check and classify one file. Refusals (unreadable, silent, too short) become

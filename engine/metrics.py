@@ -131,6 +131,14 @@ def _resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarra
 # ------------------------------------------------------------------------------ thresholds
 
 
+def log_loss(y: Any, p: Any) -> float:
+    """Mean binary cross-entropy, probabilities clipped away from 0 and 1 (the one log-loss
+    of the engine: runner, baselines and reports use it)."""
+    yb, pv = _inputs(y, p)
+    pv = np.clip(pv.astype(np.float64), 1e-7, 1 - 1e-7)
+    return float(-np.mean(yb * np.log(pv) + (1 - yb) * np.log(1 - pv)))
+
+
 def choose_threshold(y_val: Any, p_val: Any) -> float:
     """The threshold maximising Youden's J = sensitivity + specificity - 1 on validation.
 
@@ -182,14 +190,12 @@ def binary_metrics(
     ``roc_auc_ci`` is ``[lo, hi]`` from a stratified bootstrap (``None`` with one class).
     """
     yb, pv = _inputs(y, p)
-    pred = (pv >= threshold).astype(np.int64)
-    tp = int(((pred == 1) & (yb == 1)).sum())
-    tn = int(((pred == 0) & (yb == 0)).sum())
-    fp = int(((pred == 1) & (yb == 0)).sum())
-    fn = int(((pred == 0) & (yb == 1)).sum())
+    confusion = confusion_at(yb, pv, threshold)
+    tn, fp, fn, tp = (confusion[k] for k in ("tn", "fp", "fn", "tp"))
     n, n_pos = int(yb.size), int(yb.sum())
-    sens = _ratio(tp, tp + fn)
-    spec = _ratio(tn, tn + fp)
+    rates = confusion_rates(confusion)
+    sens = math.nan if rates["sensitivity"] is None else rates["sensitivity"]
+    spec = math.nan if rates["specificity"] is None else rates["specificity"]
     recalls = [r for r in (sens, spec) if not math.isnan(r)]
     lo, hi = bootstrap_auc_ci(yb, pv, n_boot=n_boot, seed=seed)
     if majority_label is None:
@@ -199,7 +205,7 @@ def binary_metrics(
     return {
         "roc_auc": _clean(roc_auc(yb, pv)),
         "roc_auc_ci": None if math.isnan(lo) else [lo, hi],
-        "accuracy": _clean(_ratio(tp + tn, n)),
+        "accuracy": rates["accuracy"],
         "majority_accuracy": _clean(_ratio(n_pos if majority else n - n_pos, n)),
         "balanced_accuracy": _clean(float(np.mean(recalls)) if recalls else math.nan),
         "sensitivity": _clean(sens),
@@ -210,6 +216,32 @@ def binary_metrics(
         "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "n": n,
         "n_positive": n_pos,
+    }
+
+
+def confusion_at(y: Any, p: Any, threshold: float) -> dict[str, int]:
+    """``{tn, fp, fn, tp}`` when a row is predicted positive at ``p >= threshold``."""
+    yb, pv = _inputs(y, p)
+    pred = pv >= threshold
+    pos = yb == 1
+    return {"tn": int((~pred & ~pos).sum()), "fp": int((pred & ~pos).sum()),
+            "fn": int((~pred & pos).sum()), "tp": int((pred & pos).sum())}
+
+
+def confusion_rates(confusion: dict[str, Any]) -> dict[str, float | None]:
+    """Sensitivity, specificity, precision, NPV and accuracy from ``{tn, fp, fn, tp}``
+    (None where a denominator is zero). The one place these ratios are computed."""
+    tn, fp, fn, tp = (int(confusion.get(k, 0) or 0) for k in ("tn", "fp", "fn", "tp"))
+
+    def ratio(a: int, b: int) -> float | None:
+        return a / b if b else None
+
+    return {
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "precision": ratio(tp, tp + fp),
+        "npv": ratio(tn, tn + fn),
+        "accuracy": ratio(tp + tn, tp + tn + fp + fn),
     }
 
 

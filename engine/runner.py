@@ -19,6 +19,7 @@ model/seed pairs are kept, a half-trained one continues from its last completed 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import signal
 import time
@@ -34,13 +35,15 @@ from .config import ExperimentConfig
 from .errors import ConfigError, CoughscopeError, Interrupted, RunError
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
 from .paths import atomic_write_text
-from .runs import EventLog, RunDir, now_iso, read_json, write_json
+from .runs import (Event, EventLog, RunDir, RunLock, environment, now_iso, read_json,
+                   remove_stale_temps, write_env, write_json)
 
-Listener = Callable[[dict[str, Any]], None]
+Listener = Callable[[Event], None]
 
 
 class Announcer:
-    """Writes events to the run's log and hands each to every listener."""
+    """Writes typed events (:mod:`engine.runs`) to the run's log and hands each to every
+    listener."""
 
     def __init__(self, log: EventLog, listeners: list[Listener] | None = None) -> None:
         self.log = log
@@ -145,6 +148,54 @@ def default_models(config: ExperimentConfig, warn: Callable[[str], None]) -> lis
     return names
 
 
+def preflight(config: ExperimentConfig) -> list[str]:
+    """Everything that can be checked before a run directory exists: the data set (there,
+    readable, both classes), the device, the models and their weights, the balance column.
+    Raises the error a run would otherwise die of seconds or minutes in, and leaves no run
+    directory behind. Returns the models that will run."""
+    from .devices import resolve_device
+    from .errors import UnavailableError
+    from .sources import load_source
+
+    resolve_device(config.device)
+    notes: list[str] = []
+    names = list(config.models) or default_models(config, notes.append)
+    specs = [get_spec(n) for n in names]
+    if not specs:
+        raise ConfigError("no model can run here", "; ".join(notes) or "name models with --models")
+    if config.pretrained and any(s.needs_weights for s in specs):
+        from .weights import weights_available
+
+        ok, reason = weights_available(Path(config.weights) if config.weights else None)
+        if not ok:
+            wanting = ", ".join(s.name for s in specs if s.needs_weights)
+            raise UnavailableError(f"{wanting} need(s) ImageNet ResNet-50 weights: {reason}",
+                                   "pass --weights PATH (see README, 'Transfer learning "
+                                   "offline'), or --no-pretrained")
+        if config.weights:
+            from . import weights as weights_module
+
+            check = getattr(weights_module, "check_weights", None)
+            if check is not None:
+                check(Path(config.weights))
+    clipset = load_source(config.data, sound=config.sound)
+    counts = {label: 0 for label in LABELS}
+    for clip in clipset.clips:
+        counts[clip.label] = counts.get(clip.label, 0) + 1
+    missing = [label for label, n in counts.items() if n == 0]
+    if missing:
+        from .errors import DataError
+
+        raise DataError(
+            f"data set {config.data!r} has no {' and no '.join(missing)} clips "
+            f"({', '.join(f'{n} {k}' for k, n in counts.items())})",
+            "a classifier needs both classes: check the labels (data summary SPEC)")
+    if config.balance_by and config.balance_by not in clipset.meta_columns:
+        raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
+                          "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
+    return names
+
+
 def prepare_data(
     config: ExperimentConfig, progress: Callable[[int, int], None] | None = None
 ) -> PreparedData:
@@ -236,11 +287,6 @@ def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray, spli
     atomic_write_text(path, buf.getvalue())
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
 def train_one(
     spec: ModelSpec,
     seed: int,
@@ -254,15 +300,16 @@ def train_one(
 ) -> dict[str, Any]:
     """Train one model with one seed; score the test part once; write its files."""
     from . import models
-    from .metrics import binary_metrics, choose_threshold, per_group
+    from .metrics import binary_metrics, choose_threshold, log_loss, per_group
 
     workdir = run.model_dir(spec.name, seed)
     workdir.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
 
     def on_epoch(record: dict[str, Any]) -> None:
-        record = {k: (float(v) if isinstance(v, (np.floating, float)) else v)
-                  for k, v in record.items()}
+        from .runs import clean_json
+
+        record = clean_json(record)  # numpy scalars made plain, NaN made None
         history.append(record)
         announce("epoch_end", model=spec.name, seed=seed, **record)
 
@@ -310,7 +357,10 @@ def train_one(
         y[split.test], prob[split.test], threshold,
         {c: ds.meta(c)[split.test] for c in prepared.meta_columns},
     )
-    best_epoch = max(history, key=lambda r: (r.get("val_auc") or 0.0))["epoch"] if history else None
+    # the trainer's own choice (with its tie-break), never recomputed here
+    best_epoch = getattr(predictor, "best_epoch", None)
+    if best_epoch is None and history:
+        best_epoch = history[-1].get("best_epoch")
     result = {
         "model": spec.name,
         "seed": seed,
@@ -324,7 +374,7 @@ def train_one(
         "by_group": by_group,
         "threshold": threshold,
         "majority_label": majority,
-        "best_epoch": getattr(predictor, "best_epoch", best_epoch),
+        "best_epoch": best_epoch,
         "history": history,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -362,17 +412,14 @@ def n_seeds(config: ExperimentConfig) -> int:
 
 
 def earlier_epochs(run: RunDir, model: str, seed: int, before: int | None) -> list[dict[str, Any]]:
-    """``epoch_end`` records of earlier attempts of ``model``/``seed`` (latest per epoch)."""
-    from .runs import read_all_events
+    """``epoch_end`` records of earlier attempts of ``model``/``seed`` (latest per epoch),
+    through the one fold of the event log."""
+    from .runs import load_run_state
 
-    events, _ = read_all_events(run.events_path)
-    by_epoch: dict[int, dict[str, Any]] = {}
-    for e in events:
-        if e["type"] == "epoch_end" and e.get("model") == model and e.get("seed") == seed:
-            if before is None or e["epoch"] < before:
-                by_epoch[e["epoch"]] = {k: v for k, v in e.items()
-                                        if k not in ("v", "type", "time", "model", "seed")}
-    return [by_epoch[k] for k in sorted(by_epoch)]
+    part = load_run_state(run).parts.get((model, seed))
+    records = part.history if part else []
+    return [{k: v for k, v in r.items() if k != "time"} for r in records
+            if before is None or (r.get("epoch") or 0) < before]
 
 
 def summarise(
@@ -458,8 +505,12 @@ def run_experiment(
     listeners: list[Listener] | None = None,
     preprocess_progress: Callable[[int, int], None] | None = None,
     stop: StopFlag | None = None,
+    argv: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) ``config`` in ``run``; returns the summary.
+
+    Holds the run's lock (:class:`~engine.runs.RunLock`) throughout; ``argv`` is the command
+    line recorded in ``run_start`` and ``env.json`` (default ``sys.argv``).
 
     Raises :class:`Interrupted` when stopped by a signal (the run is marked interrupted and is
     resumable) and re-raises any other error after marking the run failed.
@@ -471,6 +522,32 @@ def run_experiment(
     if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
         run = RunDir(private_run_copy(run.path, run.id, resume))
     run.path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run.path)
+    lock.acquire()  # one writer per run: a second --resume or the same --run-id stops here
+    try:
+        return _run_locked(config, run, resume=resume, listeners=listeners,
+                           preprocess_progress=preprocess_progress, stop=stop, rank=rank,
+                           argv=argv)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: ExperimentConfig,
+    run: RunDir,
+    *,
+    resume: bool,
+    listeners: list[Listener] | None,
+    preprocess_progress: Callable[[int, int], None] | None,
+    stop: StopFlag,
+    rank: int,
+    argv: list[str] | None,
+) -> dict[str, Any]:
+    if resume:
+        state = read_json(run.status_path).get("state") if run.status_path.exists() else None
+        if state == "finished":
+            raise RunError(f"{run.path} already finished", "nothing to resume")
+    remove_stale_temps(run.path)  # left by a writer killed mid-write (we hold the lock)
     if not resume:
         atomic_write_text(run.config_path, config.to_toml())
     run.set_status("running")
@@ -488,7 +565,10 @@ def run_experiment(
         announce("warning", message=message)
 
     started = time.perf_counter()
-    announce("run_start", run_id=run.id, resumed=resume, config=config.to_dict())
+    import sys
+
+    argv = list(sys.argv if argv is None else argv)
+    announce("run_start", run_id=run.id, resumed=resume, config=config.to_dict(), argv=argv)
     try:
         with stop_on_signals(stop):
             from .devices import resolve_device, precision_for
@@ -497,6 +577,8 @@ def run_experiment(
             if notice:
                 warn(notice)
             precision = precision_for(device)
+            write_env(run, environment(argv, device, list(range(n_seeds(config))),
+                                       config.split.seed), resumed=resume)
             model_names = list(config.models) or default_models(config, warn)
             specs = [get_spec(n) for n in model_names]
             if not specs:
@@ -543,29 +625,49 @@ def run_experiment(
             except Exception as exc:  # figures are a by-product: never lose the run over them
                 warn(f"figures not written: {exc}")
     except Interrupted as exc:
-        run.set_status("interrupted", reason=str(exc))
-        announce("run_end", state="interrupted", reason=str(exc),
-                 seconds=round(time.perf_counter() - started, 2))
-        log.close()
+        _record_end(run, announce, log, started, "interrupted", reason=str(exc))
         raise
     except KeyboardInterrupt:
-        run.set_status("interrupted", reason="KeyboardInterrupt")
-        announce("run_end", state="interrupted", reason="KeyboardInterrupt",
-                 seconds=round(time.perf_counter() - started, 2))
-        log.close()
+        _record_end(run, announce, log, started, "interrupted", reason="KeyboardInterrupt")
         raise Interrupted("KeyboardInterrupt") from None
     except BaseException as exc:
         hint = exc.hint if isinstance(exc, CoughscopeError) else ""
         message = str(exc) if isinstance(exc, CoughscopeError) else f"{type(exc).__name__}: {exc}"
-        announce("error", message=message, hint=hint)
-        run.set_status("failed", error=message)
-        announce("run_end", state="failed", seconds=round(time.perf_counter() - started, 2))
-        log.close()
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            hint = hint or f"the disk holding {run.path} is full: free space, then --resume it"
+        _record_end(run, announce, log, started, "failed", error=(message, hint))
         raise
     run.set_status("finished", ended=now_iso())
     announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
     log.close()
+    remove_stale_temps(run.path)
     return summary
+
+
+def _record_end(run: RunDir, announce: Announcer, log: EventLog, started: float, state: str,
+                reason: str | None = None, error: tuple[str, str] | None = None) -> None:
+    """Mark the run ``state`` in status.json and the event log, as far as the disk allows:
+    on a full disk the status (small, rewritten in place of the old one) is tried first, and
+    failing writes do not hide the error that ended the run."""
+    extra: dict[str, Any] = {"reason": reason} if reason else {}
+    if error:
+        extra["error"] = error[0]
+    try:
+        run.set_status(state, **extra)
+    except OSError:
+        pass
+    try:
+        if error:
+            announce("error", message=error[0], hint=error[1])
+        announce("run_end", state=state, reason=reason,
+                 seconds=round(time.perf_counter() - started, 2))
+    except OSError:
+        pass
+    try:
+        log.close()
+    except OSError:
+        pass
+    remove_stale_temps(run.path)
 
 
 def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]],

@@ -1,43 +1,60 @@
-"""Run directories: the one place a run's state lives (see DESIGN.md, "Run directory").
+"""The run record: the one module that writes, reads, folds and follows a run directory.
 
-```
-runs/<run-id>/
-  config.toml     the whole experiment
-  events.jsonl    append-only event log, one JSON object per line, flushed per event
-  status.json     {"state": running|finished|failed|interrupted, "pid", "started", "ended"}
-  <model>/<seed>/ checkpoint, predictions.csv, metrics.json
-  summary.json    per model, mean and std over seeds of every metric
-```
+A run directory is coughscope's central object (DESIGN.md, "Run directory")::
 
-Everything but the event log is written atomically. Readers tolerate a torn last line in
-``events.jsonl`` (a writer killed mid-line) and skip it with a warning.
+    runs/<run-id>/
+      config.toml     the whole experiment (a valid --config file)
+      env.json        how to reproduce it: command line, versions, device, host, seeds
+      events.jsonl    append-only event log, one JSON object per line, flushed per event
+      status.json     {"state": running|finished|failed|interrupted, "pid", "started", "ended"}
+      .lock           held (flock) by the one process writing the run
+      data.json, split.csv, <model>/<seed>/{predictions.csv, metrics.json, ...}, summary.json
+
+Everything else in the engine, the command line and the app goes through this module:
+
+* **Events** are frozen dataclasses, one per type (:data:`EVENT_CLASSES`), with a schema
+  version. :class:`EventLog` writes them with ``allow_nan=False`` (a non-finite float is
+  written as ``null``), truncating a torn last line left by a killed writer before appending.
+  :func:`parse_event` reads a line back; unknown keys are kept in ``extra`` so an older reader
+  can follow a newer writer.
+* :class:`RunState` folds events into per model/seed progress (the Training screen's model,
+  the ETA, the parts a run announced in ``data_ready``).
+* :class:`RunFollower` tails a live run without any UI; the app wraps it in one worker.
+* Typed readers: :func:`read_summary`, :func:`read_metrics`, :func:`read_predictions`,
+  :func:`read_config`, :func:`read_env`, :func:`read_data`.
+* Identity and order: :func:`list_runs` orders runs by their *recorded* start time (not the
+  folder's mtime, which ``evaluate`` changes); :func:`resolve_run` resolves ``latest``
+  (newest of any state to open, newest finished to predict with).
+* :class:`RunLock`: one writer per run (two ``--resume`` or two identical ``--run-id`` cannot
+  both run); the "running" state of a run comes from the lock, not only from ``status.json``.
+
+Pure Python, no Textual, no heavy libraries.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import errno
+import fcntl
 import json
+import math
 import os
+import re
 import time
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 from .errors import RunError
 from .paths import atomic_write_text
 
 SCHEMA_VERSION = 1
-EVENT_TYPES = (
-    "run_start",
-    "data_ready",
-    "model_start",
-    "epoch_end",
-    "model_end",
-    "run_end",
-    "warning",
-    "error",
-)
 STATES = ("running", "finished", "failed", "interrupted")
+FINAL_STATES = ("finished", "failed", "interrupted")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def now_iso() -> str:
@@ -50,21 +67,275 @@ def new_run_id(prefix: str = "") -> str:
     return f"{prefix}{stamp}-{suffix}"
 
 
+def check_run_id(run_id: str) -> str:
+    """A run id is one path component: letters, digits, ``.``, ``_``, ``-``; it cannot leave
+    the runs directory (``../x``, ``/abs``) or hide itself (``.x``)."""
+    if not RUN_ID_RE.match(run_id or "") or run_id in (".", ".."):
+        raise RunError(
+            f"run id {run_id!r} is not a plain name",
+            "use letters, digits, '.', '_' and '-' only (no '/', no leading '.'), "
+            "at most 128 characters; --runs-dir says where runs go",
+        )
+    return run_id
+
+
+# ============================================================================ events
+
+
+def clean_json(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays and paths made plain, and every non-finite float
+    replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return clean_json(value.tolist())
+    if hasattr(value, "item"):
+        return clean_json(value.item())
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """JSON text with ``allow_nan=False`` (non-finite floats become ``null``)."""
+    return json.dumps(clean_json(obj), allow_nan=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of ``events.jsonl``. Subclasses add their fields; ``type`` is the class's."""
+
+    TYPE: ClassVar[str] = ""
+    time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"v": SCHEMA_VERSION, "type": self.TYPE}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            out[f.name] = getattr(self, f.name)
+        out.update(self.extra)
+        return clean_json(out)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style access (``event.get("model")``), extra keys included."""
+        if key == "type":
+            return self.TYPE
+        if key == "v":
+            return SCHEMA_VERSION
+        if not isinstance(key, str) or key == "extra":
+            return default
+        if key in self.extra:
+            return self.extra[key]
+        return getattr(self, key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        sentinel = object()
+        value = self.get(key, sentinel)
+        if value is sentinel:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:  # read-only mapping view, as the line was written
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def keys(self) -> Any:
+        return self.to_dict().keys()
+
+    def items(self) -> Any:
+        return self.to_dict().items()
+
+    @property
+    def type(self) -> str:
+        return self.TYPE
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.name not in ("time", "extra")]
+
+
+@dataclass(frozen=True)
+class RunStart(Event):
+    TYPE: ClassVar[str] = "run_start"
+    run_id: str = ""
+    resumed: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DataReady(Event):
+    TYPE: ClassVar[str] = "data_ready"
+    description: str = ""
+    synthetic: bool = False
+    clips: int = 0
+    usable: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    groups: int = 0
+    excluded: int = 0
+    features: int = 0
+    spectrogram: list[int] = field(default_factory=list)
+    meta_columns: list[str] = field(default_factory=list)
+    split: dict[str, Any] = field(default_factory=dict)
+    folds: int | None = None
+    reference: dict[str, Any] = field(default_factory=dict)
+    device: str = ""
+    precision: str = ""
+    models: list[str] = field(default_factory=list)
+    seeds: int = 0
+
+
+@dataclass(frozen=True)
+class ModelStart(Event):
+    TYPE: ClassVar[str] = "model_start"
+    model: str = ""
+    seed: int = 0
+    epochs: int = 0
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    TYPE: ClassVar[str] = "epoch_end"
+    model: str = ""
+    seed: int = 0
+    epoch: int = 0
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    val_auc: float | None = None
+    seconds: float | None = None
+    best_epoch: int | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The epoch's numbers as a plain dict (what histories and charts hold)."""
+        out = {k: v for k, v in self.to_dict().items() if k not in ("v", "type", "model", "seed")}
+        return out
+
+
+@dataclass(frozen=True)
+class ModelEnd(Event):
+    TYPE: ClassVar[str] = "model_end"
+    model: str = ""
+    seed: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    train_acc: float | None = None
+    train_loss: float | None = None
+    test_loss: float | None = None
+    best_epoch: int | None = None
+    threshold: float | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Warning_(Event):
+    TYPE: ClassVar[str] = "warning"
+    message: str = ""
+    model: str | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    TYPE: ClassVar[str] = "error"
+    message: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class RunEnd(Event):
+    TYPE: ClassVar[str] = "run_end"
+    state: str = "finished"
+    seconds: float | None = None
+    reason: str | None = None
+
+
+EVENT_CLASSES: dict[str, type[Event]] = {
+    cls.TYPE: cls
+    for cls in (RunStart, DataReady, ModelStart, EpochEnd, ModelEnd, Warning_, Error, RunEnd)
+}
+EVENT_TYPES = tuple(EVENT_CLASSES)
+
+
+def make_event(type: str, **fields: Any) -> Event:
+    """Build a typed event for writing. Unknown types and unknown fields are errors: the
+    schema is a contract (add the field to its class, and to the README's table)."""
+    cls = EVENT_CLASSES.get(type)
+    if cls is None:
+        raise ValueError(f"unknown event type {type!r}")
+    known = set(cls.field_names()) | {"time"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"{type} events have no field(s) {', '.join(unknown)}")
+    fields.setdefault("time", round(time.time(), 3))
+    return cls(**fields)
+
+
+def parse_event(obj: Any) -> Event | None:
+    """A typed event from one decoded line; None when it is not an event. Keys this version
+    does not know go to ``extra``; values of the wrong type are kept as they are."""
+    if not isinstance(obj, dict):
+        return None
+    cls = EVENT_CLASSES.get(obj.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        return None
+    names = set(cls.field_names())
+    kwargs = {k: obj[k] for k in names if k in obj}
+    extra = {k: v for k, v in obj.items() if k not in names and k not in ("v", "type", "time")}
+    t = obj.get("time")
+    return cls(time=float(t) if isinstance(t, (int, float)) else 0.0, extra=extra, **kwargs)
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """Cut bytes after the last newline (a writer killed mid-line) so that appending starts a
+    fresh line. Returns True when something was cut."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            back = min(size, 1 << 20)
+            fh.seek(size - back)
+            tail = fh.read(back)
+            if tail.endswith(b"\n"):
+                return False
+            cut = tail.rfind(b"\n")
+            fh.truncate(size - back + cut + 1 if cut >= 0 else (0 if back == size else size))
+            return True
+    except FileNotFoundError:
+        return False
+
+
 class EventLog:
     """Append-only writer for ``events.jsonl``; each event is one flushed line."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired = repair_torn_tail(path)
         self._fh = open(path, "a", encoding="utf-8")
 
-    def emit(self, type: str, **fields: Any) -> dict[str, Any]:
-        if type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {type!r}")
-        event = {"v": SCHEMA_VERSION, "type": type, "time": round(time.time(), 3), **fields}
-        self._fh.write(json.dumps(event, default=_json_default) + "\n")
+    def write(self, event: Event) -> Event:
+        self._fh.write(dumps(event.to_dict()) + "\n")
         self._fh.flush()
         return event
+
+    def emit(self, type: str, **fields: Any) -> Event:
+        return self.write(make_event(type, **fields))
 
     def close(self) -> None:
         if not self._fh.closed:
@@ -77,24 +348,14 @@ class EventLog:
         self.close()
 
 
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int, list[str]]:
+def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int, list[str]]:
     """Read complete event lines from byte ``offset``.
 
     Returns ``(events, new_offset, problems)``. A last line without its newline is not
-    consumed (a writer may still be writing it); a complete line that is not valid JSON is
+    consumed (a writer may still be writing it); a complete line that is not a valid event is
     skipped and reported in ``problems``. Call again with ``new_offset`` to follow a live run.
     """
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     problems: list[str] = []
     try:
         with open(path, "rb") as fh:
@@ -105,35 +366,41 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int,
     end = data.rfind(b"\n")
     if end < 0:
         return events, offset, problems
-    for lineno, raw in enumerate(data[: end + 1].splitlines(), 1):
+    for raw in data[: end + 1].splitlines():
         if not raw.strip():
             continue
         try:
-            event = json.loads(raw)
+            obj = json.loads(raw)
         except ValueError:
-            problems.append(f"{path}: skipped a damaged event line ({raw[:60]!r}...)")
+            problems.append(f"{path.name}: skipped a damaged event line ({raw[:60]!r}...)")
             continue
-        if isinstance(event, dict) and "type" in event:
-            events.append(event)
-        else:
-            problems.append(f"{path}: skipped an event line without a type")
+        event = parse_event(obj)
+        if event is None:
+            kind = obj.get("type") if isinstance(obj, dict) else None
+            problems.append(f"{path.name}: skipped an event line of unknown type {kind!r}")
+            continue
+        events.append(event)
     return events, offset + end + 1, problems
 
 
-def read_all_events(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """All events, including a torn final line's absence reported as a problem."""
+def read_all_events(path: Path) -> tuple[list[Event], list[str]]:
+    """Every complete event; a torn final line is reported as a problem."""
     events, offset, problems = read_events(path)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return events, problems
     if size > offset:
-        problems.append(f"{path}: the last event line is incomplete (the writer was stopped)")
+        problems.append(f"{path.name}: the last event line is incomplete (the writer was "
+                        "stopped while writing it); it was skipped")
     return events, problems
 
 
+# ============================================================================ files
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    atomic_write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -141,8 +408,105 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{path} does not exist", "is this a coughscope run directory?") from None
-    except ValueError as exc:
+    except PermissionError:
+        raise RunError(f"{path} cannot be read (permission denied)",
+                       "check the file's permissions") from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not valid JSON: {exc}", "the file is damaged") from None
+    except IsADirectoryError:
+        raise RunError(f"{path} is a directory, not a file", "the run directory is damaged") \
+            from None
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock`` held for the life of the writing process.
+
+    The lock file holds the writer's pid. The kernel drops the lock when the process dies
+    (``kill -9`` included), so a stale lock cannot block a resume.
+    """
+
+    def __init__(self, run_path: Path) -> None:
+        self.path = run_path / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(5):  # a reader's probe holds a shared lock for microseconds
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    os.close(fd)
+                    raise
+                if attempt == 4:
+                    os.close(fd)
+                    pid = _read_pid(self.path)
+                    raise RunError(
+                        f"{self.path.parent} is in use by another coughscope process"
+                        + (f" (pid {pid})" if pid else ""),
+                        "wait for it to finish, or stop it; one process writes a run at a time",
+                    ) from None
+                time.sleep(0.02 * (attempt + 1))
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None
+
+
+def writer_alive(run_path: Path) -> bool:
+    """True while some process holds the run's lock (probed with a shared, non-blocking
+    flock that is released at once)."""
+    lock = run_path / ".lock"
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(run_path: Path) -> list[Path]:
+    """Delete temporary files (``.NAME.<pid>.tmp``) that a killed writer left behind. Call it
+    only while holding the run's lock."""
+    removed = []
+    for tmp in run_path.rglob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 @dataclass
@@ -171,21 +535,39 @@ class RunDir:
     def summary_path(self) -> Path:
         return self.path / "summary.json"
 
+    @property
+    def env_path(self) -> Path:
+        return self.path / "env.json"
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / "data.json"
+
     def model_dir(self, model: str, seed: int) -> Path:
         return self.path / model / str(seed)
 
     def exists(self) -> bool:
         return self.config_path.exists() or self.status_path.exists()
 
+    def writer_alive(self) -> bool:
+        return writer_alive(self.path)
+
     def status(self) -> dict[str, Any]:
-        """``status.json``, with ``state`` corrected to ``interrupted`` when it claims
-        ``running`` but its process is gone (e.g. after ``kill -9`` or a reboot)."""
+        """``status.json``, with ``state`` corrected: ``running`` only while a process holds
+        the run's lock (or, for runs written before the lock existed, its pid is alive);
+        ``interrupted`` when it claims ``running`` but its writer is gone (``kill -9``, a
+        reboot)."""
         try:
             st = read_json(self.status_path)
         except RunError:
             return {"state": "unknown"}
-        if st.get("state") == "running" and not pid_alive(st.get("pid")):
-            st = {**st, "state": "interrupted", "note": "its process is no longer running"}
+        if not isinstance(st, dict):
+            return {"state": "unknown"}
+        if st.get("state") == "running":
+            alive = self.writer_alive() if (self.path / ".lock").exists() else \
+                pid_alive(st.get("pid"))
+            if not alive:
+                st = {**st, "state": "interrupted", "note": "its process is no longer running"}
         return st
 
     def set_status(self, state: str, **extra: Any) -> None:
@@ -193,20 +575,46 @@ class RunDir:
             raise ValueError(state)
         try:
             current = read_json(self.status_path)
+            if not isinstance(current, dict):
+                current = {}
         except RunError:
             current = {}
         current.update({"state": state, **extra})
         if state == "running":
-            current.update(pid=os.getpid(), started=current.get("started") or now_iso())
+            current.update(pid=os.getpid(), started=current.get("started") or now_iso(),
+                           started_unix=current.get("started_unix") or round(time.time(), 3))
             current.pop("ended", None)
         else:
             current["ended"] = now_iso()
         write_json(self.status_path, current)
 
-    def summary(self) -> dict[str, Any] | None:
-        return read_json(self.summary_path) if self.summary_path.exists() else None
+    def started_at(self) -> float:
+        """The recorded start time (Unix seconds): ``status.json``, else the first event,
+        else the config's mtime. Never the folder's mtime, which other commands change."""
+        try:
+            st = json.loads(self.status_path.read_text(encoding="utf-8"))
+            if isinstance(st.get("started_unix"), (int, float)):
+                return float(st["started_unix"])
+            if isinstance(st.get("started"), str):
+                return datetime.fromisoformat(st["started"]).timestamp()
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            with open(self.events_path, "rb") as fh:
+                first = json.loads(fh.readline() or b"{}")
+            if isinstance(first.get("time"), (int, float)):
+                return float(first["time"])
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return 0.0
 
-    def iter_events(self) -> Iterator[dict[str, Any]]:
+    def summary(self) -> "Summary | None":
+        return read_summary(self)
+
+    def iter_events(self) -> Iterator[Event]:
         events, _ = read_all_events(self.events_path)
         yield from events
 
@@ -229,26 +637,743 @@ def pid_alive(pid: Any) -> bool:
 
 
 def list_runs(root: Path) -> list[RunDir]:
-    """Run directories under ``root``, newest first."""
+    """Run directories under ``root``, newest first by their recorded start time."""
     if not root.is_dir():
         return []
-    runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and RunDir(p).exists()]
-    runs.sort(key=lambda r: r.path.stat().st_mtime, reverse=True)
+    runs = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        try:
+            if p.is_dir() and RunDir(p).exists():
+                runs.append(RunDir(p))
+        except OSError:
+            continue
+    runs.sort(key=lambda r: (r.started_at(), r.id), reverse=True)
     return runs
 
 
-def resolve_run(spec: str | os.PathLike[str], root: Path) -> RunDir:
-    """A run by path, by id under ``root``, or ``latest``."""
+def resolve_run(spec: str | os.PathLike[str], root: Path, *, finished: bool = False) -> RunDir:
+    """A run by path, by id under ``root``, or ``latest``.
+
+    ``latest`` is the newest run by recorded start time; with ``finished=True`` (``predict``,
+    the Classify screen) the newest *finished* run.
+    """
     spec_s = str(spec)
     if spec_s == "latest":
-        runs = [r for r in list_runs(root) if r.status().get("state") == "finished"]
+        runs = list_runs(root)
+        if finished:
+            runs = [r for r in runs if r.status().get("state") == "finished"]
         if not runs:
-            raise RunError(f"no finished run in {root}", "train one first: coughscope --headless")
+            what = "finished run" if finished else "run"
+            raise RunError(f"no {what} in {root}",
+                           "train one first: coughscope --headless (or pass --runs-dir)")
         return runs[0]
-    for cand in (Path(spec_s), root / spec_s):
+    for cand in (Path(spec_s).expanduser(), root / spec_s):
         if cand.is_dir() and RunDir(cand).exists():
             return RunDir(cand)
     raise RunError(
         f"run {spec_s!r} not found (looked in {root} and as a path)",
         "list runs with `coughscope runs` or pass the run directory's path",
     )
+
+
+# ============================================================================ env.json
+
+
+def environment(argv: list[str] | None = None, device: str | None = None,
+                seeds: list[int] | None = None, split_seed: int | None = None) -> dict[str, Any]:
+    """What reproducing a run needs to know about where it ran (``env.json``)."""
+    import platform
+    import socket
+    import sys
+    from importlib import metadata
+
+    from . import __version__
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name, dist in (("torch", "torch"), ("torchvision", "torchvision"),
+                       ("lightning", "lightning"), ("pytorch_lightning", "pytorch-lightning"),
+                       ("pytorch_tabular", "pytorch-tabular"), ("scikit-learn", "scikit-learn"),
+                       ("librosa", "librosa"), ("numpy", "numpy")):
+        try:
+            versions[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cuda = device_name = None
+    torch = sys.modules.get("torch")  # only when this process already uses it
+    if torch is not None:
+        cuda = getattr(torch.version, "cuda", None)
+        if device == "cuda" and torch.cuda.is_available():
+            device_name = torch.cuda.get_device_name(0)
+    versions["cuda"] = cuda
+    return {
+        "argv": list(sys.argv if argv is None else argv),
+        "coughscope": __version__,
+        "git_commit": git_commit(),
+        "versions": versions,
+        "device": device,
+        "device_name": device_name or (platform.processor() or platform.machine()),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "seeds": seeds,
+        "split_seed": split_seed,
+        "time": now_iso(),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the coughscope checkout this code runs from, when it is one (read from
+    ``.git`` without running git)."""
+    root = Path(__file__).resolve().parent.parent
+    head = root / ".git" / "HEAD"
+    try:
+        ref = head.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not ref.startswith("ref: "):
+        return ref or None
+    name = ref[5:]
+    try:
+        return (root / ".git" / name).read_text(encoding="utf-8").strip()
+    except OSError:
+        pass
+    try:
+        for line in (root / ".git" / "packed-refs").read_text(encoding="utf-8").splitlines():
+            if line.endswith(" " + name):
+                return line.split()[0]
+    except OSError:
+        pass
+    return None
+
+
+def write_env(run: RunDir, env: dict[str, Any], resumed: bool) -> None:
+    """``env.json``: the first attempt's environment; each resume appends to ``resumes``."""
+    if resumed and run.env_path.exists():
+        try:
+            current = read_json(run.env_path)
+        except RunError:
+            current = {}
+        current.setdefault("resumes", []).append(env)
+        write_json(run.env_path, current)
+    else:
+        write_json(run.env_path, env)
+
+
+# ============================================================================ readers
+
+
+def _num(value: Any, path: Path, key: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RunError(f"{path}: {key} is {value!r}, not a number", "the file is damaged; "
+                       "train the run again or restore it")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One model's aggregate over seeds in ``summary.json``."""
+
+    name: str
+    seeds: list[int]
+    metrics: dict[str, dict[str, float | None]]  # metric -> {"mean", "std"}
+    roc_auc_ci: list[float] | None
+    raw: dict[str, Any]
+
+    def mean(self, metric: str) -> float | None:
+        v = (self.metrics.get(metric) or {}).get("mean")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def std(self, metric: str) -> float | None:
+        v = (self.metrics.get(metric) or {}).get("std")
+        return float(v) if isinstance(v, (int, float)) else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """``summary.json``: per model, mean ± std over seeds."""
+
+    run_id: str
+    preset: str | None
+    data: dict[str, Any]
+    models: dict[str, ModelSummary]
+    warnings: list[str]
+    raw: dict[str, Any]
+
+    @property
+    def synthetic(self) -> bool:
+        return bool((self.data or {}).get("synthetic"))
+
+    def best(self) -> tuple[str, float] | None:
+        """The model with the highest mean test ROC-AUC, ignoring the majority baseline."""
+        best: tuple[str, float] | None = None
+        for name, m in self.models.items():
+            auc = m.mean("roc_auc")
+            if name != "majority" and auc is not None and (best is None or auc > best[1]):
+                best = (name, auc)
+        return best
+
+
+def read_summary(run: RunDir) -> Summary | None:
+    """``summary.json``, or None while the run has not written it; a damaged one raises
+    :class:`RunError` naming the file."""
+    path = run.summary_path
+    if not path.exists():
+        return None
+    raw = read_json(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("models", {}), dict):
+        raise RunError(f"{path} is not a coughscope summary", "the file is damaged")
+    models = {}
+    for name, m in raw.get("models", {}).items():
+        if not isinstance(m, dict):
+            raise RunError(f"{path}: the entry of model {name!r} is not an object",
+                           "the file is damaged")
+        ci = m.get("roc_auc_ci")
+        models[name] = ModelSummary(
+            name=name,
+            seeds=[int(s) for s in m.get("seeds", []) if isinstance(s, int)],
+            metrics={k: v for k, v in (m.get("metrics") or {}).items() if isinstance(v, dict)},
+            roc_auc_ci=[float(c) for c in ci] if isinstance(ci, list) and len(ci) == 2
+            and all(isinstance(c, (int, float)) for c in ci) else None,
+            raw=m,
+        )
+    return Summary(run_id=str(raw.get("run_id", run.id)), preset=raw.get("preset"),
+                   data=raw.get("data") if isinstance(raw.get("data"), dict) else {},
+                   models=models, warnings=[str(w) for w in raw.get("warnings", [])], raw=raw)
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """``<model>/<seed>/metrics.json``: the held-out report of one trained model."""
+
+    model: str
+    seed: int
+    test: dict[str, Any]
+    validation: dict[str, Any]
+    threshold: float
+    best_epoch: int | None
+    history: list[dict[str, Any]]
+    raw: dict[str, Any]
+
+    @property
+    def confusion(self) -> dict[str, int]:
+        c = self.test.get("confusion") or {}
+        return {k: int(c.get(k, 0) or 0) for k in ("tn", "fp", "fn", "tp")}
+
+    def roc(self) -> tuple[list[float], list[float]] | None:
+        roc = self.raw.get("roc") or {}
+        if roc.get("fpr") and roc.get("tpr"):
+            return list(roc["fpr"]), list(roc["tpr"])
+        return None
+
+
+def read_metrics(run: RunDir, model: str, seed: int) -> ModelMetrics | None:
+    """One model/seed's ``metrics.json``; None when it has not finished. A damaged file
+    raises :class:`RunError` naming it."""
+    path = run.model_dir(model, seed) / "metrics.json"
+    if not path.exists():
+        return None
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise RunError(f"{path} is not a metrics object", "the file is damaged")
+    threshold = _num(raw.get("threshold"), path, "threshold", allow_none=False)
+    assert threshold is not None
+    if not 0.0 <= threshold <= 1.0:
+        raise RunError(f"{path}: threshold {threshold} is not a probability",
+                       "the file is damaged")
+    test = raw.get("test") if isinstance(raw.get("test"), dict) else {}
+    validation = raw.get("validation") if isinstance(raw.get("validation"), dict) else {}
+    best = raw.get("best_epoch")
+    history = raw.get("history") if isinstance(raw.get("history"), list) else []
+    return ModelMetrics(model=model, seed=seed, test=test, validation=validation,
+                        threshold=threshold, best_epoch=best if isinstance(best, int) else None,
+                        history=[h for h in history if isinstance(h, dict)], raw=raw)
+
+
+def finished_parts(run: RunDir) -> list[tuple[str, int]]:
+    """(model, seed) pairs that have ``metrics.json``, i.e. finished training."""
+    out = []
+    for metrics in sorted(run.path.glob("*/*/metrics.json")):
+        seed = metrics.parent.name
+        if seed.isdigit():
+            out.append((metrics.parent.parent.name, int(seed)))
+    return out
+
+
+def model_seeds(run: RunDir, model: str, summary: Summary | None = None) -> list[int]:
+    """The seeds a model was trained with: from the summary, else the seed folders."""
+    if summary is not None and model in summary.models:
+        return list(summary.models[model].seeds)
+    folder = run.path / model
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """``predictions.csv`` of one model/seed: one row per usable clip."""
+
+    clips: list[str]
+    groups: list[str]
+    labels: list[int]  # 1 positive, 0 negative
+    probabilities: list[float]
+    splits: list[str]
+
+    def part(self, split: str) -> tuple[list[int], list[float]]:
+        """Labels and probabilities of one split part (``train``, ``val``, ``test``)."""
+        rows = [i for i, s in enumerate(self.splits) if s == split]
+        return [self.labels[i] for i in rows], [self.probabilities[i] for i in rows]
+
+
+def read_predictions(run: RunDir, model: str, seed: int) -> Predictions | None:
+    """A model/seed's predictions; None when absent; a damaged row raises naming the file
+    and line."""
+    path = run.model_dir(model, seed) / "predictions.csv"
+    clips: list[str] = []
+    groups: list[str] = []
+    labels: list[int] = []
+    probs: list[float] = []
+    splits: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for line, row in enumerate(csv.DictReader(fh), 2):
+                label = row.get("label")
+                if label not in ("positive", "negative", "1", "0"):
+                    raise RunError(f"{path}:{line}: label {label!r} is not positive/negative",
+                                   "the file is damaged")
+                try:
+                    p = float(row.get("probability") or "")
+                except ValueError:
+                    raise RunError(f"{path}:{line}: probability {row.get('probability')!r} "
+                                   "is not a number", "the file is damaged") from None
+                clips.append(row.get("clip") or "")
+                groups.append(row.get("group") or "")
+                labels.append(1 if label in ("positive", "1") else 0)
+                probs.append(p)
+                splits.append(row.get("split") or "test")
+    except FileNotFoundError:
+        return None
+    return Predictions(clips, groups, labels, probs, splits)
+
+
+def roc_curve_for(run: RunDir, model: str, seed: int) -> tuple[list[float], list[float]]:
+    """The test ROC curve of one model and seed: stored in ``metrics.json``, else computed
+    (by :func:`engine.metrics.roc_curve`) from ``predictions.csv``; empty when unknown."""
+    metrics = read_metrics(run, model, seed)
+    stored = metrics.roc() if metrics is not None else None
+    if stored:
+        return stored
+    preds = read_predictions(run, model, seed)
+    if preds is None:
+        return [], []
+    labels, probs = preds.part("test")
+    if not labels or len(set(labels)) < 2:
+        return [], []
+    from .metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, probs)
+    return [float(v) for v in fpr], [float(v) for v in tpr]
+
+
+def read_config(run: RunDir) -> dict[str, Any]:
+    """``config.toml`` as a dict ({} when absent or damaged); for a validated
+    :class:`~engine.config.ExperimentConfig` use ``ExperimentConfig.from_toml``."""
+    try:
+        return tomllib.loads(run.config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def read_env(run: RunDir) -> dict[str, Any]:
+    """``env.json`` ({} for runs made before it existed)."""
+    try:
+        env = read_json(run.env_path)
+    except RunError:
+        return {}
+    return env if isinstance(env, dict) else {}
+
+
+def read_data(run: RunDir) -> dict[str, Any]:
+    """``data.json``: what the data set and split held ({} before ``data_ready``)."""
+    try:
+        data = read_json(run.data_path)
+    except RunError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def trained_on_synthetic(run: RunDir) -> bool:
+    """Whether the run's models were trained on the synthetic demo data."""
+    data = read_data(run)
+    if "synthetic" in data:
+        return bool(data["synthetic"])
+    return str(read_config(run).get("data", "")).split(":")[0] == "demo"
+
+
+def data_name(run: RunDir) -> str:
+    """A short name for the run's data set: ``demo``, or the last part of its path."""
+    spec = str(read_config(run).get("data", "") or "")
+    if not spec:
+        return "?"
+    if spec.split(":")[0] == "demo":
+        return spec
+    return Path(spec).name or spec
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = obj
+    return out
+
+
+def describe(run: RunDir) -> dict[str, Any]:
+    """Everything ``runs show`` prints: identity, state, config, environment, data, results."""
+    summary = None
+    problem = None
+    try:
+        summary = read_summary(run)
+    except RunError as err:
+        problem = err.message
+    results = {name: {"roc_auc": m.mean("roc_auc"), "roc_auc_ci": m.roc_auc_ci,
+                      "accuracy": m.mean("accuracy"), "seeds": m.seeds}
+               for name, m in (summary.models.items() if summary else [])}
+    return {"id": run.id, "path": str(run.path), "status": run.status(),
+            "config": read_config(run), "env": read_env(run), "data": read_data(run),
+            "results": results, "problem": problem}
+
+
+def diff_runs(a: RunDir, b: RunDir) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Per section (config, env, data, results): only the keys whose values differ."""
+    da, db = describe(a), describe(b)
+    out: dict[str, dict[str, tuple[Any, Any]]] = {}
+    skip = {"env": ("time",)}
+    for section in ("config", "env", "data", "results"):
+        fa, fb = flatten(da[section]), flatten(db[section])
+        differ = {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
+                  if fa.get(k) != fb.get(k)
+                  and not any(k == s or k.endswith("." + s) for s in skip.get(section, ()))}
+        out[section] = differ
+    return out
+
+
+# ============================================================================ the fold
+
+
+@dataclass
+class PartProgress:
+    """One model trained with one seed (or fold)."""
+
+    model: str
+    seed: int
+    epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+    best_epoch: int | None = None
+    seconds: float | None = None
+    state: str = "pending"  # pending | training | done
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} seed {self.seed}"
+
+    @property
+    def units(self) -> int:
+        """Work units this part counts for in the run's progress (baselines count 1)."""
+        return max(self.epochs, 1)
+
+    @property
+    def units_done(self) -> int:
+        if self.state == "done":
+            return self.units
+        return min(len(self.history), self.units)
+
+    def epoch_seconds(self) -> float | None:
+        """Measured seconds per epoch (None before the first epoch)."""
+        times = [r.get("seconds") for r in self.history if isinstance(r.get("seconds"),
+                                                                      (int, float))]
+        if times:
+            return sum(times) / len(times)
+        if self.state == "done" and self.seconds is not None:
+            return self.seconds / self.units
+        return None
+
+
+@dataclass
+class RunState:
+    """A run's progress as far as its event log has been read."""
+
+    run_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None
+    parts: dict[tuple[str, int], PartProgress] = field(default_factory=dict)
+    current: tuple[str, int] | None = None
+    state: str = "running"
+    started: float | None = None
+    ended: float | None = None
+    seconds: float | None = None
+    attempts: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    events_seen: int = 0
+
+    def apply(self, event: Event | dict[str, Any]) -> None:
+        """Fold one event into the state."""
+        if isinstance(event, dict):
+            parsed = parse_event(event)
+            if parsed is None:
+                self.problems.append(f"unknown event type {event.get('type')!r} ignored")
+                return
+            event = parsed
+        self.events_seen += 1
+        handler = getattr(self, f"_on_{event.TYPE}")
+        handler(event)
+
+    def _on_run_start(self, e: RunStart) -> None:
+        self.run_id = e.run_id or self.run_id
+        self.config = dict(e.config or {})
+        self.attempts += 1
+        if self.started is None or not e.resumed:
+            self.started = e.time
+        self.state = "running"
+        self.ended = self.seconds = None
+        if e.resumed:
+            return  # the parts are known from the first attempt's data_ready
+        epochs = int((self.config.get("recipe") or {}).get("epochs", 0) or 0)
+        models = list(self.config.get("models") or [])
+        split = self.config.get("split") or {}
+        folds = int(split.get("folds", 0) or 0)
+        seeds = folds if folds >= 2 else int(self.config.get("seeds", 1) or 1)
+        for model in models:  # provisional until data_ready names the parts
+            for seed in range(seeds):
+                self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
+
+    def _on_data_ready(self, e: DataReady) -> None:
+        self.data = {k: v for k, v in e.to_dict().items() if k not in ("v", "type", "time")}
+        if not e.models:
+            return
+        # the parts are what the runner announced: the models that run, one per seed or fold
+        epochs = int((self.config.get("recipe") or {}).get("epochs", 0) or 0)
+        wanted = {(m, s) for m in e.models for s in range(max(int(e.seeds or 1), 1))}
+        self.parts = {k: p for k, p in self.parts.items() if k in wanted or p.state != "pending"}
+        for model, seed in sorted(wanted, key=lambda k: (e.models.index(k[0]), k[1])):
+            self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
+        order = {m: i for i, m in enumerate(e.models)}
+        self.parts = dict(sorted(self.parts.items(),
+                                 key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][1])))
+
+    def _part(self, model: Any, seed: Any) -> PartProgress:
+        key = (str(model), int(seed or 0))
+        if key not in self.parts:
+            self.parts[key] = PartProgress(*key)
+        return self.parts[key]
+
+    def _on_model_start(self, e: ModelStart) -> None:
+        part = self._part(e.model, e.seed)
+        part.epochs = int(e.epochs or part.epochs)
+        if not e.resumed:
+            part.history.clear()  # trained from scratch again: the old curve is gone
+        part.state = "training"
+        self.current = (part.model, part.seed)
+
+    def _on_epoch_end(self, e: EpochEnd) -> None:
+        part = self._part(e.model, e.seed)
+        if part.state != "done":
+            part.state = "training"
+        record = e.record()
+        part.history = [r for r in part.history if r.get("epoch") != record.get("epoch")]
+        part.history.append(record)
+        part.history.sort(key=lambda r: r.get("epoch") or 0)
+
+    def _on_model_end(self, e: ModelEnd) -> None:
+        part = self._part(e.model, e.seed)
+        part.metrics = dict(e.metrics or {})
+        part.best_epoch = e.best_epoch
+        part.seconds = e.seconds
+        part.state = "done"
+
+    def _on_warning(self, e: Warning_) -> None:
+        self.warnings.append(e.message)
+
+    def _on_error(self, e: Error) -> None:
+        self.errors.append((e.message, e.hint))
+
+    def _on_run_end(self, e: RunEnd) -> None:
+        self.state = e.state if e.state in FINAL_STATES else "failed"
+        self.ended = e.time
+        self.seconds = e.seconds
+        if self.current and self.parts.get(self.current) and \
+                self.parts[self.current].state == "training":
+            self.parts[self.current].state = "pending" if self.state != "finished" else "done"
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def synthetic(self) -> bool:
+        return bool((self.data or {}).get("synthetic"))
+
+    def progress(self) -> tuple[int, int]:
+        """``(units done, units in total)``; an epoch is a unit, a baseline fit is one."""
+        total = sum(p.units for p in self.parts.values())
+        done = sum(p.units_done for p in self.parts.values())
+        return done, total
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds left: each part's remaining epochs at the measured time per epoch of its
+        model (a baseline's one fit is not an epoch of a CNN); parts of a model not yet
+        started borrow the mean pace of the parts measured so far. None before anything was
+        measured."""
+        if self.is_over:
+            return None
+        pace: dict[str, list[float]] = {}
+        for p in self.parts.values():
+            s = p.epoch_seconds()
+            if s is not None:
+                pace.setdefault(p.model, []).append(s)
+        if not pace:
+            return None
+        overall = sum(sum(v) / len(v) for v in pace.values()) / len(pace)
+        left = 0.0
+        for p in self.parts.values():
+            remaining = p.units - p.units_done
+            if remaining <= 0:
+                continue
+            speeds = pace.get(p.model)
+            left += remaining * (sum(speeds) / len(speeds) if speeds else overall)
+        return max(left, 0.0)
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def load_run_state(run: RunDir) -> RunState:
+    """The state of a run from its whole event log, corrected by the lock: a run whose log
+    does not end but whose writer is gone is reported as its status says (or failed)."""
+    state = RunState(run_id=run.id)
+    events, problems = read_all_events(run.events_path)
+    for event in events:
+        state.apply(event)
+    state.problems.extend(problems)
+    if not state.is_over and not run.writer_alive() and events:
+        reported = run.status().get("state")
+        state.state = reported if reported in FINAL_STATES else "interrupted"
+    return state
+
+
+# ============================================================================ following
+
+
+class RunFollower:
+    """Tails a run's event log into a :class:`RunState`, with no UI.
+
+    Call :meth:`poll` repeatedly (the app does it from one worker thread): it folds what is
+    new and says whether anything changed. :attr:`done` becomes True once the run is over
+    *and* no process holds its lock (a resumed run writes a new ``run_start`` after the old
+    ``run_end``, so "over" alone is not the end of following). ``alive`` tells whether the
+    writer lives; by default the run's lock, but the app passes its child's ``poll()``.
+    """
+
+    def __init__(self, run: RunDir, alive: Callable[[], bool] | None = None,
+                 log_path: Path | None = None) -> None:
+        self.run = run
+        self.log_path = log_path  # the runner's output, for the reason it died
+        self.state = RunState(run_id=run.id)
+        self.offset = 0
+        self.done = False
+        self._alive = alive or (lambda: run.status().get("state") == "running")
+        self._torn_reported = False
+
+    def alive(self) -> bool:
+        return bool(self._alive())
+
+    def poll(self) -> bool:
+        """Read new events; returns True when the state changed."""
+        if self.done:
+            return False
+        alive_before = self.alive()  # before reading: a writer that ends after this read
+        events, self.offset, problems = read_events(self.run.events_path, self.offset)
+        for event in events:
+            self.state.apply(event)
+        self.state.problems.extend(problems)
+        changed = bool(events or problems)
+        if alive_before:
+            return changed
+        # no writer: what is in the log now is all there will be
+        changed |= self._note_torn_tail()
+        if not self.state.is_over:
+            changed |= self._finish_dead()
+        self.done = True
+        return True
+
+    def _note_torn_tail(self) -> bool:
+        if self._torn_reported:
+            return False
+        try:
+            size = self.run.events_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if size <= self.offset:
+            return False
+        self._torn_reported = True
+        self.state.problems.append(
+            f"{self.run.events_path.name}: the last event line is incomplete (the runner "
+            "stopped while writing it); it was skipped")
+        return True
+
+    def _finish_dead(self) -> bool:
+        """The writer is gone without a ``run_end``: say why, as far as we can tell."""
+        status = self.run.status()
+        reported = status.get("state")
+        self.state.state = reported if reported in FINAL_STATES else "failed"
+        if not self.state.errors:
+            tail = runner_log_tail(self.run, path=self.log_path)
+            if self.state.events_seen == 0:
+                self.state.errors.append((f"{self.run.path} has no events",
+                                          f"the runner's output:\n{tail}" if tail else
+                                          "is this a coughscope run directory?"))
+            elif reported not in FINAL_STATES or reported == "failed":
+                self.state.errors.append(("the runner stopped without finishing the run",
+                                          f"its output:\n{tail}" if tail else
+                                          f"see {self.run.path / 'runner.log'}"))
+        return True
+
+    def follow(self, on_change: Callable[[RunState], None], cancelled: Callable[[], bool],
+               poll_seconds: float = 0.2) -> None:
+        """Poll until the run is done or ``cancelled()``; call ``on_change`` after changes."""
+        while not cancelled():
+            if self.poll():
+                on_change(self.state)
+            if self.done:
+                return
+            time.sleep(poll_seconds)
+
+
+def runner_log_tail(run: RunDir, lines: int = 8, path: Path | None = None) -> str:
+    """The last lines of ``runner.log`` (what a runner that died early printed); ``path``
+    when the app's launch log has not moved into the run yet (or never will: a refused run
+    leaves no directory)."""
+    for candidate in ([path] if path else []) + [run.path / "runner.log"]:
+        try:
+            text = candidate.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        return "\n".join(text.strip().splitlines()[-lines:])
+    return ""

@@ -1,10 +1,11 @@
 """The coughscope Textual app: navigation, the followed run, and app-wide actions.
 
 :func:`build_app` is the one factory for the command line and the tests. The app owns the
-run it is following (a :class:`FollowedRun`: run directory, :class:`~tui.runstate.RunState`
-and, when this app started it, the runner process); a thread worker tails its
-``events.jsonl`` and posts :class:`~tui.messages.RunUpdated`, and a 4 Hz timer redraws the
-screens when that flag is set. The screens (``tui/screens``) read the app's state and call its
+run it is following (a :class:`FollowedRun`: run directory, the engine's
+:class:`~engine.runs.RunFollower` and its :class:`~engine.runs.RunState`, and, when this app
+started it, the runner process); one thread worker drives the follower and posts
+:class:`~tui.messages.RunUpdated`, and a 4 Hz timer redraws the screens when that flag is
+set. The app reads the run only through :mod:`engine.runs`. The screens (``tui/screens``) read the app's state and call its
 methods; the runner itself is always a separate process (:mod:`tui.launcher`).
 
 Startup: only the first tab's screen is built for the first frame. The others (and their
@@ -33,13 +34,12 @@ from textual.worker import get_current_worker
 
 from engine import paths
 from engine.errors import CoughscopeError, RunError
-from engine.runs import RunDir, read_events
+from engine.runs import RunDir, RunFollower, RunState
 
 from .commands import CoughscopeCommands
 from .dialogs import HelpScreen, QuitScreen
-from .launcher import ExperimentRequest, LaunchedRun, resume_run, runner_log_tail, start_run, stop_pid
+from .launcher import ExperimentRequest, LaunchedRun, resume_run, start_run, stop_pid
 from .messages import DeviceDetected, RunUpdated
-from .runstate import RunState
 from textual.widget import AwaitMount, Widget
 
 # modules the first frame must not have imported (each costs seconds here)
@@ -76,10 +76,14 @@ class FollowedRun:
     """The run the Training/Results/Confusion screens show."""
 
     run: RunDir
-    state: RunState
+    follower: RunFollower
     launched: LaunchedRun | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     was_over: bool = False
+
+    @property
+    def state(self) -> RunState:
+        return self.follower.state
 
 
 class CoughscopeApp(App[None]):
@@ -322,6 +326,8 @@ class CoughscopeApp(App[None]):
         return launched.run
 
     def resume(self, run: RunDir) -> None:
+        """Resume ``run`` in a new runner process and follow it from its first event, so the
+        charts keep the epochs from before the stop."""
         launched = resume_run(run)
         self.launched[run.id] = launched
         self.follow(run, launched)
@@ -344,7 +350,10 @@ class CoughscopeApp(App[None]):
         self.action_goto("training" if live else "results")
 
     def follow(self, run: RunDir, launched: LaunchedRun | None) -> None:
-        followed = self.followed = FollowedRun(run, RunState(run_id=run.id), launched)
+        alive = (lambda: launched.running) if launched is not None else None
+        log = launched.log_path if launched is not None else None
+        follower = RunFollower(run, alive=alive, log_path=log)
+        followed = self.followed = FollowedRun(run, follower, launched)
         self.with_view("training", lambda view: view.show_run(followed))
         self.with_view("results", lambda view: view.load(run))
         self.with_view("confusion", lambda view: view.load(run))
@@ -352,80 +361,30 @@ class CoughscopeApp(App[None]):
 
     @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
     def follow_worker(self, followed: FollowedRun) -> None:
-        """Tail the run's event log until the run is over (or another run is followed)."""
+        """Drive the engine's follower until the run is over and its writer gone (or another
+        run is followed); each change becomes one :class:`RunUpdated` message."""
         worker = get_current_worker()
-        offset = 0
-        path = followed.run.events_path
+
+        def changed(_: RunState) -> None:
+            self.post_message(RunUpdated(followed.run.id))
+
+        def poll() -> bool:
+            with followed.lock:
+                return followed.follower.poll()
+
         while not worker.is_cancelled:
-            events, offset, problems = read_events(path, offset)
-            if events or problems:
-                with followed.lock:
-                    for event in events:
-                        followed.state.apply(event)
-                    followed.state.problems.extend(problems)
-                self.post_message(RunUpdated(followed.run.id))
-            if followed.state.is_over:
-                if self._note_torn_tail(followed, offset):
-                    self.post_message(RunUpdated(followed.run.id))
-                break
-            if not self._run_alive(followed) and not events:
-                self._finish_dead_run(followed, offset)
-                self.post_message(RunUpdated(followed.run.id))
+            if poll():
+                changed(followed.state)
+            if followed.follower.done:
                 break
             time.sleep(POLL_SECONDS)
-
-    @staticmethod
-    def _run_alive(followed: FollowedRun) -> bool:
-        if followed.launched is not None:
-            return followed.launched.running
-        return followed.run.status().get("state") == "running"
-
-    @staticmethod
-    def _note_torn_tail(followed: FollowedRun, offset: int) -> bool:
-        """Report bytes after the last complete line (a writer stopped mid-line)."""
-        try:
-            size = followed.run.events_path.stat().st_size
-        except FileNotFoundError:
-            return False
-        if size <= offset:
-            return False
-        with followed.lock:
-            followed.state.problems.append(
-                f"{followed.run.events_path.name}: the last event line is incomplete (the "
-                "runner stopped while writing it); it was skipped")
-        return True
-
-    @staticmethod
-    def _finish_dead_run(followed: FollowedRun, offset: int) -> None:
-        """The runner is gone without a ``run_end``: say why, as far as we can tell."""
-        events, offset, problems = read_events(followed.run.events_path, offset)
-        status = followed.run.status()
-        with followed.lock:
-            state = followed.state
-            for event in events:
-                state.apply(event)
-            state.problems.extend(problems)
-        CoughscopeApp._note_torn_tail(followed, offset)
-        with followed.lock:
-            state = followed.state
-            size = followed.run.events_path.stat().st_size if \
-                followed.run.events_path.exists() else 0
-            if state.is_over:
-                return
-            reported = status.get("state")
-            state.state = reported if reported in ("finished", "failed", "interrupted") else (
-                "failed")
-            launched = followed.launched
-            if launched is not None and launched.process.returncode not in (0, None) \
-                    and not state.errors:
-                tail = runner_log_tail(followed.run)
-                state.errors.append((
-                    f"the runner exited with code {launched.process.returncode}",
-                    f"its output ({launched.log_path}):\n{tail}" if tail else
-                    f"see {launched.log_path}"))
-            elif size == 0 and not state.errors:
-                state.errors.append((f"{followed.run.path} has no events",
-                                     "is this a coughscope run directory?"))
+        launched = followed.launched
+        if followed.follower.done and launched is not None and launched.log is not None \
+                and not followed.run.path.exists():
+            # refused before it began (its message is in the state's errors): no run
+            # directory, and no staging files left behind either
+            launched.log.unlink(missing_ok=True)
+            launched.log.with_suffix(".toml").unlink(missing_ok=True)
 
     def on_run_updated(self, message: RunUpdated) -> None:
         self._dirty = True
@@ -440,7 +399,7 @@ class CoughscopeApp(App[None]):
             self._dirty = True  # still being built: draw on the next tick
             return
         training.redraw()
-        if followed.state.is_over and not followed.was_over:
+        if followed.follower.done and not followed.was_over:
             followed.was_over = True
             self.with_view("results", lambda view: view.load(followed.run))
             self.with_view("confusion", lambda view: view.load(followed.run))
@@ -454,7 +413,7 @@ class CoughscopeApp(App[None]):
 
     def stop_followed_run(self) -> None:
         followed = self.followed
-        if followed is None or followed.state.is_over:
+        if followed is None or not followed.follower.alive():
             self.notify("no run is training", severity="warning")
             return
         pid = followed.launched.process.pid if followed.launched else followed.run.status().get("pid")

@@ -16,13 +16,19 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.config import ExperimentConfig
 from engine.errors import RunError
-from engine.runs import RunDir, new_run_id, pid_alive
+from engine.runs import RunDir, new_run_id, pid_alive, runner_log_tail
 
 
 @dataclass(frozen=True)
 class ExperimentRequest:
-    """What the Models screen asks for."""
+    """What the Models screen asks for, as the command-line flags it stands for.
+
+    :meth:`config` resolves them exactly as ``coughscope --headless`` does (one config layer:
+    the preset, then explicit values), and the runner is started with that config as a TOML
+    file (``--config``), never with a hand-built copy of the flag logic.
+    """
 
     data: str
     models: tuple[str, ...]
@@ -31,18 +37,18 @@ class ExperimentRequest:
     preset: str = "default"
     device: str = "auto"
 
-    def argv(self, runs_dir: Path, run_id: str) -> list[str]:
-        return [
-            sys.executable, "-m", "engine", "--headless",
-            "--data", self.data,
-            "--models", ",".join(self.models),
-            "--seeds", str(self.seeds),
-            "--epochs", str(self.epochs),
-            "--preset", self.preset,
-            "--device", self.device,
-            "--runs-dir", str(runs_dir),
-            "--run-id", run_id,
-        ]
+    def flags(self) -> list[str]:
+        return ["--data", self.data, "--models", ",".join(self.models),
+                "--seeds", str(self.seeds), "--epochs", str(self.epochs),
+                "--preset", self.preset, "--device", self.device]
+
+    def config(self) -> ExperimentConfig:
+        """The :class:`~engine.config.ExperimentConfig` these choices make (raises the same
+        ConfigError the command line would)."""
+        from engine.cli import build_run_parser
+        from engine.commands.experiment import build_config
+
+        return build_config(build_run_parser().parse_args(["--headless", *self.flags()]))
 
 
 @dataclass
@@ -51,6 +57,7 @@ class LaunchedRun:
 
     run: RunDir
     process: subprocess.Popen[bytes] = field(repr=False)
+    log: Path | None = None  # where its output goes until the run directory exists
 
     @property
     def running(self) -> bool:
@@ -58,12 +65,16 @@ class LaunchedRun:
 
     @property
     def log_path(self) -> Path:
-        return self.run.path / "runner.log"
+        inside = self.run.path / "runner.log"
+        if self.log is None or inside.exists() or not self.log.exists():
+            return inside
+        return self.log
 
 
-def _spawn(argv: list[str], run: RunDir) -> LaunchedRun:
-    run.path.mkdir(parents=True, exist_ok=True)
-    with open(run.path / "runner.log", "ab") as log:
+def _spawn(argv: list[str], run: RunDir, log_path: Path, env: dict[str, str] | None = None
+           ) -> LaunchedRun:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -71,17 +82,40 @@ def _spawn(argv: list[str], run: RunDir) -> LaunchedRun:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own session: survives the app and a dropped SSH link
             cwd=os.getcwd(),
+            env=env,
         )
-    return LaunchedRun(run, process)
+    return LaunchedRun(run, process, log_path)
+
+
+def launch_dir(runs_dir: Path) -> Path:
+    """Where a run started by the app keeps its config and output until the runner has
+    checked everything and created the run directory (same filesystem: the log is renamed
+    into the run, open as it is)."""
+    return runs_dir / ".launch"
 
 
 def start_run(request: ExperimentRequest, runs_dir: Path, run_id: str | None = None) -> LaunchedRun:
-    """Start a new run; the app picks the run id so it knows which directory to follow."""
+    """Start a new run; the app picks the run id so it knows which directory to follow.
+
+    The runner creates the run directory itself, after its checks: a refused request (no
+    data, no GPU, no weights) leaves only its message, in ``<runs>/.launch/<id>.log``.
+    """
+    from engine.commands.experiment import LAUNCH_LOG_ENV
+
     run_id = run_id or new_run_id()
     run = RunDir(runs_dir / run_id)
-    if run.exists():
+    if run.path.exists():
         raise RunError(f"run directory {run.path} already exists", "pick another run id")
-    return _spawn(request.argv(runs_dir, run_id), run)
+    config = request.config()
+    staging = launch_dir(runs_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    config_path = staging / f"{run_id}.toml"
+    config_path.write_text(config.to_toml(), encoding="utf-8")
+    log_path = staging / f"{run_id}.log"
+    argv = [sys.executable, "-m", "engine", "--headless", "--config", str(config_path),
+            "--runs-dir", str(runs_dir), "--run-id", run_id]
+    env = {**os.environ, LAUNCH_LOG_ENV: str(log_path)}
+    return _spawn(argv, run, log_path, env)
 
 
 def resume_run(run: RunDir) -> LaunchedRun:
@@ -91,7 +125,8 @@ def resume_run(run: RunDir) -> LaunchedRun:
         raise RunError(f"run {run.id} is still running", "open it to follow it instead")
     if state == "finished":
         raise RunError(f"run {run.id} has already finished", "start a new run to train again")
-    return _spawn([sys.executable, "-m", "engine", "--headless", "--resume", str(run.path)], run)
+    return _spawn([sys.executable, "-m", "engine", "--headless", "--resume", str(run.path)], run,
+                  run.path / "runner.log")
 
 
 def stop_pid(pid: int) -> bool:
@@ -110,10 +145,5 @@ def stop_pid(pid: int) -> bool:
     return True
 
 
-def runner_log_tail(run: RunDir, lines: int = 8) -> str:
-    """The last lines of ``runner.log`` (what a runner that died early printed)."""
-    try:
-        text = (run.path / "runner.log").read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
+__all__ = ["ExperimentRequest", "LaunchedRun", "launch_dir", "resume_run", "runner_log_tail",
+           "start_run", "stop_pid"]

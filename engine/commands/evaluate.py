@@ -37,15 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import inference_device
     from ..inference import evaluate_run
 
-    run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir))
+    from ..cli import library_output_to_stderr
+
+    run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
-    result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar(),
-                          device=inference_device(args.device))
+    with library_output_to_stderr():
+        result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar(),
+                              device=inference_device(args.device))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
     write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result)
     if args.json:
-        print(json.dumps(result, default=str))
+        from ..runs import dumps
+
+        print(dumps(result))
     else:
         table = {"models": {k: {"metrics": v} for k, v in result["models"].items()},
                  "warnings": []}

@@ -258,8 +258,11 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
 
 
 def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, RunDir, bool]:
-    """The config, the run directory and whether it is resumed, after checking that it can
-    be started or resumed."""
+    """Check everything, then create the run directory (unless resuming): the config, the
+    run directory and whether it is resumed. Under torchrun/SLURM rank 0 alone runs this."""
+    from ..runner import preflight
+    from ..runs import check_run_id
+
     if args.resume:
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
@@ -272,39 +275,88 @@ def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, R
         resume = True
     else:
         config = build_config(args)
-        run_dir = RunDir(root / (args.run_id or new_run_id()))
-        if run_dir.exists():
+        run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
+        run_dir = RunDir(root / run_id)
+        if run_dir.path.exists():
             raise RunError(f"run directory {run_dir.path} already exists",
                            "choose another --run-id, or --resume it")
+        if root.exists() and not root.is_dir():
+            raise RunError(f"runs directory {root} is a file, not a folder",
+                           "pass --runs-dir DIR with a folder")
         resume = False
+    preflight(config)
+    if not resume:
+        try:
+            run_dir.path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise RunError(f"run directory {run_dir.path} already exists",
+                           "choose another --run-id, or --resume it") from None
+        except OSError as exc:
+            raise RunError(f"cannot create the run directory {run_dir.path}: "
+                           f"{exc.strerror}", "pass --runs-dir DIR with a writable "
+                           "folder") from None
+        adopt_launch_log(run_dir)
     return config, run_dir, resume
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check everything, then create the run directory and run; see the module docstring.
+
+    Nothing is created until the arguments, data, device and weights are checked
+    (:func:`engine.runner.preflight`); a run that fails after it started stays recorded as
+    ``failed``. Library output during the work goes to stderr: stdout is the results only.
+    Under torchrun/SLURM rank 0 checks and creates the run for every rank
+    (:func:`engine.launch.rank_zero_first`) and alone prints.
+    """
     from .. import paths
+    from ..cli import library_output_to_stderr
     from ..launch import quiet_unless_rank_zero, rank_zero_first
     from ..runner import Interrupted, run_experiment
 
     root = paths.runs_dir(args.runs_dir)
-    # under torchrun/SLURM: rank 0 checks and every rank gets its answer
-    config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
-    rank_zero = quiet_unless_rank_zero()  # ranks > 0 print nothing on stdout
-    if rank_zero:
-        print(f"run directory: {run_dir.path}", file=sys.stderr)
-    try:
-        summary = run_experiment(config, run_dir, resume=resume,
-                                 listeners=[ConsolePrinter()] if rank_zero else [],
-                                 preprocess_progress=preprocess_bar() if rank_zero else None)
-    except Interrupted:
-        print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
-              file=sys.stderr)
+    rank_zero = quiet_unless_rank_zero()  # ranks > 0: stdout to devnull (before the redirect)
+    with library_output_to_stderr():
+        config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
+        if rank_zero:
+            print(f"run directory: {run_dir.path}", file=sys.stderr)
+        try:
+            summary = run_experiment(config, run_dir, resume=resume,
+                                     listeners=[ConsolePrinter()] if rank_zero else [],
+                                     preprocess_progress=preprocess_bar() if rank_zero else None)
+        except Interrupted:
+            if rank_zero:
+                print(f"interrupted; continue with: coughscope --headless --resume "
+                      f"{run_dir.path}", file=sys.stderr)
+            summary = None
+    if summary is None:
         if args.json:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
                               "state": "interrupted"}))
         return int(ExitCode.INTERRUPT)
     if args.json:
-        print(json.dumps(json_result(run_dir, summary, "finished"), default=str))
+        from ..runs import dumps
+
+        print(dumps(json_result(run_dir, summary, "finished")))
     else:
         print(results_table(summary))
         print(f"\nrun directory: {run_dir.path}")
     return int(ExitCode.OK)
+
+
+LAUNCH_LOG_ENV = "COUGHSCOPE_LAUNCH_LOG"
+
+
+def adopt_launch_log(run_dir: RunDir) -> None:
+    """When the app started this runner, its output goes to a log beside the runs directory
+    until the run directory exists (so that a refused run leaves no directory); move that
+    log into the run as ``runner.log``. The open file descriptors follow the rename."""
+    import os
+
+    log = os.environ.get(LAUNCH_LOG_ENV)
+    if not log:
+        return
+    try:
+        os.replace(log, run_dir.path / "runner.log")
+        Path(log).with_suffix(".toml").unlink(missing_ok=True)  # config.toml holds it now
+    except OSError:
+        pass

@@ -21,7 +21,10 @@ from typing import Any
 
 from .. import paths
 from ..errors import ExitCode
-from ..runs import resolve_run
+from ..runs import resolve_run, trained_on_synthetic
+
+SYNTHETIC_WARNING = ("the models of run {run} were trained on SYNTHETIC demo data: their "
+                     "answers say nothing about real coughs (train on real data first)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +59,7 @@ def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,
     from ..devices import inference_device
     from ..inference import Classifier, collect_audio_files
 
-    run_dir = resolve_run(run_spec, paths.runs_dir(runs_dir))
+    run_dir = resolve_run(run_spec, paths.runs_dir(runs_dir), finished=True)
     names = [m.strip() for m in models.split(",")] if models else None
     classifier = Classifier(run_dir, names, inference_device(device))
     started = time.perf_counter()
@@ -67,13 +70,25 @@ def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,
 def run(args: argparse.Namespace) -> int:
     from ..inference import DISCLAIMER
 
-    classifier, results, _ = classify_paths(args.files, args.run, args.runs_dir, args.models,
-                                            args.device)
+    from ..cli import library_output_to_stderr
+
+    with library_output_to_stderr():
+        classifier, results, _ = classify_paths(args.files, args.run, args.runs_dir,
+                                                args.models, args.device)
+    synthetic = trained_on_synthetic(classifier.run)
+    warning = SYNTHETIC_WARNING.format(run=classifier.run.id) if synthetic else None
+    print(f"using run {classifier.run.id} ({classifier.run.path})", file=sys.stderr)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"run_dir": str(classifier.run.path), "disclaimer": DISCLAIMER,
+        print(json.dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
+                          "synthetic": synthetic, "warning": warning,
+                          "disclaimer": DISCLAIMER,
                           "files": [r.as_dict() for r in results]}))
     else:
-        print(f"models of {classifier.run.path}")
+        print(f"models of run {classifier.run.id} ({classifier.run.path})")
+        if warning:
+            print(f"WARNING: {warning}")
         for r in results:
             print(format_result(r))
         print(DISCLAIMER)

@@ -1,62 +1,141 @@
-"""List run directories: status, date, data, models, best test AUC.
+"""List run directories, show one, or compare two.
 
-  coughscope runs [--runs-dir DIR] [--json]
+  coughscope runs [--runs-dir DIR] [--json]      newest first (by recorded start time)
+  coughscope runs show RUN [--json]              config, environment (env.json), data, results
+  coughscope runs diff RUN_A RUN_B [--json]      only what differs: config, environment,
+                                                 data, results
+
+RUN is a run directory, an id under --runs-dir, or `latest` (the newest run, running or not).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from .. import paths
-from ..runs import RunDir, list_runs, read_json
+from ..errors import RunError
+from ..runs import (RunDir, data_name, describe, diff_runs, dumps, list_runs, read_config,
+                    read_summary, resolve_run, trained_on_synthetic)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
+    parser.add_argument("action", nargs="?", choices=("list", "show", "diff"), default="list",
+                        help="list (default), show RUN, or diff RUN_A RUN_B")
+    parser.add_argument("runs", nargs="*", metavar="RUN",
+                        help="run directories, ids under --runs-dir, or latest")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                        help=f"where runs are (default: $COUGHSCOPE_RUNS_DIR or ./runs)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 
 def describe_run(run: RunDir) -> dict[str, Any]:
     """One row about a run, readable while it is still being written."""
     status = run.status()
+    cfg = read_config(run)
     row: dict[str, Any] = {"id": run.id, "path": str(run.path), "state": status.get("state"),
-                           "started": status.get("started"), "ended": status.get("ended")}
+                           "started": status.get("started"), "ended": status.get("ended"),
+                           "data": cfg.get("data"), "data_name": data_name(run),
+                           "synthetic": trained_on_synthetic(run),
+                           "models": list(cfg.get("models") or []), "best_auc": None,
+                           "best_model": None}
     try:
-        import tomllib
-
-        cfg = tomllib.loads(run.config_path.read_text(encoding="utf-8"))
-        row["data"] = cfg.get("data")
-        row["models"] = cfg.get("models") or []
-    except (OSError, ValueError):
-        row["data"], row["models"] = None, []
-    best = None
-    if run.summary_path.exists():
-        try:
-            summary = read_json(run.summary_path)
-            row["models"] = list(summary.get("models", {})) or row["models"]
-            aucs = [(m["metrics"].get("roc_auc") or {}).get("mean")
-                    for m in summary.get("models", {}).values()]
-            aucs = [a for a in aucs if a is not None]
-            best = max(aucs) if aucs else None
-        except Exception:  # a damaged summary must not hide the run
-            pass
-    row["best_auc"] = best
+        summary = read_summary(run)
+    except RunError as err:  # a damaged summary must not hide the run
+        row["problem"] = err.message
+        summary = None
+    if summary is not None:
+        row["models"] = list(summary.models) or row["models"]
+        best = summary.best()
+        if best:
+            row["best_model"], row["best_auc"] = best
     return row
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = [describe_run(r) for r in list_runs(paths.runs_dir(args.runs_dir))]
+    root = paths.runs_dir(args.runs_dir)
+    if args.action == "show":
+        if len(args.runs) != 1:
+            raise RunError("runs show needs one RUN", "e.g. coughscope runs show latest")
+        return show(resolve_run(args.runs[0], root), args.json)
+    if args.action == "diff":
+        if len(args.runs) != 2:
+            raise RunError("runs diff needs two runs", "e.g. coughscope runs diff RUN_A RUN_B")
+        a, b = (resolve_run(r, root) for r in args.runs)
+        return diff(a, b, args.json)
+    if args.runs:
+        raise RunError(f"unexpected argument(s) {' '.join(args.runs)}",
+                       "use: coughscope runs show RUN, or coughscope runs diff A B")
+    rows = [describe_run(r) for r in list_runs(root)]
     if args.json:
-        print(json.dumps({"runs": rows}))
+        print(dumps({"runs_dir": str(root), "runs": rows}))
         return 0
     if not rows:
-        print("no runs yet; start one with: coughscope --headless")
+        print(f"no runs in {root}; start one with: coughscope --headless "
+              "(or point --runs-dir / $COUGHSCOPE_RUNS_DIR at your runs)")
         return 0
-    print(f"{'run':<26}{'state':<13}{'best AUC':>9}  models / data")
+    print(f"runs in {root}, newest first")
+    print(f"{'run':<26}{'state':<13}{'best AUC':>9}  {'data':<18}models")
     for r in rows:
         auc = f"{r['best_auc']:.3f}" if r["best_auc"] is not None else "-"
-        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  "
-              f"{','.join(r['models']) or '(default)'} / {r['data']}")
+        name = r["data_name"] + (" (synthetic)" if r["synthetic"] else "")
+        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  {name:<18}"
+              f"{','.join(r['models']) or '(default)'}")
     return 0
+
+
+def show(run: RunDir, as_json: bool) -> int:
+    info = describe(run)
+    if as_json:
+        print(dumps(info))
+        return 0
+    print(f"run {info['id']}  ({info['status'].get('state')})  {info['path']}")
+    for title, key in (("config", "config"), ("environment", "env"), ("data", "data"),
+                       ("results (test, mean over seeds)", "results")):
+        print(f"\n[{title}]")
+        section = info[key]
+        if not section:
+            print("  (none recorded)")
+            continue
+        for k, v in _flat(section).items():
+            print(f"  {k} = {_fmt(v)}")
+    if info["problem"]:
+        print(f"\nproblem: {info['problem']}", file=sys.stderr)
+    return 0
+
+
+def diff(a: RunDir, b: RunDir, as_json: bool) -> int:
+    sections = diff_runs(a, b)
+    if as_json:
+        print(dumps({"a": a.id, "b": b.id,
+                     "differences": {s: {k: {"a": va, "b": vb} for k, (va, vb) in d.items()}
+                                     for s, d in sections.items()}}))
+        return 0
+    print(f"a = {a.path}\nb = {b.path}")
+    any_diff = False
+    for section, d in sections.items():
+        if not d:
+            continue
+        any_diff = True
+        print(f"\n[{section}]")
+        for k, (va, vb) in d.items():
+            print(f"  {k}: {_fmt(va)}  ->  {_fmt(vb)}")
+    if not any_diff:
+        print("\nno differences in config, environment, data or results")
+    return 0
+
+
+def _flat(section: dict[str, Any]) -> dict[str, Any]:
+    from ..runs import flatten
+
+    return flatten(section)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return "(absent)" if v is None else str(v)

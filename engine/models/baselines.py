@@ -36,6 +36,7 @@ import numpy as np
 
 from ..cache import sha256_file
 from ..errors import RunError
+from ..metrics import log_loss
 from ..paths import atomic_write_bytes, atomic_write_text
 from . import FitContext, ModelSpec, TrainData
 
@@ -75,13 +76,6 @@ def epoch_record(
         "val_acc": accuracy(y_val, p_val),
         "val_auc": None if math.isnan(auc) else float(auc),
     }
-
-
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean binary cross-entropy, probabilities clipped away from 0 and 1."""
-    y = np.asarray(y, dtype=np.float64)
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def accuracy(y: np.ndarray, p: np.ndarray) -> float:

@@ -14,8 +14,9 @@ from textual.widgets import Label, Select, Static
 
 from engine.runs import RunDir
 
-from ..runstate import confusion_rates, model_seeds, read_metrics, read_summary
-from .results import test_metrics
+from engine.errors import RunError
+from engine.metrics import confusion_rates
+from engine.runs import model_seeds, read_metrics, read_summary
 
 POOLED = "pooled"
 
@@ -60,6 +61,7 @@ class ConfusionView(Vertical):
         super().__init__(**kwargs)
         self.run: RunDir | None = None
         self.summary: dict[str, Any] | None = None
+        self.typed: Any = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -73,7 +75,12 @@ class ConfusionView(Vertical):
 
     def load(self, run: RunDir) -> None:
         self.run = run
-        self.summary = read_summary(run)
+        try:
+            self.typed = read_summary(run)
+        except RunError as err:
+            self.typed = None
+            self.query_one("#confusion-matrix", Static).update(Text(err.describe()))
+        self.summary = self.typed.raw if self.typed else None
         models = list((self.summary or {}).get("models") or {})
         model_select = self.query_one("#confusion-model", Select)
         model_select.set_options([(m, m) for m in models])
@@ -88,7 +95,7 @@ class ConfusionView(Vertical):
 
     def _seeds_for(self, model: str) -> None:
         assert self.run is not None
-        seeds = model_seeds(self.run, model, self.summary)
+        seeds = model_seeds(self.run, model, self.typed)
         select = self.query_one("#confusion-seed", Select)
         select.set_options([("pooled over seeds", POOLED)] +
                            [(f"seed {s}", str(s)) for s in seeds])
@@ -112,9 +119,13 @@ class ConfusionView(Vertical):
             entry = ((self.summary or {}).get("models") or {}).get(model) or {}
             return entry.get("confusion_pooled"), None
         assert self.run is not None
-        metrics = read_metrics(self.run, model, int(seed)) or {}
-        test = test_metrics(metrics)
-        return test.get("confusion"), metrics.get("threshold", test.get("threshold"))
+        try:
+            read = read_metrics(self.run, model, int(seed))
+        except RunError:
+            return None, None
+        if read is None:
+            return None, None
+        return read.test.get("confusion"), read.threshold
 
     def show(self, model: str, seed: str) -> None:
         confusion, threshold = self.confusion_for(model, seed)

@@ -16,7 +16,8 @@ from textual_plotext import PlotextPlot
 
 from engine.runs import RunDir
 
-from ..runstate import model_seeds, read_metrics, read_summary, roc_curve_for
+from engine.errors import RunError
+from engine.runs import Summary, model_seeds, read_metrics, read_summary, roc_curve_for
 
 COLUMNS = (
     ("roc_auc", "ROC-AUC"),
@@ -56,6 +57,7 @@ class ResultsView(VerticalScroll):
         super().__init__(**kwargs)
         self.run: RunDir | None = None
         self.summary: dict[str, Any] | None = None
+        self.typed: Summary | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("No results yet: a run's results appear here when it finishes. Open a "
@@ -85,8 +87,17 @@ class ResultsView(VerticalScroll):
 
     def load(self, run: RunDir) -> None:
         self.run = run
-        self.summary = read_summary(run)
         header = self.query_one("#results-header", Static)
+        try:
+            self.typed = read_summary(run)
+        except RunError as err:
+            self.typed = None
+            header.update(Text(f"run {run.id}: {err.describe()}"))
+            self.summary = None
+            self.query_one("#results-model", Select).set_options([])
+            self._draw_model(None)
+            return
+        self.summary = self.typed.raw if self.typed else None
         table = self.query_one("#results-table", DataTable)
         table.clear()
         select = self.query_one("#results-model", Select)
@@ -150,9 +161,13 @@ class ResultsView(VerticalScroll):
             for chart in (acc, loss, roc):
                 chart.refresh()
             return
-        seeds = model_seeds(self.run, model, self.summary)
+        seeds = model_seeds(self.run, model, self.typed)
         for seed in seeds:
-            metrics = read_metrics(self.run, model, seed) or {}
+            try:
+                read = read_metrics(self.run, model, seed)
+            except RunError:
+                read = None
+            metrics = read.raw if read else {}
             self._plot_curves(acc, loss, metrics, seed)
             fpr, tpr = roc_curve_for(self.run, model, seed)
             if fpr:

@@ -17,7 +17,8 @@ from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
 from ..dialogs import ConfirmScreen
-from ..runstate import best_auc, read_config, read_summary
+from engine.errors import RunError
+from engine.runs import read_config, read_summary
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,11 @@ class RunRow:
 def describe_run(run: RunDir) -> RunRow:
     status = run.status()
     config = read_config(run)
-    best = best_auc(read_summary(run))
+    try:
+        summary = read_summary(run)
+    except RunError:
+        summary = None
+    best = summary.best() if summary else None
     started = str(status.get("started", ""))
     return RunRow(
         run=run,

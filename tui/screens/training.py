@@ -18,7 +18,7 @@ from textual.widgets import Button, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
-from ..runstate import PartProgress, format_seconds
+from engine.runs import PartProgress, format_seconds
 
 if TYPE_CHECKING:
     from ..app import FollowedRun
