@@ -30,6 +30,10 @@ SUBCOMMANDS = {
     "record": "record",
     "runs": "runs",
 }
+# two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
+NESTED_SUBCOMMANDS = {
+    ("runs", "trust"): "trust",
+}
 BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 DISK_ERRORS = {
     errno.ENOSPC: "the disk is full: free space (an interrupted run can then be resumed)",
@@ -53,6 +57,7 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope predict FILE...          classify recordings with a finished run's models
   coughscope record                   record a cough from this machine's microphone
   coughscope runs                     list run directories
+  coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with
@@ -176,16 +181,19 @@ def _silence_stdout() -> None:
 
 
 def _dispatch(args_list: list[str]) -> int:
-    if args_list and args_list[0] in SUBCOMMANDS:
-        name = args_list[0]
-        module = importlib.import_module(f"engine.commands.{SUBCOMMANDS[name]}")
+    nested = NESTED_SUBCOMMANDS.get(tuple(args_list[:2]))  # type: ignore[arg-type]
+    if nested or (args_list and args_list[0] in SUBCOMMANDS):
+        words = 2 if nested else 1
+        name = " ".join(args_list[:words])
+        module = importlib.import_module(
+            f"engine.commands.{nested or SUBCOMMANDS[args_list[0]]}")
         parser = argparse.ArgumentParser(
             prog=f"coughscope {name}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
             description=(module.__doc__ or "").strip(),
         )
         module.add_arguments(parser)
-        args = parser.parse_args(args_list[1:])
+        args = parser.parse_args(args_list[words:])
         result = int(module.run(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the handler
         return result

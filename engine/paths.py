@@ -4,6 +4,8 @@
   ``$COUGHSCOPE_DATA_DIR`` or the platform's user data dir (``~/.local/share/coughscope``).
 * cache: ``$COUGHSCOPE_CACHE_DIR`` or ``<data dir>/cache``.
 * runs: ``./runs`` unless ``--runs-dir`` or ``$COUGHSCOPE_RUNS_DIR`` says otherwise.
+* config directory (the key that signs run files, see :mod:`engine.trust`):
+  ``$COUGHSCOPE_CONFIG_DIR`` or the platform's user config dir (``~/.config/coughscope``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ def data_dir() -> Path:
     from platformdirs import user_data_dir  # cheap (~2 ms)
 
     return Path(user_data_dir("coughscope", appauthor=False))
+
+
+def config_dir() -> Path:
+    env = os.environ.get("COUGHSCOPE_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("coughscope", appauthor=False))
 
 
 def cache_dir() -> Path:

@@ -299,7 +299,7 @@ def train_one(
     precision: str,
 ) -> dict[str, Any]:
     """Train one model with one seed; score the test part once; write its files."""
-    from . import models
+    from . import models, trust
     from .metrics import binary_metrics, choose_threshold, log_loss, per_group
 
     workdir = run.model_dir(spec.name, seed)
@@ -340,6 +340,7 @@ def train_one(
         earlier = earlier_epochs(run, spec.name, seed, before=history[0]["epoch"] if history else None)
         history[:0] = earlier
     predictor.save(workdir)
+    trust.sign_model_dir(workdir)  # what a later load will verify (engine.trust)
 
     ds, split = prepared.dataset, prepared.split_for(seed)
     X = prepared.inputs(spec)

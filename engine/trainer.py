@@ -58,16 +58,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainRecipe
+from .config import LOSSES, OPTIMIZERS, PRESETS, TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
 from .models import FitContext, ModelSpec, TrainData
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-LOSSES = ("bce", "ce", "mse")
-PRESETS = ("paper", "default")
 LAST = "last.pt"
 BEST = "best.pt"
 MODEL_JSON = "model.json"

@@ -2,7 +2,8 @@
 
 * ``shared_data`` -- ``../shared/data`` (real recordings), or the test is skipped.
 * every test gets ``COUGHSCOPE_DATA_DIR``/``COUGHSCOPE_CACHE_DIR`` in its own tmp folder, so
-  nothing is written to the home directory or the source tree.
+  nothing is written to the home directory or the source tree; ``COUGHSCOPE_CONFIG_DIR`` (the
+  key that signs run files) is one tmp folder for the whole session.
 * ``write_cough(path, ...)`` writes a synthetic cough-like wav; ``tiny_wavs`` is a folder of
   small good and bad files (0-byte, text named .wav, all zeros, clipped, stereo 48 kHz...).
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -23,6 +25,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real recordings not found at {SHARED_DATA} (../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_config_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One config folder, so one signing key (engine.trust), for the whole session: a run
+    trained by one test's fixture is loaded by others, and the home folder is left alone."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COUGHSCOPE_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "user-config"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(autouse=True)

@@ -104,16 +104,16 @@ def test_cne_trains_quietly_inside_its_workdir_and_round_trips(
     ckpt = workdir / "tabular" / "config.yml"
     original = ckpt.read_bytes()
     ckpt.write_bytes(original + b"\n# edited\n")
-    with pytest.raises(RunError, match="config.yml does not match the SHA-256") as exc:
+    with pytest.raises(RunError, match="config.yml was changed after it was signed") as exc:
         load(get_spec("cne"), workdir)
     assert "pickle" in exc.value.hint and "run code" in exc.value.hint
     ckpt.write_bytes(original)
     (workdir / "tabular" / "exp_logger.sav").write_bytes(b"planted")
-    with pytest.raises(RunError, match="does not vouch for tabular/exp_logger.sav"):
+    with pytest.raises(RunError, match="exp_logger.sav is not covered by the signature"):
         load(get_spec("cne"), workdir)
     (workdir / "tabular" / "exp_logger.sav").unlink()
     (workdir / "model.json").unlink()
-    with pytest.raises(RunError, match="no coughscope model.json"):
+    with pytest.raises(RunError, match="model.json is missing"):
         load(get_spec("cne"), workdir)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import ExitCode
-from ..runs import resolve_run, trained_on_synthetic
+from ..runs import trained_on_synthetic
 
 SYNTHETIC_WARNING = ("the models of run {run} were trained on SYNTHETIC demo data: their "
                      "answers say nothing about real coughs (train on real data first)")
@@ -57,9 +57,9 @@ def format_result(result: Any) -> str:
 def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,
                    models: str | None, device: str = "cpu") -> tuple[Any, list[Any], float]:
     from ..devices import inference_device
-    from ..inference import Classifier, collect_audio_files
+    from ..inference import Classifier, collect_audio_files, find_run
 
-    run_dir = resolve_run(run_spec, paths.runs_dir(runs_dir), finished=True)
+    run_dir = find_run(run_spec, paths.runs_dir(runs_dir), finished=True)
     names = [m.strip() for m in models.split(",")] if models else None
     classifier = Classifier(run_dir, names, inference_device(device))
     started = time.perf_counter()

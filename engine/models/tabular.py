@@ -34,8 +34,11 @@ pytorch-tabular's own Lightning Trainer, wrapped so that they behave like every 
   epoch's metrics are computed.
 * **Saving.** pytorch-tabular saves with pickle (joblib), which can run code when loaded.
   :meth:`TabularPredictor.save` writes its files to ``<model_dir>/tabular/`` and a coughscope
-  ``model.json`` with the SHA-256 of each; :func:`load` refuses a directory without that file,
-  with a file it does not list, or with a file whose hash differs.
+  ``model.json`` with the SHA-256 of each, then signs the directory with the user's key
+  (:mod:`engine.trust`). :func:`load` verifies the signature before pytorch-tabular opens
+  anything: a directory from another user or machine, a changed file, or a file the
+  signature does not list is refused until the user trusts the run
+  (``coughscope runs trust RUN``).
 
 Importing this module loads torch and Lightning; pytorch-tabular itself (~6-13 s) is imported
 on first use. Only :mod:`engine.models` imports this module, on demand.
@@ -59,6 +62,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import trust
 from ..errors import ConfigError, RunError
 from . import FitContext, ModelSpec, TrainData
 from ..metrics import roc_auc
@@ -82,7 +86,8 @@ LOGGER_PREFIXES = ("pytorch_tabular", "pytorch_lightning", "lightning", "lightni
 ON_GPU = False
 PICKLE_WHY = (
     "pytorch-tabular saves models with pickle, and loading a pickle can run code; coughscope "
-    "loads only model directories it saved itself, unchanged -- retrain the model to get one"
+    "loads only model directories it saved itself (or you trusted with `coughscope runs trust "
+    "RUN`), unchanged -- retrain the model to get one"
 )
 
 
@@ -254,6 +259,7 @@ class TabularPredictor:
         write_manifest(model_dir, FORMAT, files, model=self.name,
                        feature_names=self.feature_names, target=self.target,
                        best_epoch=self.best_epoch, **self.info)
+        trust.sign_model_dir(model_dir)
 
 
 # ----------------------------------------------------------------------------- family API
@@ -316,8 +322,9 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
 
 
 def load(spec: ModelSpec, model_dir: Path) -> TabularPredictor:
-    """Reload a model saved by :meth:`TabularPredictor.save`, after checking its hashes."""
+    """Reload a model saved by :meth:`TabularPredictor.save`, after checking its signature."""
     model_dir = Path(model_dir).resolve()
+    trust.verify_model_dir(model_dir)  # before pytorch-tabular unpickles anything
     manifest = verify_manifest(model_dir, FORMAT, why=PICKLE_WHY)
     if manifest.get("model") != spec.name:
         raise RunError(
