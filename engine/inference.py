@@ -86,17 +86,19 @@ def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tup
             if wanted is None or name in wanted]
 
 
-def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[LoadedModel]:
-    """Every finished model/seed of ``run`` (or only ``models``), ready to predict."""
+def load_run_models(run: RunDir, models: Iterable[str] | None = None,
+                    device: str | None = None) -> list[LoadedModel]:
+    """Every finished model/seed of ``run`` (or only ``models``), ready to predict; torch
+    networks on ``device`` (a resolved name; default the CPU)."""
     pairs = finished_pairs(run, models)
     if not pairs:
         which = f" for {', '.join(models)}" if models else ""
         raise RunError(f"{run.path} has no finished models{which}",
                        "let the run finish (or resume it) first")
-    return [load_model(run, name, seed) for name, seed in pairs]
+    return [load_model(run, name, seed, device) for name, seed in pairs]
 
 
-def load_model(run: RunDir, name: str, seed: int) -> LoadedModel:
+def load_model(run: RunDir, name: str, seed: int, device: str | None = None) -> LoadedModel:
     """One model/seed of ``run``: signature first, then its files checked, then loaded."""
     from . import models as registry
     from . import trust
@@ -116,7 +118,10 @@ def load_model(run: RunDir, name: str, seed: int) -> LoadedModel:
     if spec.family == "torch":
         check_torch_model(model_dir, spec)
     try:
-        predictor = registry.family(spec).load(spec, model_dir)
+        if device is not None and spec.family == "torch":
+            predictor = registry.family(spec).load(spec, model_dir, device=device)
+        else:
+            predictor = registry.family(spec).load(spec, model_dir)
     except CoughscopeError:
         raise
     except Exception as exc:  # a file that verified but that its library cannot read
@@ -195,7 +200,7 @@ def check_torch_model(model_dir: Path, spec: ModelSpec) -> None:
 
 
 def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
-                 progress: Any = None) -> dict[str, Any]:
+                 progress: Any = None, device: str | None = None) -> dict[str, Any]:
     """Score a finished run's models on another data set (external validation).
 
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
@@ -206,7 +211,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     from .sources import load_source
 
     config = run_config(run)
-    loaded = load_run_models(run, models)
+    loaded = load_run_models(run, models, device)
     clipset = load_source(data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     y = dataset.y
@@ -288,10 +293,11 @@ class FileResult:
 class Classifier:
     """A finished run's models plus its preprocessing, ready for new recordings."""
 
-    def __init__(self, run: RunDir, models: Iterable[str] | None = None) -> None:
+    def __init__(self, run: RunDir, models: Iterable[str] | None = None,
+                 device: str | None = None) -> None:
         self.run = run
         self.config = run_config(run)
-        self.models = load_run_models(run, models)
+        self.models = load_run_models(run, models, device)  # one clip: the CPU by default
         self.reference = check_reference(run.path / "data.json", read_data(run))
 
     def classify(self, path: str | Any) -> FileResult:

@@ -85,7 +85,7 @@ def test_full_flow_demo_ann_logreg(tmp_path: Path) -> None:
         training = app.query_one("#training-view")
         await wait_for(pilot, lambda: bool(training.plotted.get("val_auc")) or
                        app.followed.state.is_over, 240)
-        await wait_for(pilot, lambda: app.followed.state.is_over, 300)
+        await wait_for(pilot, lambda: app.followed.state.is_over and app.followed.was_over, 300)
         await pilot.pause(0.5)
         state = app.followed.state
         assert state.state == "finished", (state.errors, runner_log(app))
@@ -137,7 +137,7 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
 
             def progressed() -> bool:
                 seen.append(app.followed.state.progress()[0])
-                return app.followed.state.is_over
+                return app.followed.state.is_over and app.followed.was_over
 
             await wait_for(pilot, progressed, 300)
             await pilot.pause(0.5)
