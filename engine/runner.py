@@ -173,11 +173,9 @@ def preflight(config: ExperimentConfig) -> list[str]:
                                    "pass --weights PATH (see README, 'Transfer learning "
                                    "offline'), or --no-pretrained")
         if config.weights:
-            from . import weights as weights_module
+            from .weights import check_weights
 
-            check = getattr(weights_module, "check_weights", None)
-            if check is not None:
-                check(Path(config.weights))
+            check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
     counts = {label: 0 for label in LABELS}
     for clip in clipset.clips:
