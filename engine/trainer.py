@@ -61,6 +61,7 @@ from torch import nn
 from .config import LOSSES, OPTIMIZERS, PRESETS, TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
+from .metrics import roc_auc  # the engine's one AUC (numpy only)
 from .models import FitContext, ModelSpec, TrainData
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
@@ -146,30 +147,6 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def rank_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC-AUC by the Mann-Whitney rank statistic (ties count half); NaN with one class."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(p, dtype=np.float64))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """The one AUC the trainer uses: :func:`engine.metrics.roc_auc` when it exists."""
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    try:
-        from .metrics import roc_auc as metrics_auc
-    except ImportError:
-        return rank_auc(y, p)
-    return float(metrics_auc(y, p))
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -666,7 +643,7 @@ class EpochLoop:
         return {
             "val_loss": float(self.loss(logits, y)) if len(y) else float("nan"),
             "val_acc": float(((probs >= 0.5).float() == y).float().mean()) if len(y) else float("nan"),
-            "val_auc": roc_auc(y.cpu().numpy(), probs.cpu().numpy()),
+            "val_auc": roc_auc(y.cpu().numpy(), probs.cpu().numpy()),  # engine.metrics
         }
 
     def val_logits(self) -> torch.Tensor:

@@ -402,3 +402,15 @@ def test_a_full_disk_fails_cleanly(tmp_path):
         assert list(mnt.rglob(".*.tmp")) == []
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_every_config_field_has_a_validation_rule():
+    """A field added to a config class without its rule would crash every run (KeyError)."""
+    import dataclasses
+
+    from engine import config
+
+    for cls_name, rules in config.RULES.items():
+        cls = getattr(config, cls_name)
+        missing = {f.name for f in dataclasses.fields(cls)} - set(rules)
+        assert not missing, f"{cls_name}: no rule for {sorted(missing)} in engine.config.RULES"

@@ -265,13 +265,6 @@ def test_resnets_train_from_given_weights(tmp_path: Path) -> None:
         assert np.allclose(reloaded.predict_proba(probe), predictor.predict_proba(probe), atol=1e-5)
 
 
-def test_rank_auc_matches_definition() -> None:
-    y = np.array([0, 0, 1, 1, 1])
-    p = np.array([0.1, 0.6, 0.6, 0.8, 0.3])
-    # pairs (pos > neg): 0.6 vs (0.1 win, 0.6 tie), 0.8 vs (win, win), 0.3 vs (win, lose)
-    assert trainer.rank_auc(y, p) == pytest.approx((1.5 + 2 + 1) / 6)
-    assert np.isnan(trainer.rank_auc(np.zeros(3), p[:3]))
-
 
 def test_predictor_refuses_inputs_of_another_shape(tmp_path: Path) -> None:
     predictor = trainer.fit(get_spec("ann"), TrainData(features(40, 0), features(20, 1)),

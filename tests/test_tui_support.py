@@ -121,6 +121,9 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
         summary_models[model] = {
             "seeds": list(SEEDS),
             "metrics": {k: _mean_std([m[k] for m in per_seed]) for k in keys},
+            # the runner's summary: the seeds' bootstrap intervals, averaged bound by bound
+            "roc_auc_ci": [round(sum(m["roc_auc_ci"][i] for m in per_seed) / len(per_seed), 6)
+                           for i in (0, 1)],
             "confusion_pooled": pooled,
             "by_group": {"source": {"lab": {"roc_auc": {"mean": 0.7, "std": 0.01},
                                             "accuracy": {"mean": 0.75, "std": 0.02}},
