@@ -396,9 +396,13 @@ def test_imagenet50_keeps_only_its_head_as_best_state(tmp_path: Path, writes: li
 
 
 def test_checkpoint_settings_cannot_be_negative() -> None:
+    """Refused where the recipe is made (engine.config checks every field)."""
     with pytest.raises(ConfigError) as info:
-        trainer.resolve_recipe(get_spec("ann"), TrainRecipe(checkpoint_seconds=-1))
-    assert "checkpoint_seconds" in info.value.message and "60" in info.value.hint
+        TrainRecipe(checkpoint_seconds=-1)
+    assert "checkpoint_seconds = -1" in info.value.message and "60" in info.value.hint
+    with pytest.raises(ConfigError) as info:
+        TrainRecipe(checkpoint_epochs=-2)
+    assert "checkpoint_epochs = -2" in info.value.message
 
 
 # ---------------------------------------------------------------- layout and casts (issue 12)
