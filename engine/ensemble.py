@@ -141,6 +141,7 @@ def fit(spec: Any, data: Any, ctx: Any) -> Any:
 def load(spec: Any, model_dir: Path) -> EnsemblePredictor:
     """The ensemble saved in ``RUN/ensemble/<seed>``, with its members from ``RUN``."""
     from . import models as registry
+    from . import trust
     from .errors import RunError
 
     model_dir = Path(model_dir)
@@ -162,7 +163,9 @@ def load(spec: Any, model_dir: Path) -> EnsemblePredictor:
         m = Member(str(entry["model"]), int(entry["seed"]))
         spec_m = registry.get_spec(m.model)
         weights[m] = float(entry["weight"])
-        members[m] = registry.load(spec_m, run_path / m.model / str(m.seed))
+        member_dir = run_path / m.model / str(m.seed)
+        trust.verify_model_dir(member_dir)  # as engine.inference.load_model does
+        members[m] = registry.load(spec_m, member_dir)
         inputs[m] = (model_columns(preprocess, baseline=spec_m.baseline)
                      if spec_m.input == "features" else None)
     selection = Selection(weights=weights, val_auc=float(body.get("val_auc", float("nan"))),

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import errno
 import io
-import os
 import signal
 import time
 from contextlib import contextmanager
@@ -192,11 +191,9 @@ def preflight(config: ExperimentConfig) -> list[str]:
                                    "pass --weights PATH (see README, 'Transfer learning "
                                    "offline'), or --no-pretrained")
         if config.weights:
-            from . import weights as weights_module
+            from .weights import check_weights
 
-            check = getattr(weights_module, "check_weights", None)
-            if check is not None:
-                check(Path(config.weights))
+            check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
     counts = {label: 0 for label in LABELS}
     for clip in clipset.clips:
@@ -322,7 +319,7 @@ def train_one(
     With refit the model validation chose (its epochs, hyperparameters, threshold and
     validation predictions) is trained in ``<model>/<seed>/selection/`` and the final model,
     retrained on train + validation, in ``<model>/<seed>/``."""
-    from . import models
+    from . import models, trust
     from .refit import chosen_of, refit_enabled
 
     workdir = run.model_dir(spec.name, seed)
@@ -381,8 +378,10 @@ def train_one(
         predictor = models.fit(spec, prepared.train_data(spec, seed, config.balance_by,
                                                          refit=True),
                                refit_context(ctx, workdir, chosen))
-        predictor.save(workdir)
         refit_info = {"chosen": chosen, "clips": int(len(split.train) + len(split.val))}
+    if refit:
+        predictor.save(workdir)
+    trust.sign_model_dir(workdir)  # what a later load will verify (engine.trust)
     prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
     prob[split.val] = val_prob  # validation rows: the out-of-sample predictions
     result = score(spec.name, seed, prepared, prob, history=history, best_epoch=best_epoch,
@@ -508,6 +507,9 @@ def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: Experiment
         prob = selection.average(candidates)
         workdir.mkdir(parents=True, exist_ok=True)
         selection.save(workdir)
+        from . import trust
+
+        trust.sign_model_dir(workdir)  # the member list is what a later load reads
         from .metrics import log_loss
         from .models import selection_auc
 
@@ -704,16 +706,11 @@ def run_experiment(
     resumable) and re-raises any other error after marking the run failed.
     """
     stop = stop or StopFlag()
-    rank = int(os.environ.get("RANK", "0"))
+    from .launch import launch_info, private_run_copy
+
+    rank = launch_info().rank
     if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
-        import tempfile
-
-        private = RunDir(Path(tempfile.mkdtemp(prefix=f"coughscope-rank{rank}-")) / run.id)
-        if resume:  # resume from the same checkpoints as rank 0, in a private copy
-            import shutil
-
-            shutil.copytree(run.path, private.path)
-        run = private
+        run = RunDir(private_run_copy(run.path, run.id, resume))
     run.path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run.path)
     lock.acquire()  # one writer per run: a second --resume or the same --run-id stops here

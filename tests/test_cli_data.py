@@ -81,7 +81,7 @@ def test_summary_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["data", "summary", "demo:8", "--include-status", "oops"]) == 2
     assert "STATUS=LABEL" in capsys.readouterr().err
     assert main(["data", "summary", "demo:8", "--sample-rate", "100"]) == 2
-    assert "sample_rate 100 Hz" in capsys.readouterr().err
+    assert "--sample-rate 100: must be at least 4000" in capsys.readouterr().err
 
 
 def test_audio_stage_exclusions(tmp_path, capsys):
@@ -113,21 +113,28 @@ class FakeTTY(io.StringIO):
 
 
 def test_progress_bar_tty_and_plain():
+    """A terminal gets rich's bar (count, rate, ETA); a log gets plain lines, no escapes."""
     tty = FakeTTY()
     bar = Progress("preprocess", stream=tty, unit="clips", interval_s=0)
     for done in range(0, 5):
         bar(done, 4)
-    assert tty.getvalue().count("\r") == 5 and tty.getvalue().endswith("4/4 clips (100%)\n")
+    drawn = tty.getvalue()
+    assert "\x1b[" in drawn and "━" in drawn and "[#" not in drawn  # rich, not hand-drawn
+    last = drawn.rsplit("\r", 1)[-1]
+    for part in ("preprocess", "4/4", "clips", "clips/s", "100%", "ETA"):
+        assert part in last, part
     plain = io.StringIO()
     bar = Progress("fetch", stream=plain, unit="bytes", interval_s=3600)
     bar(0, 2048)
     bar(1024, 2048)  # within the interval: not printed
     bar(2048, 2048)  # the end is always printed
-    assert plain.getvalue().splitlines() == [
-        "fetch [..............................] 0 B/2.0 KB (0%)",
-        "fetch [##############################] 2.0 KB/2.0 KB (100%)",
-    ]
-    assert "\r" not in plain.getvalue()
+    assert plain.getvalue().splitlines() == ["fetch 0 B/2.0 KB (0%)", "fetch 2.0 KB/2.0 KB (100%)"]
+    assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()
+    clips = io.StringIO()
+    bar = Progress("preprocess", stream=clips, unit="clips", interval_s=0)
+    bar._started -= 2.0  # two seconds in
+    bar(10, 40)
+    assert clips.getvalue() == "preprocess 10/40 clips (25%), 5.0 clips/s, ETA 0:06\n"
 
 
 def test_summary_exports_spectrogram_images(tmp_path):

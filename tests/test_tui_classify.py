@@ -86,10 +86,11 @@ def test_file_gives_the_classifiers_numbers(demo: DemoRun, monkeypatch: pytest.M
             assert verdict.probability == pytest.approx(want.probability, abs=1e-6)
             assert verdict.label == want.label
             row = table.get_row(verdict.model)
-            assert str(row[3]).endswith(f"{want.probability:.2f}")
-            assert str(row[4]) == want.label
-            assert str(row[5]) == f"± {want.spread:.2f}, {want.agreement:.0%} agree"
-            assert str(row[2]).startswith(f"{want.test_auc:.3f}")  # held-out AUC beside it
+            assert str(row[1]).endswith(f"{want.probability:.2f}")
+            assert str(row[2]) == want.label
+            assert str(row[3]) == f"{want.threshold:.2f}"  # the threshold behind the label
+            assert str(row[4]) == f"± {want.spread:.2f}, {want.agreement:.0%} agree"
+            assert str(row[5]).startswith(f"{want.test_auc:.3f}")  # held-out AUC beside it
         assert f"{expected.duration:.2f} s of sound" in text_of(app, "#classify-status")
         wave = text_of(app, "#classify-wave").splitlines()
         assert wave[0] == "waveform (cleaned)" and set(wave[1]) <= set("▁▂▃▄▅▆▇█")
@@ -115,7 +116,8 @@ def test_no_microphone_disables_record_with_the_reason(tmp_path: Path) -> None:
         view = await open_classify(pilot)
         assert view.mic_ok is False
         assert app.query_one("#classify-record", Button).disabled
-        shown = text_of(app, "#classify-mic")
+        assert text_of(app, "#classify-mic").startswith("No microphone here")
+        shown = text_of(app, "#classify-mic-details")  # PortAudio's words behind "details"
         assert " ".join(shown.split()) == " ".join(sentence.split())
         assert "no input device" in shown and "Over SSH the microphone is the server's" in shown
         assert "No finished run yet" in text_of(app, "#classify-how")
@@ -185,25 +187,55 @@ def test_record_flow_with_an_injected_stream(demo: DemoRun, tmp_path: Path,
     drive(app, body)
 
 
+class SteppedStream:
+    """sounddevice.InputStream stand-in that delivers a block only when the test says so:
+    how much audio gets through never depends on how fast the machine is."""
+
+    opened: list["SteppedStream"] = []
+
+    def __init__(self, samplerate: int, channels: int, callback: Any, blocksize: int,
+                 dtype: str) -> None:
+        self.callback, self.blocksize = callback, blocksize
+        self.signal = cough_signal(samplerate, seconds=0.5, seed=3, lead=0.0, tail=0.0)
+        self.sent = 0
+        SteppedStream.opened.append(self)
+
+    def step(self, blocks: int = 1) -> None:
+        for _ in range(blocks):
+            start = (self.sent * self.blocksize) % max(len(self.signal) - self.blocksize, 1)
+            block = self.signal[start:start + self.blocksize]
+            self.callback(block[:, None], self.blocksize, None, None)
+            self.sent += 1
+
+    def __enter__(self) -> "SteppedStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 def test_stop_ends_a_recording_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import soundfile as sf
     from textual.widgets import Input
 
     monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "data"))
+    SteppedStream.opened.clear()
     app = make_app(tmp_path / "runs")  # no run: the recording is kept, not classified
 
     async def body(pilot: Any) -> None:
         view = await open_classify(pilot)
-        view.use_stream(CoughStream)
+        view.use_stream(SteppedStream)
         view.countdown, view.record_seconds = 0, 60.0
         await pilot.click("#classify-record")
-        await wait_for(pilot, lambda: "REC" in text_of(app, "#classify-level") and
-                       "dBFS" in text_of(app, "#classify-level"), 10)
+        await wait_for(pilot, lambda: bool(SteppedStream.opened), 60)
+        stream = SteppedStream.opened[0]
+        stream.step(10)  # 10 blocks of 50 ms: the meter reads 0.5 s once all are consumed
+        await wait_for(pilot, lambda: "0.5 s / 60.0 s" in text_of(app, "#classify-level"), 60)
         await pilot.click("#classify-stop")
-        await wait_for(pilot, lambda: not view.recording, 10)
+        await wait_for(pilot, lambda: not view.recording, 60)
         saved = Path(app.query_one("#classify-path", Input).value)
         y, sr = sf.read(str(saved))
-        assert 0 < len(y) < 60 * sr
+        assert len(y) == 10 * stream.blocksize  # exactly the blocks sent before Stop
         assert "no finished run to classify with" in text_of(app, "#classify-status")
 
     drive(app, body)

@@ -83,12 +83,17 @@ def test_full_flow_demo_ann_logreg(tmp_path: Path) -> None:
         assert app.query_one("#nav").active == "training"
         # epoch_end points land on the chart while it runs
         training = app.query_one("#training-view")
-        await wait_for(pilot, lambda: bool(training.plotted.get("val_auc")) or
+        await wait_for(pilot, lambda: bool(training.plotted.get("val_loss")) or
                        app.followed.state.is_over, 240)
         await wait_for(pilot, lambda: app.followed.state.is_over, 300)
-        await pilot.pause(0.5)
+        # the screens reload when the follower is done (the runner has let go of the run)
+        await wait_for(pilot, lambda: app.followed.was_over, 60)
+        await pilot.pause(0.3)
         state = app.followed.state
         assert state.state == "finished", (state.errors, runner_log(app))
+        assert training.plotted["val_loss"] and training.plotted["val_loss"][-1] <= 2
+        training.cycle_chart()
+        training.cycle_chart()  # C, C: the validation-AUC chart
         assert training.plotted["val_auc"] and training.plotted["val_auc"][-1] <= 2
         assert {key: part.state for key, part in state.parts.items()} == {
             ("ann", 0): "done", ("ann", 1): "done", ("logreg", 0): "done", ("logreg", 1): "done"}
@@ -137,7 +142,7 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
 
             def progressed() -> bool:
                 seen.append(app.followed.state.progress()[0])
-                return app.followed.state.is_over
+                return app.followed.state.is_over and app.followed.was_over
 
             await wait_for(pilot, progressed, 300)
             await pilot.pause(0.5)

@@ -54,7 +54,8 @@ def test_every_screen_is_reachable_by_key_at_80x24(tmp_path: Path) -> None:
             await pilot.pause()
             assert tabs.active == tab
             assert app.query_one(f"#{tab}-view").display
-        assert "no runs in runs/ yet" in text_of(app, "#runs-where")
+        where = text_of(app, "#runs-where")
+        assert f"no runs in {tmp_path / 'runs'} yet" in where and "(--runs-dir)" in where
         assert "No finished run yet" in text_of(app, "#classify-how")
         assert app.sub_title == "device: cpu (test)"
 
@@ -74,9 +75,10 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         assert table.row_count == 1
         row = table.get_row_at(0)
         assert row[0] == run.name and row[1] == "finished"
-        assert row[5] == f"{summary['models']['ann']['metrics']['roc_auc']['mean']:.3f} ann"
+        assert row[4] == f"{summary['models']['ann']['metrics']['roc_auc']['mean']:.3f} ann"
         await pilot.click("#runs-open")
-        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over)
+        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over
+                       and app.followed.was_over)
         await pilot.pause(0.4)  # the 4 Hz redraw
         # results: every number equals summary.json
         results = app.query_one("#results-table", DataTable)
@@ -85,7 +87,9 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         auc = summary["models"]["ann"]["metrics"]["roc_auc"]
         assert ann[1] == f"{auc['mean']:.3f} ± {auc['std']:.3f}"
         maj = summary["models"]["ann"]["metrics"]["majority_accuracy"]
-        assert ann[3] == f"{maj['mean']:.3f} ± {maj['std']:.3f}"
+        assert ann[4] == f"{maj['mean']:.3f} ± {maj['std']:.3f}"
+        ci = summary["models"]["ann"]["roc_auc_ci"]  # the 95% interval beside every AUC
+        assert ann[2] == f"{ci[0]:.3f}–{ci[1]:.3f}"
         assert app.query_one("#results-model", Select).value == "ann"
         # confusion: pooled counts, then one seed with its threshold
         pooled = summary["models"]["ann"]["confusion_pooled"]
@@ -101,6 +105,9 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         assert "threshold 0.500" in rates
         # training: the finished run's curves are drawn
         training = app.query_one("#training-view")
+        assert training.plotted["train_loss"] == [1.0, 2.0, 3.0, 4.0]
+        await pilot.press("3", "c", "c")  # C cycles loss -> accuracy -> validation AUC
+        await pilot.pause()
         assert training.plotted["val_auc"] == [1.0, 2.0, 3.0, 4.0]
         assert "finished" in text_of(app, "#training-status")
         # classify lists the run's models with their held-out AUC
@@ -108,7 +115,7 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         await pilot.pause()
         models = app.query_one("#classify-models", DataTable)
         assert models.row_count == 2
-        assert models.get_row_at(0)[2] == f"{auc['mean']:.3f} ± {auc['std']:.3f}"
+        assert models.get_row_at(0)[5] == f"{auc['mean']:.3f} ± {auc['std']:.3f}"
         assert "coughscope predict" in text_of(app, "#classify-how")
 
     drive(app, body)
@@ -204,7 +211,8 @@ def test_torn_last_event_line_is_reported_and_run_still_opens(tmp_path: Path) ->
     app = make_app(tmp_path / "runs", open_run=run.name)
 
     async def body(pilot: Any) -> None:
-        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over)
+        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over
+                       and app.followed.was_over)
         await pilot.pause(0.4)
         assert app.followed.state.state == "finished"
         await pilot.press("3")
@@ -267,8 +275,10 @@ def test_help_palette_theme_and_no_color(tmp_path: Path, monkeypatch: pytest.Mon
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         help_text = " ".join(" ".join(row) for row in app.screen.rows)
-        for word in ("go to Classify", "Theme", "Stop run", "Resume", "Summarise", "f1"):
+        for word in ("go to Classify", "Theme", "Stop run", "Resume", "Summarise", "F1 / ?",
+                     "Ctrl+X", "Esc"):
             assert word in help_text
+        assert "question_mark" not in help_text and "ctrl+" not in help_text  # key names
         await pilot.press("escape")
         provider = CoughscopeCommands(app.screen)
         names = [hit.text async for hit in provider.discover()]

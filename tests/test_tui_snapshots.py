@@ -1,5 +1,5 @@
-"""Snapshot tests (pytest-textual-snapshot) of the main screens at 100x32 on a fixed,
-hand-written finished run. Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``
+"""Snapshot tests (pytest-textual-snapshot) of the six main screens at 80x24 (the smallest
+size the app supports, e.g. over SSH) and 140x40, on a fixed, hand-written finished run. Update with ``pytest tests/test_tui_snapshots.py --snapshot-update``
 after a deliberate change, and look at the SVGs in ``tests/__snapshots__``."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ try:
 except ImportError:  # tests/ is a package
     from tests.test_tui_support import make_finished_run
 
-SIZE = (100, 32)
+SIZES = {"80x24": (80, 24), "140x40": (140, 40)}
 
 
 @pytest.fixture
@@ -23,6 +23,7 @@ def finished_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # shown paths are relative: the same at every run
     run = make_finished_run(tmp_path / "runs")
     return build_app(runs_dir=tmp_path / "runs", open_run=run.name, detect_device=False,
                      device_text="cpu (test)")
@@ -57,9 +58,11 @@ def _goto(key: str) -> Any:
     return before
 
 
+@pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("key,name", [
     ("1", "data"), ("2", "models"), ("3", "training"), ("4", "results"),
     ("5", "confusion"), ("6", "runs"),
 ])
-def test_screen_snapshot(snap_compare: Any, finished_app: Any, key: str, name: str) -> None:
-    assert snap_compare(finished_app, terminal_size=SIZE, run_before=_goto(key))
+def test_screen_snapshot(snap_compare: Any, finished_app: Any, key: str, name: str,
+                         size: str) -> None:
+    assert snap_compare(finished_app, terminal_size=SIZES[size], run_before=_goto(key))

@@ -34,12 +34,13 @@ from textual.worker import get_current_worker
 
 from engine import paths
 from engine.errors import CoughscopeError, RunError
-from engine.runs import RunDir, RunFollower, RunState
+from engine.runs import RunDir, RunFollower, RunState, pid_alive
 
 from .commands import CoughscopeCommands
-from .dialogs import HelpScreen, QuitScreen
+from .dialogs import ConfirmScreen, HelpScreen, QuitScreen
 from .launcher import ExperimentRequest, LaunchedRun, resume_run, start_run, stop_pid
 from .messages import DeviceDetected, RunUpdated
+from .settings import load_settings, save_settings
 from textual.widget import AwaitMount, Widget
 
 # modules the first frame must not have imported (each costs seconds here)
@@ -97,10 +98,16 @@ class CoughscopeApp(App[None]):
         Binding("f1,question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q,q", "quit", "Quit"),
+        # Esc leaves any text field (the field's own keys stop there); Enter on a screen
+        # whose tab strip has the focus does that screen's main action; / jumps to the path
+        Binding("escape", "leave_input", "Leave field", show=False),
+        Binding("enter", "screen_enter", "Do it", show=False),
+        Binding("slash", "focus_path", "Path field", show=False),
         # screen actions: shown in the footer, and active, on their own screen only
         Binding("ctrl+r", "summarise_data", "Summarise"),
         Binding("ctrl+s", "start_training", "Start"),
         Binding("ctrl+x", "stop_run", "Stop run"),
+        Binding("c", "cycle_chart", "Next chart"),
         Binding("ctrl+o", "open_selected_run", "Open/follow"),
         Binding("ctrl+e", "resume_selected_run", "Resume"),
         Binding("delete", "delete_selected_run", "Delete"),
@@ -111,16 +118,18 @@ class CoughscopeApp(App[None]):
         "summarise_data": "data",
         "start_training": "models",
         "stop_run": "training",
+        "cycle_chart": "training",
         "open_selected_run": "runs",
         "resume_selected_run": "runs",
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
+        "focus_path": ("data", "classify"),
     }
 
     def __init__(
         self,
         runs_dir: Path | None = None,
-        data: str = "demo",
+        data: str | None = None,
         open_run: str | None = None,
         detect_device: bool = True,
         device_text: str | None = None,
@@ -129,7 +138,11 @@ class CoughscopeApp(App[None]):
         super().__init__()
         self.start_time = start if start is not None else time.perf_counter()
         self.runs_dir = paths.runs_dir(runs_dir)
-        self.data_spec = data
+        self.runs_dir_reason = paths.runs_dir_reason(runs_dir)
+        self.settings = load_settings()
+        # --data wins; else the data set chosen last time; else the synthetic demo
+        self.data_spec = data or self.settings.data or "demo"
+        self.attach_on_start = True
         self.open_run_spec = open_run
         self.detect_device = detect_device
         self.device_text = device_text or ("detecting…" if detect_device else "not detected")
@@ -189,7 +202,10 @@ class CoughscopeApp(App[None]):
         self.call_later(when_mounted)
 
     def on_mount(self) -> None:
-        self.theme = "textual-dark"
+        self.theme = self.settings.theme if self.settings.theme in self.available_themes \
+            else "textual-dark"
+        for problem in self.settings.problems:
+            self.notify(problem, title="settings", severity="warning", timeout=8)
         self.sub_title = f"device: {self.device_text}"
         self.call_after_refresh(self._first_frame)
         self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
@@ -205,6 +221,22 @@ class CoughscopeApp(App[None]):
             self.detect_device_worker()
         if self.open_run_spec:
             self.open_run_by_spec(self.open_run_spec)
+        elif self.attach_on_start:
+            self.attach_to_running_run()
+
+    def attach_to_running_run(self) -> None:
+        """Follow the newest run that is still training (after a reconnect, say)."""
+        from engine.runs import list_runs
+
+        running = [run for run in list_runs(self.runs_dir)
+                   if run.status().get("state") == "running"]
+        if not running:
+            return
+        run = running[0]
+        self.open_run(run)
+        more = f" ({len(running) - 1} more on Runs, 6)" if len(running) > 1 else ""
+        self.notify(f"run {run.id} is still training: following it{more}",
+                    title="attached", timeout=8)
 
     # ------------------------------------------------------------------ device
 
@@ -214,7 +246,8 @@ class CoughscopeApp(App[None]):
 
     def on_device_detected(self, message: DeviceDetected) -> None:
         self.device_text = message.text
-        self.sub_title = f"device: {message.text}"
+        # the header keeps the device only (80 columns); the Models screen shows the notice
+        self.sub_title = f"device: {message.text.split(' — ')[0]}"
         models = self.view("models")
         if models is not None:  # a Models screen built later reads app.device_text
             models.show_device(message.text)
@@ -230,6 +263,8 @@ class CoughscopeApp(App[None]):
         tabbed.active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.screen_stack:  # the app is closing (quit while a tab switch was queued)
+            return
         if event.pane.id:
             self.build_view(event.pane.id)
         self.refresh_bindings()  # the footer shows the new screen's actions
@@ -241,14 +276,21 @@ class CoughscopeApp(App[None]):
         """(where, key, what) of every key binding, for the help screen."""
         titles = {tab: title for tab, title, _ in SCREENS}
         rows = [("everywhere", key, f"go to {title}") for _, title, key in SCREENS]
-        rows.append(("everywhere", "ctrl+p", "command palette: every action by name"))
+        rows.append(("everywhere", key_label("ctrl+p"), "command palette: every action by name"))
+        what = {"leave_input": "leave a text field (then screen keys work)",
+                "focus_path": "type a path (Data, Classify)",
+                "screen_enter": "Data: read the data set; Runs: open the highlighted run"}
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and not binding.action.startswith("goto"):
-                where = titles.get(self.SCREEN_ACTIONS.get(binding.action, ""), "everywhere")
-                rows.append((where, binding.key.replace(",", " / "), binding.description))
-        rows += [("Runs", "enter", "open the highlighted run"),
-                 ("Training", "enter", "show the highlighted model/seed's curves"),
-                 ("dialogs", "escape", "close / cancel")]
+                tabs = self.SCREEN_ACTIONS.get(binding.action, "")
+                tabs = (tabs,) if isinstance(tabs, str) else tabs
+                where = ", ".join(titles[t] for t in tabs if t in titles) or "everywhere"
+                keys = " / ".join(key_label(k) for k in binding.key.split(","))
+                rows.append((where, keys, what.get(binding.action, binding.description)))
+        rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Training", "Enter", "show the highlighted model/seed's curves"),
+                 ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
+                 ("dialogs", "Esc", "close / cancel")]
         return rows
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -257,12 +299,42 @@ class CoughscopeApp(App[None]):
         if tab is None or not self.is_mounted or not self.screen.is_attached:
             return True
         try:
-            return self.query_one("#nav", TabbedContent).active == tab
+            active = self.query_one("#nav", TabbedContent).active
         except Exception:  # noqa: BLE001 - a modal screen is on top
             return False
+        return active in tab if isinstance(tab, tuple) else active == tab
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        self.remember(theme=self.theme)
+
+    def remember(self, **changes: Any) -> None:
+        """Save settings for next time (last data set, Models choices, theme)."""
+        for key, value in changes.items():
+            setattr(self.settings, key, value)
+        problem = save_settings(self.settings)
+        if problem:
+            self.notify(problem, title="settings", severity="warning", timeout=8)
+
+    def action_leave_input(self) -> None:
+        """Esc in a text field: give the focus back to the tab strip, so keys 1-7 work."""
+        from textual.widgets import Input
+
+        if isinstance(self.focused, Input):
+            self.query_one("#nav", TabbedContent).query_one(Tabs).focus()
+
+    def action_screen_enter(self) -> None:
+        """Enter on the tab strip: the screen's main action (Data reads the data set, Runs
+        opens the highlighted run), as the screens say."""
+        active = self.query_one("#nav", TabbedContent).active
+        if active == "data":
+            self.with_view("data", lambda view: view.summarise())
+        elif active == "runs":
+            self.with_view("runs", lambda view: view.action_open())
+
+    def action_focus_path(self) -> None:
+        tab = self.query_one("#nav", TabbedContent).active
+        self.with_view(tab, lambda view: view.query_one(f"#{tab}-{'spec' if tab == 'data' else 'path'}").focus())
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(name, action, help) of every action, for the command palette (run with
@@ -272,7 +344,8 @@ class CoughscopeApp(App[None]):
         actions += [
             ("Summarise data", "summarise_data", "read the chosen data set and show its summary"),
             ("Start training", "start_training", "start the experiment set on the Models screen"),
-            ("Stop the run", "stop_run", "interrupt the followed run (it can be resumed)"),
+            ("Stop the run", "stop_run", "interrupt the followed run (asks first; resumable)"),
+            ("Next training chart", "cycle_chart", "loss → accuracy → validation AUC"),
             ("Refresh runs", "refresh_runs", "re-read the runs directory"),
             ("Open the selected run", "open_selected_run", "follow it live or show its results"),
             ("Resume the selected run", "resume_selected_run", "continue an interrupted run"),
@@ -298,6 +371,10 @@ class CoughscopeApp(App[None]):
     def action_start_training(self) -> None:
         self.action_goto("models")
         self.with_view("models", lambda view: view.start())
+
+    def action_cycle_chart(self) -> None:
+        self.action_goto("training")
+        self.with_view("training", lambda view: view.cycle_chart())
 
     def action_refresh_runs(self) -> None:
         self.action_goto("runs")
@@ -409,7 +486,20 @@ class CoughscopeApp(App[None]):
                     view.refresh_runs()
 
     def action_stop_run(self) -> None:
-        self.stop_followed_run()
+        """Ctrl+X: ask first (a stopped run can be resumed, but its current epoch is lost)."""
+        followed = self.followed
+        if followed is None or followed.state.is_over:
+            self.notify("no run is training", severity="warning")
+            return
+
+        def decide(yes: bool | None) -> None:
+            if yes:
+                self.stop_followed_run()
+
+        self.push_screen(ConfirmScreen(
+            f"Stop run {followed.run.id}?\nIt is marked interrupted and can be resumed later "
+            "from the Runs screen (the epoch in progress is lost).", yes="Stop run",
+            no="Keep training"), decide)
 
     def stop_followed_run(self) -> None:
         followed = self.followed
@@ -425,27 +515,52 @@ class CoughscopeApp(App[None]):
     def live_launched(self) -> list[LaunchedRun]:
         return [launched for launched in self.launched.values() if launched.running]
 
+    def live_runs(self) -> dict[str, int]:
+        """run id -> pid of every run still training that quitting would leave: the ones
+        this app started, and the followed one whichever process started it."""
+        live = {launched.run.id: launched.process.pid for launched in self.live_launched()}
+        followed = self.followed
+        if followed is not None and followed.run.id not in live and not followed.state.is_over:
+            status = followed.run.status()
+            pid = status.get("pid")
+            if status.get("state") == "running" and isinstance(pid, int) and pid_alive(pid):
+                live[followed.run.id] = pid
+        return live
+
     async def action_quit(self) -> None:
-        live = self.live_launched()
+        live = self.live_runs()
         if not live:
             self.exit()
             return
 
         def decide(choice: str | None) -> None:
             if choice == "stop":
-                for launched in live:
-                    stop_pid(launched.process.pid)
+                for pid in live.values():
+                    stop_pid(pid)
                 self.exit()
             elif choice == "leave":
                 self.exit()
 
-        self.push_screen(QuitScreen([launched.run.id for launched in live]), decide)
+        self.push_screen(QuitScreen(list(live)), decide)
 
 
 def new_view(tab: str) -> Widget:
     """A new screen widget for ``tab`` (imports its module on first use)."""
     module, name = VIEWS[tab]
     return getattr(importlib.import_module(module), name)(id=f"{tab}-view")
+
+
+def key_label(key: str) -> str:
+    """A binding's key as people write it: ``ctrl+x`` -> ``Ctrl+X``, ``question_mark`` -> ``?``."""
+    from textual.keys import format_key
+
+    *modifiers, name = key.split("+")
+    shown = format_key(name)
+    shown = shown.upper() if len(shown) == 1 and modifiers else shown
+    shown = {"escape": "Esc", "esc": "Esc", "enter": "Enter", "delete": "Delete", "del": "Delete",
+             "tab": "Tab"}.get(
+        shown, shown.upper() if len(shown) <= 3 and shown[:1] == "f" else shown)
+    return "+".join([*(m.capitalize() for m in modifiers), shown])
 
 
 def describe_this_device() -> str:
@@ -466,7 +581,7 @@ def describe_this_device() -> str:
 
 def build_app(
     runs_dir: str | Path | None = None,
-    data: str = "demo",
+    data: str | None = None,
     open_run: str | None = None,
     detect_device: bool = True,
     device_text: str | None = None,
@@ -484,15 +599,9 @@ def build_app(
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="coughscope", description="the coughscope terminal app")
-    parser.add_argument("--data", default="demo", metavar="SPEC",
-                        help="data set to start with: demo, a Coswara root, manifest CSV or folder")
-    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
-    parser.add_argument("--open", metavar="RUN", dest="open_run",
-                        help="open a run (id, path or 'latest') on start")
-    parser.add_argument("--debug", action="store_true",
-                        help="print the startup time to stderr when the app closes")
-    return parser.parse_args(list(argv))
+    from .launch import app_parser
+
+    return app_parser().parse_args(list(argv))
 
 
 def main(argv: Iterable[str] | None = None, start: float | None = None) -> int:

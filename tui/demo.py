@@ -262,17 +262,19 @@ def make_app(runs_dir: Path, data: str) -> CoughscopeApp:
 
 @contextlib.contextmanager
 def demo_environment(work: Path) -> Iterator[None]:
-    """Data and cache under ``work``, ``work`` as the working directory (shown paths are
+    """Data, cache and settings under ``work``, ``work`` as the working directory (shown paths are
     relative to it), truecolor for the cast; everything restored afterwards."""
     import engine
 
     names = ("COUGHSCOPE_DATA_DIR", "COUGHSCOPE_CACHE_DIR", "COUGHSCOPE_RUNS_DIR",
-             "COLORTERM", "PYTHONPATH")
+             "COUGHSCOPE_CONFIG_DIR", "COLORTERM", "PYTHONPATH")
     saved = {name: os.environ.get(name) for name in names}
     cwd = Path.cwd()
     source_root = str(Path(engine.__file__).resolve().parents[1])  # the runner's engine
     os.environ.update(COUGHSCOPE_DATA_DIR=str(work / "data"),
-                      COUGHSCOPE_CACHE_DIR=str(work / "cache"), COLORTERM="truecolor",
+                      COUGHSCOPE_CACHE_DIR=str(work / "cache"),
+                      COUGHSCOPE_CONFIG_DIR=str(work / "config"),  # the user's settings stay
+                      COLORTERM="truecolor",
                       PYTHONPATH=os.pathsep.join(p for p in (source_root, saved["PYTHONPATH"])
                                                  if p))
     os.environ.pop("COUGHSCOPE_RUNS_DIR", None)

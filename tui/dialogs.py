@@ -1,4 +1,5 @@
-"""Modal screens: help, confirm (delete), and what to do with a live run on quit."""
+"""Modal screens: help, confirm (delete, stop), what to do with a live run on quit, and
+which data set to download."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Select, Static
 
 
 class HelpScreen(ModalScreen[None]):
@@ -44,7 +45,10 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question; dismisses with True for yes."""
+    """A yes/no question; dismisses with True for yes. The focus starts on the safe answer,
+    so an Enter pressed by habit cancels."""
+
+    AUTO_FOCUS = "#no"
 
     BINDINGS = [Binding("escape,n", "no", "No"), Binding("y", "yes", "Yes")]
 
@@ -102,3 +106,38 @@ class QuitScreen(ModalScreen[str]):
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)
+
+
+class DownloadScreen(ModalScreen[str]):
+    """Pick a data set from the catalogue to fetch; dismisses with its name, or ``""``."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        from engine.download import load_catalogue  # data/catalogue.toml, tomllib only
+
+        catalogue = load_catalogue()
+        rows = Text()
+        for name, entry in catalogue.items():
+            rows.append(f"{name}", style="bold")
+            rows.append(f"  {entry.title} ({entry.size}; {entry.licence})\n  {entry.holds}\n")
+        with Vertical(classes="dialog"):
+            yield Static("Download a data set", classes="dialog-title")
+            yield Select([(name, name) for name in catalogue], id="download-name",
+                         allow_blank=False, compact=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Download", id="download-go", variant="primary", compact=True)
+                yield Button("Cancel", id="download-cancel", compact=True)
+            with VerticalScroll(id="download-about"):
+                yield Static(rows)
+                yield Static("It goes to the data directory. From a shell, `coughscope data "
+                             "get NAME` does the same (and resumes).", classes="note")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "download-go":
+            self.dismiss(str(self.query_one("#download-name", Select).value))
+        else:
+            self.dismiss("")
+
+    def action_cancel(self) -> None:
+        self.dismiss("")

@@ -29,11 +29,12 @@ class DeviceDetected(Message):
 
 
 class DataProgress(Message):
-    def __init__(self, done: int, total: int, stage: str) -> None:
+    def __init__(self, done: int, total: int, stage: str, unit: str = "clips") -> None:
         super().__init__()
         self.done = done
         self.total = total
         self.stage = stage
+        self.unit = unit
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, DataProgress)
@@ -52,3 +53,12 @@ class DataFailed(Message):
         self.spec = spec
         self.message = message
         self.hint = hint
+
+
+class Downloaded(Message):
+    """A data set was fetched (``spec`` is what to summarise: its root or manifest)."""
+
+    def __init__(self, name: str, spec: str) -> None:
+        super().__init__()
+        self.name = name
+        self.spec = spec

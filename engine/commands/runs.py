@@ -5,6 +5,9 @@
   coughscope runs diff RUN_A RUN_B [--json]      only what differs: config, environment,
                                                  data, results
 
+  coughscope runs trust RUN [--yes]              sign a run made elsewhere so its models load
+                                                 (see the README's "Security model")
+
 RUN is a run directory, an id under --runs-dir, or `latest` (the newest run, running or not).
 """
 
@@ -72,11 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps({"runs_dir": str(root), "runs": rows}))
         return 0
+    why = paths.runs_dir_reason(args.runs_dir)  # which rule picked the folder
     if not rows:
-        print(f"no runs in {root}; start one with: coughscope --headless "
+        print(f"no runs in {root} ({why}); start one with: coughscope --headless "
               "(or point --runs-dir / $COUGHSCOPE_RUNS_DIR at your runs)")
         return 0
-    print(f"runs in {root}, newest first")
+    print(f"runs in {root} ({why}), newest first")
     print(f"{'run':<26}{'state':<13}{'best AUC':>9}  {'data':<18}models")
     for r in rows:
         auc = f"{r['best_auc']:.3f}" if r["best_auc"] is not None else "-"

@@ -31,7 +31,9 @@ from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
 from engine.errors import RunError
-from engine.runs import read_summary
+from engine.runs import read_summary, trained_on_synthetic
+
+from ..widgets.paths import PathSuggester
 from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
 from .results import mean_std
 
@@ -59,6 +61,37 @@ def level_meter(level_db: float, elapsed: float, seconds: float, width: int = 30
     text.append(f"{elapsed:4.1f} s / {seconds:.1f} s  [")
     text.append("#" * fill, style="green" if level_db < -3 else "bold red")
     text.append("." * (width - fill) + f"]  {level_db:6.1f} dBFS")
+    return text
+
+
+def shown_folder(path: Path) -> str:
+    text = shown_path(path)
+    return text if len(text) <= 18 else "…" + text[-17:]
+
+
+def mic_summary(ok: bool, sentence: str) -> tuple[str, str]:
+    """One line for the screen, and the rest (PortAudio's words) behind "details"."""
+    if ok:
+        head, _, rest = sentence.partition(". ")
+        return head, rest
+    return ("No microphone here: Record is off (classify a file instead).",
+            " ".join(sentence.split()))
+
+
+def verdict_text(verdicts: list[Any]) -> Text:
+    """Per model, the answer with its reason: ``ann  P 0.42 < 0.50 → negative``."""
+    text = Text()
+    for v in verdicts:
+        if v.probability is None:
+            continue
+        sign = "≥" if v.probability >= v.threshold else "<"
+        text.append(f"{v.model:<9}", style="bold")
+        text.append(f" P {v.probability:.2f} {sign} threshold {v.threshold:.2f} → ")
+        text.append(v.label, style="bold reverse" if v.label == "positive" else "bold")
+        text.append("\n")
+    if text.plain:
+        text.append("threshold: chosen on each seed's validation part (mean over seeds)",
+                    style="dim")
     return text
 
 
@@ -108,6 +141,15 @@ class RecordDone(Message):
 # ------------------------------------------------------------------ widgets
 
 
+class Shown(Static):
+    """A Static that takes no room while it is empty (the verdict stays near the top)."""
+
+    def update(self, content: Any = "") -> None:
+        super().update(content)
+        self.display = bool(str(content).strip() if not isinstance(content, Text)
+                            else content.plain.strip())
+
+
 class AudioTree(DirectoryTree):
     """A file browser showing folders and audio files only (hidden entries left out)."""
 
@@ -140,31 +182,56 @@ class ClassifyView(Vertical):
         yield Static(DISCLAIMER, id="classify-disclaimer", classes="warning")
         with Horizontal(classes="row"):
             yield Label("run")
-            yield Select([], id="classify-run", prompt="pick a finished run")
+            yield Select([], id="classify-run", prompt="pick a finished run", compact=True)
         with Horizontal(classes="row"):
-            yield Input(placeholder="audio file path (or pick one on the left)",
-                        id="classify-path")
-            yield Button("Classify", id="classify-go", variant="primary")
-            yield Button("Record", id="classify-record", disabled=True)
-            yield Button("Stop", id="classify-stop", variant="error", disabled=True)
+            yield Input(placeholder="audio file path (or pick one below; / types here)",
+                        id="classify-path", compact=True, suggester=PathSuggester())
+            yield Button("Classify", id="classify-go", variant="primary", compact=True)
+            yield Button("Record", id="classify-record", disabled=True, compact=True)
+            yield Button("Stop", id="classify-stop", variant="error", disabled=True,
+                         compact=True)
+        with Horizontal(classes="row"):
+            yield Static("checking for a microphone …", id="classify-mic", classes="note")
+            yield Button("details", id="classify-mic-details-toggle", compact=True)
+        yield Static("", id="classify-mic-details", classes="note")
         with Horizontal(id="classify-body"):
-            yield AudioTree(Path.cwd(), id="classify-tree")
+            with Vertical(id="classify-files"):
+                yield Button("↑ parent folder", id="classify-up", compact=True)
+                yield AudioTree(Path.cwd(), id="classify-tree")
             with VerticalScroll(id="classify-out"):
-                yield Static("", id="classify-status", classes="message")
-                yield Static("checking for a microphone …", id="classify-mic", classes="note")
-                yield Static("", id="classify-level")
-                yield Static("", id="classify-wave")
-                yield Static("", id="classify-spec")
-                yield Static("", id="classify-warnings", classes="warning")
+                # the verdict first: at 80x24 the pictures come after the numbers
+                yield Shown("", id="classify-status", classes="message")
+                yield Shown("", id="classify-level")
+                yield Shown("", id="classify-verdict")
                 yield DataTable(id="classify-models", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="classify-how")
+                yield Shown("", id="classify-warnings", classes="warning")
+                yield Shown("", id="classify-wave")
+                yield Shown("", id="classify-spec")
 
     def on_mount(self) -> None:
         table = self.query_one("#classify-models", DataTable)
-        table.add_columns("model", "seeds", "held-out ROC-AUC", "P(positive)", "label",
-                          "seed spread")
+        table.add_columns("model", "P(positive)", "label", "threshold", "seed spread",
+                          "held-out AUC")
+        self.query_one("#classify-mic-details-toggle", Button).display = False
+        for empty in self.query(Shown):
+            empty.display = False
+        self.query_one("#classify-mic-details", Static).display = False
         self.refresh_runs()
         self.mic_worker()
+
+    @on(Button.Pressed, "#classify-up")
+    def action_up(self) -> None:
+        """The file tree shows the parent of its folder (it starts at the working folder)."""
+        tree = self.query_one("#classify-tree", AudioTree)
+        parent = Path(tree.path).resolve().parent
+        tree.path = parent
+        self.query_one("#classify-up", Button).label = f"↑ {shown_folder(parent)}/.."
+
+    @on(Button.Pressed, "#classify-mic-details-toggle")
+    def action_mic_details(self) -> None:
+        details = self.query_one("#classify-mic-details", Static)
+        details.display = not details.display
 
     def on_show(self) -> None:
         self.refresh_runs()
@@ -209,8 +276,12 @@ class ClassifyView(Vertical):
             self._fill_table(run, self.last_result.verdicts or [])
         else:
             self._fill_table(run, [])
-        how = Text("Pick an audio file on the left, type its path, or record one. "
-                   "The same from a shell:\n", style="")
+        how = Text(f"Models of run {run.id}.", style="bold")
+        if trained_on_synthetic(run):
+            how.append(" WARNING: trained on SYNTHETIC demo data — its answers say nothing "
+                       "about real coughs.", style="bold reverse")
+        how.append("\nPick an audio file on the left, type its path, or record one. "
+                   "The same from a shell:\n")
         how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}")
         self.query_one("#classify-how", Static).update(how)
 
@@ -232,17 +303,21 @@ class ClassifyView(Vertical):
                 auc = verdict.test_auc
             seeds = len(entry.get("seeds") or []) or (len(verdict.seeds) if verdict else 0)
             if verdict is None:
-                table.add_row(name, str(seeds), mean_std(auc), "—", "—", "—", key=name)
+                table.add_row(name, "—", "—", "—", f"{seeds} seeds", mean_std(auc), key=name)
                 continue
             label = Text(verdict.label, style="bold red" if verdict.label == "positive"
                          else "bold green")
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
-            table.add_row(name, str(seeds), mean_std(auc), probability_bar(verdict.probability),
-                          label, spread, key=name)
+            table.add_row(name, probability_bar(verdict.probability), label,
+                          f"{verdict.threshold:.2f}", spread, mean_std(auc), key=name)
 
     # ------------------------------------------------------------------ classify a file
 
     @on(Input.Submitted, "#classify-path")
+    def _submitted(self) -> None:
+        self.app.action_leave_input()  # screen keys work straight after Enter
+        self.action_classify()
+
     @on(Button.Pressed, "#classify-go")
     def action_classify(self) -> None:
         self.classify(self.query_one("#classify-path", Input).value.strip())
@@ -263,8 +338,19 @@ class ClassifyView(Vertical):
             text.append(f"\nhint: {hint}", style="")
         self.set_status(text, error=True)
 
+    def clear_result(self) -> None:
+        """Forget the shown result: an error must not sit beside the previous file's numbers."""
+        self.last_result = None
+        self._clear_pictures()
+        self.query_one("#classify-warnings", Static).update("")
+        self.query_one("#classify-verdict", Static).update("")
+        run = self.selected_run()
+        if run is not None:
+            self._fill_table(run, [])
+
     def classify(self, path_text: str) -> None:
         """Check the path and the run here; load and classify in a thread."""
+        self.clear_result()
         if not path_text:
             self.show_error("no file given", "type an audio file's path, or pick one on the left")
             return
@@ -322,9 +408,10 @@ class ClassifyView(Vertical):
             self.show_error(f"cannot classify {Path(result.path).name}: {result.error}")
             self._clear_pictures()
         else:
-            self.set_status(Text(f"{result.path}  ({result.duration:.2f} s of sound after "
-                                 f"trimming; models of run {message.run_id})"))
+            self.set_status(Text(f"{shown_path(Path(result.path))}  ({result.duration:.2f} s "
+                                 f"of sound after trimming; run {message.run_id})"))
             self._draw_pictures(result)
+            self.query_one("#classify-verdict", Static).update(verdict_text(result.verdicts))
         warnings = Text()
         for warning in result.warnings:
             warnings.append(f"warning: {warning}\n")
@@ -367,7 +454,10 @@ class ClassifyView(Vertical):
         button = self.query_one("#classify-record", Button)
         button.disabled = not ok or self.recording
         button.tooltip = sentence
-        self.query_one("#classify-mic", Static).update(Text(sentence))
+        first, details = mic_summary(ok, sentence)
+        self.query_one("#classify-mic", Static).update(Text(first))
+        self.query_one("#classify-mic-details", Static).update(Text(details))
+        self.query_one("#classify-mic-details-toggle", Button).display = bool(details)
 
     def use_stream(self, factory: Callable[..., Any], name: str = "injected input stream") -> None:
         """Record from ``factory`` (``sounddevice.InputStream``'s signature) instead of the

@@ -1,5 +1,10 @@
 """The Confusion screen: the test confusion matrix of any model and seed, or pooled over
-seeds, with counts, rates, and sensitivity/specificity at the validation-chosen threshold."""
+seeds, with counts, rates, and sensitivity/specificity at the validation-chosen threshold.
+
+The threshold can be moved (← →, Shift for bigger steps, 0 back to the validation-chosen one):
+the counts are then recomputed from the test predictions (``predictions.csv``) and the screen
+says plainly that a threshold chosen by looking at the test part is no longer an honest
+estimate."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Select, Static
 
@@ -16,7 +22,7 @@ from engine.runs import RunDir
 
 from engine.errors import RunError
 from engine.metrics import confusion_rates
-from engine.runs import model_seeds, read_metrics, read_summary
+from engine.runs import model_seeds, read_metrics, read_predictions, read_summary
 
 POOLED = "pooled"
 
@@ -42,11 +48,25 @@ def matrix_table(confusion: dict[str, Any]) -> Table:
     return table
 
 
-def rates_text(confusion: dict[str, Any], threshold: Any) -> Text:
+def counts_at(labels: list[int], probs: list[float], threshold: float) -> dict[str, int]:
+    """Confusion counts when P(positive) >= ``threshold`` answers positive."""
+    counts = {"tn": 0, "fp": 0, "fn": 0, "tp": 0}
+    for label, prob in zip(labels, probs):
+        positive = prob >= threshold
+        key = ("tp" if positive else "fn") if label else ("fp" if positive else "tn")
+        counts[key] += 1
+    return counts
+
+
+def rates_text(confusion: dict[str, Any], threshold: Any, moved: bool = False) -> Text:
     rates = confusion_rates(confusion)
     text = Text()
     if isinstance(threshold, (int, float)):
-        text.append(f"threshold {threshold:.3f} (chosen on validation)\n", style="bold")
+        if moved:
+            text.append(f"threshold {threshold:.2f} (moved by you; 0 resets)\n", style="bold")
+        else:
+            text.append(f"threshold {threshold:.3f} (chosen on validation; ← → move it)\n",
+                        style="bold")
     text.append(f"sensitivity {percent(rates['sensitivity'])}   "
                 f"specificity {percent(rates['specificity'])}\n")
     text.append(f"precision {percent(rates['precision'])}   NPV {percent(rates['npv'])}   "
@@ -54,27 +74,69 @@ def rates_text(confusion: dict[str, Any], threshold: Any) -> Text:
     return text
 
 
-class ConfusionView(Vertical):
+class ConfusionView(Vertical, can_focus=True):
     TITLE = "Confusion"
+    BINDINGS = [
+        Binding("left", "move(-0.01)", "Threshold −"),
+        Binding("right", "move(0.01)", "Threshold +"),
+        Binding("shift+left", "move(-0.05)", show=False),
+        Binding("shift+right", "move(0.05)", show=False),
+        Binding("0", "reset_threshold", "Validation threshold", show=False),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run: RunDir | None = None
         self.summary: dict[str, Any] | None = None
         self.typed: Any = None
+        self.threshold: float | None = None  # None: each seed's validation-chosen one
+        self.shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("model")
-            yield Select([], id="confusion-model", prompt="pick a model")
+            yield Select([], id="confusion-model", prompt="pick a model", compact=True)
             yield Label("seed")
-            yield Select([], id="confusion-seed", prompt="pick a seed")
+            yield Select([], id="confusion-seed", prompt="pick a seed", compact=True)
         yield Static("No run open: open a finished run on the Runs screen (6).",
                      id="confusion-matrix")
         yield Static("", id="confusion-rates")
 
+    def on_show(self) -> None:
+        self.focus()  # ← → move the threshold straight away (Tab reaches the pickers)
+
+    def action_move(self, step: float) -> None:
+        if self.shown is None:
+            return
+        start = self.threshold if self.threshold is not None else self.base_threshold()
+        self.threshold = round(min(1.0, max(0.0, start + float(step))), 2)
+        self.show(*self.shown)
+
+    def action_reset_threshold(self) -> None:
+        self.threshold = None
+        if self.shown is not None:
+            self.show(*self.shown)
+
+    def base_threshold(self) -> float:
+        """The validation-chosen threshold shown (the seeds' mean when pooled)."""
+        if self.shown is None or self.run is None:
+            return 0.5
+        model, seed = self.shown
+        seeds = model_seeds(self.run, model, self.typed) if seed == POOLED else [int(seed)]
+        values = [t for t in (self._seed_threshold(model, s) for s in seeds) if t is not None]
+        return sum(values) / len(values) if values else 0.5
+
+    def _seed_threshold(self, model: str, seed: int) -> float | None:
+        assert self.run is not None
+        try:
+            read = read_metrics(self.run, model, seed)
+        except RunError:
+            return None
+        return read.threshold if read is not None else None
+
     def load(self, run: RunDir) -> None:
         self.run = run
+        self.threshold = None
         try:
             self.typed = read_summary(run)
         except RunError as err:
@@ -114,7 +176,23 @@ class ConfusionView(Vertical):
             self.show(model, event.value)
 
     def confusion_for(self, model: str, seed: str) -> tuple[dict[str, Any] | None, Any]:
-        """The confusion counts and threshold of ``model`` at ``seed`` (or pooled)."""
+        """The confusion counts and threshold of ``model`` at ``seed`` (or pooled); at the
+        moved threshold when the user moved it."""
+        assert self.run is not None
+        if self.threshold is not None:
+            seeds = model_seeds(self.run, model, self.typed) if seed == POOLED else [int(seed)]
+            total = {"tn": 0, "fp": 0, "fn": 0, "tp": 0}
+            found = False
+            for s in seeds:
+                try:
+                    predictions = read_predictions(self.run, model, s)
+                except RunError:
+                    predictions = None
+                labels, probs = predictions.part("test") if predictions else ([], [])
+                found = found or bool(labels)
+                for key, value in counts_at(labels, probs, self.threshold).items():
+                    total[key] += value
+            return (total if found else None), self.threshold
         if seed == POOLED:
             entry = ((self.summary or {}).get("models") or {}).get(model) or {}
             return entry.get("confusion_pooled"), None
@@ -128,6 +206,7 @@ class ConfusionView(Vertical):
         return read.test.get("confusion"), read.threshold
 
     def show(self, model: str, seed: str) -> None:
+        self.shown = (model, seed)
         confusion, threshold = self.confusion_for(model, seed)
         matrix = self.query_one("#confusion-matrix", Static)
         rates = self.query_one("#confusion-rates", Static)
@@ -138,7 +217,15 @@ class ConfusionView(Vertical):
         matrix.update(matrix_table(confusion))
         text = Text(f"{model}, {'pooled over seeds' if seed == POOLED else 'seed ' + seed}\n",
                     style="bold")
+        moved = self.threshold is not None
         if seed == POOLED:
-            text.append("pooled: each seed's counts at its own threshold, added up\n")
-        text.append_text(rates_text(confusion, threshold))
+            text.append("pooled: every seed's counts at one threshold, added up\n" if moved else
+                        "pooled: each seed's counts at its own threshold, added up\n")
+            if not moved:
+                text.append(f"threshold: mean {self.base_threshold():.3f} over seeds (chosen on "
+                            "validation; ← → move it)\n", style="bold")
+        text.append_text(rates_text(confusion, threshold, moved))
+        if moved:
+            text.append("\nA threshold picked while looking at the test part is not an honest "
+                        "estimate: it shows the trade-off, not a result.", style="italic")
         rates.update(text)

@@ -14,18 +14,20 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
+from engine import paths
 from engine.errors import CoughscopeError
 
-from ..messages import DataFailed, DataProgress, DataSummarised
+from ..messages import DataFailed, DataProgress, DataSummarised, Downloaded
+from ..widgets.paths import PathSuggester
 
 INTRO = (
-    "Data set: `demo` (built-in synthetic clips), a Coswara root, a manifest CSV "
-    "(path,label[,group,...]) or a folder with positive/ and negative/ subfolders. "
-    "Press Enter or Summarise to read it."
+    "Data set: `demo` (synthetic clips), a Coswara root, a manifest CSV (path,label[,group]) "
+    "or a folder with positive/ and negative/. Enter reads it; / types a path; Esc leaves it."
 )
+NO_DOWNLOADS = "none downloaded"
 
 
 def one_class_problem(spec: str, summary: dict[str, Any]) -> str | None:
@@ -47,9 +49,14 @@ class DataView(Vertical):
         yield Static(INTRO, classes="intro")
         with Horizontal(classes="row"):
             yield Input(self.app.data_spec, placeholder="demo, /path/to/coswara, manifest.csv",
-                        id="data-spec")
-            yield Button("Summarise", id="data-summarise", variant="primary")
-        yield ProgressBar(id="data-progress", show_eta=False)
+                        id="data-spec", compact=True,
+                        suggester=PathSuggester(extra=("demo",)))
+            yield Button("Summarise", id="data-summarise", variant="primary", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("downloaded")
+            yield Select([], id="data-downloaded", prompt=NO_DOWNLOADS, compact=True)
+            yield Button("Download…", id="data-download", compact=True)
+        yield ProgressBar(id="data-progress", show_eta=True)
         yield Static("", id="data-message", classes="message")
         with VerticalScroll(id="data-body"):
             yield Static("", id="data-summary")
@@ -57,13 +64,79 @@ class DataView(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#data-progress", ProgressBar).display = False
-        table = self.query_one("#data-excluded", DataTable)
-        table.add_columns("excluded clip", "reason", "stage")
-        table.display = False
+        self.query_one("#data-excluded", DataTable).display = False
+        self.refresh_downloaded()
+
+    def refresh_downloaded(self) -> None:
+        """The picker of data sets fetched with Download… / ``coughscope data get``."""
+        found = downloaded_sets()
+        select = self.query_one("#data-downloaded", Select)
+        select.set_options([(f"{name}  ({paths.short_path(spec)})", spec)
+                            for name, spec in found])
+        select.prompt = "pick one" if found else NO_DOWNLOADS
 
     @on(Input.Submitted, "#data-spec")
+    def _submitted(self) -> None:
+        # leave the field, so the screen keys (2 for Models, ...) work straight after Enter
+        self.app.action_leave_input()
+        self.summarise()
+
     @on(Button.Pressed, "#data-summarise")
     def action_summarise(self) -> None:
+        self.summarise()
+
+    @on(Select.Changed, "#data-downloaded")
+    def _picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#data-spec", Input).value = event.value
+            self.summarise()
+
+    @on(Button.Pressed, "#data-download")
+    def action_download(self) -> None:
+        from ..dialogs import DownloadScreen
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.start_download(name)
+
+        self.app.push_screen(DownloadScreen(), chosen)
+
+    def start_download(self, name: str) -> None:
+        self.set_message(Text(f"downloading {name} (the same as `coughscope data get {name}`)"
+                              " …"))
+        bar = self.query_one("#data-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self.download_worker(name)
+
+    @work(thread=True, exclusive=True, group="data", exit_on_error=False)
+    def download_worker(self, name: str) -> None:
+        from engine.download import get_dataset
+
+        worker = get_current_worker()
+
+        def factory(label: str) -> Any:
+            def report(done: int, total: int | None) -> None:
+                if not worker.is_cancelled:
+                    self.post_message(DataProgress(done, total or 0, label.strip(),
+                                                   unit="bytes"))
+            return report
+
+        try:
+            result = get_dataset(name, progress_factory=factory)
+        except CoughscopeError as err:
+            self.post_message(DataFailed(name, err.message, err.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 - show it instead of killing the app
+            self.post_message(DataFailed(
+                name, f"downloading {name!r} failed: {type(exc).__name__}: {exc}",
+                f"try `coughscope data get {name}` for the full error"))
+            return
+        self.post_message(Downloaded(name, str(result)))
+
+    def on_downloaded(self, message: Downloaded) -> None:
+        self.refresh_downloaded()
+        self.query_one("#data-spec", Input).value = message.spec
         self.summarise()
 
     @on(Input.Changed, "#data-spec")
@@ -73,6 +146,7 @@ class DataView(Vertical):
     def summarise(self) -> None:
         spec = self.query_one("#data-spec", Input).value.strip() or "demo"
         self.app.data_spec = spec
+        self.app.remember(data=spec)
         self.set_message(Text(f"reading {spec} …"))
         bar = self.query_one("#data-progress", ProgressBar)
         bar.update(total=None, progress=0)
@@ -109,7 +183,15 @@ class DataView(Vertical):
     def on_data_progress(self, message: DataProgress) -> None:
         bar = self.query_one("#data-progress", ProgressBar)
         bar.update(total=message.total or None, progress=message.done)
-        self.set_message(Text(f"{message.stage}: {message.done}/{message.total}"))
+        if message.unit == "bytes":
+            done = human_bytes(message.done)
+            amount = f"{done} of {human_bytes(message.total)}" if message.total else done
+        elif message.total:
+            amount = f"{message.done}/{message.total} clips"
+        else:
+            self.set_message(Text(f"{message.stage} …"))
+            return
+        self.set_message(Text(f"{message.stage}: {amount}"))
 
     def on_data_failed(self, message: DataFailed) -> None:
         self.query_one("#data-progress", ProgressBar).display = False
@@ -132,14 +214,16 @@ class DataView(Vertical):
             self.set_message(Text(f"{message.spec}: {summary.get('usable', 0)} usable clips"
                                   f"{note}; pick models on the Models screen (2)"))
         self.query_one("#data-summary", Static).update(summary_table(summary))
-        self.show_excluded(summary.get("excluded") or [])
+        self.show_excluded(summary.get("excluded") or [], str(summary.get("root", "")))
 
-    def show_excluded(self, excluded: list[dict[str, str]]) -> None:
+    def show_excluded(self, excluded: list[dict[str, str]], root: str = "") -> None:
         table = self.query_one("#data-excluded", DataTable)
-        table.clear()
+        # new columns each time: a cleared table keeps the old widths, which cut new paths
+        table.clear(columns=True)
+        table.add_columns(f"excluded clip ({len(excluded)})", "reason", "stage")
         for item in excluded:
-            table.add_row(Text(str(item.get("path", ""))), Text(str(item.get("reason", ""))),
-                          str(item.get("stage", "")))
+            table.add_row(Text(short_clip_path(str(item.get("path", "")), root)),
+                          Text(str(item.get("reason", ""))), str(item.get("stage", "")))
         table.display = bool(excluded)
 
 
@@ -151,19 +235,36 @@ def summary_table(summary: dict[str, Any]) -> Table:
     labels = summary.get("labels") or {}
     durations = summary.get("durations") or {}
     rates = summary.get("sample_rates") or {}
-    rows = [
+    kind = str(summary.get("kind", ""))
+    usable = int(summary.get("usable", 0) or 0)
+    groups = int(summary.get("groups", 0) or 0)
+    rows: list[tuple[str, Any]] = [
         ("data", Text(str(summary.get("description", "")))),
-        ("clips", f"{summary.get('clips', 0)} found, {summary.get('usable', 0)} usable, "
+        ("kind", Text(kind + ("  (SYNTHETIC: not real coughs)" if summary.get("synthetic")
+                              else ""), style="bold" if summary.get("synthetic") else "")),
+        ("where", Text(paths.short_path(summary["root"]) if summary.get("root") else "—")),
+        ("clips", f"{summary.get('clips', 0)} found, {usable} usable, "
                   f"{len(summary.get('excluded') or [])} excluded"),
         ("labels", ", ".join(f"{k} {v}" for k, v in labels.items())),
-        ("groups", f"{summary.get('groups', 0)} (participants; splits keep them apart)"),
+        ("groups", f"{groups} (participants; splits keep them apart)"),
     ]
+    if usable and groups == usable:
+        rows.append(("note", "each clip counts as its own participant (the data set names no "
+                             "participants): a person with two clips could be in train and "
+                             "test"))
     if durations:
         rows.append(("duration", f"min {durations.get('min', 0):.2f} s, median "
                                  f"{durations.get('median', 0):.2f} s, max "
                                  f"{durations.get('max', 0):.2f} s"))
     if rates:
         rows.append(("sample rate", ", ".join(f"{r} Hz × {n}" for r, n in rates.items())))
+    channels = summary.get("channels") or {}
+    if channels:
+        rows.append(("channels", ", ".join(f"{c}: {n}" for c, n in channels.items())))
+    for column, values in (summary.get("meta") or {}).items():
+        shown = list(values.items())
+        rows.append((column, Text(", ".join(f"{k} {v}" for k, v in shown[:8]) +
+                                  (", …" if len(shown) > 8 else ""))))
     if summary.get("synthetic"):
         rows.append(("note", "synthetic demo data: numbers say nothing about real coughs"))
     for note in summary.get("notes") or []:
@@ -195,6 +296,40 @@ def read_data_summary(spec: str, progress: Any) -> dict[str, Any]:
 
     dataset = preprocess(clipset, PreprocessConfig(), progress=report)
     return summarize(dataset)
+
+
+def short_clip_path(path: str, root: str) -> str:
+    """A clip's path relative to its data set's root (else shortened with ~ or ./)."""
+    prefix = root.rstrip("/") + "/"
+    if root and path.startswith(prefix):
+        return path[len(prefix):]
+    return paths.short_path(path) if path.startswith("/") else path
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def downloaded_sets() -> list[tuple[str, str]]:
+    """(name, spec) of each catalogue data set found under the data directory."""
+    from engine.download import load_catalogue  # reads data/catalogue.toml (tomllib only)
+
+    found = []
+    try:
+        names = list(load_catalogue())
+    except CoughscopeError:
+        return []
+    for name in names:
+        folder = paths.data_dir() / name
+        if not folder.is_dir() or not any(folder.iterdir()):
+            continue
+        manifest = folder / "manifest.csv"
+        found.append((name, str(manifest if manifest.is_file() else folder)))
+    return found
 
 
 def spec_problem(spec: str) -> str | None:

@@ -19,8 +19,11 @@ from engine.runs import RunDir
 from engine.errors import RunError
 from engine.runs import Summary, model_seeds, read_metrics, read_summary, roc_curve_for
 
+from .training import MARKERS, integer_ticks
+
 COLUMNS = (
     ("roc_auc", "ROC-AUC"),
+    ("roc_auc_ci", "AUC 95% CI"),
     ("accuracy", "accuracy"),
     ("majority_accuracy", "majority"),
     ("balanced_accuracy", "bal. acc"),
@@ -45,6 +48,14 @@ def mean_std(entry: Any) -> str:
     return "—"
 
 
+def ci_text(ci: Any) -> str:
+    """``[0.71, 0.91]`` -> ``"0.710–0.910"`` (the bootstrap interval of the test AUC)."""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(
+            isinstance(v, (int, float)) for v in ci):
+        return f"{ci[0]:.3f}–{ci[1]:.3f}"
+    return "—"
+
+
 def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The held-out metrics of a ``metrics.json`` (nested under ``test`` or at top level)."""
     return metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
@@ -65,8 +76,10 @@ class ResultsView(VerticalScroll):
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
             yield Label("model")
-            yield Select([], id="results-model", allow_blank=True, prompt="pick a model")
+            yield Select([], id="results-model", allow_blank=True, prompt="pick a model",
+                         compact=True)
         yield Static(TEST_NOTE, classes="note")
+        yield Static("", id="results-legend")
         with Grid(id="results-charts"):
             yield PlotextPlot(id="results-acc")
             yield PlotextPlot(id="results-loss")
@@ -116,12 +129,14 @@ class ResultsView(VerticalScroll):
             text.append(f"  preset {self.summary['preset']}")
         if data.get("description"):
             text.append(f"\ndata: {data['description']}")
-        text.append("\ntest part, mean ± std over seeds; 'majority' is the accuracy of always "
-                    "answering the training majority class")
+        text.append("\ntest part, mean ± std over seeds; 95% CI: bootstrap interval of the "
+                    "test AUC (mean over seeds); 'majority': always answering the training "
+                    "majority class")
         header.update(text)
         for name, entry in models.items():
             metrics = entry.get("metrics") or {}
-            cells = [mean_std(metrics.get(key)) for key, _ in COLUMNS]
+            cells = [ci_text(entry.get("roc_auc_ci")) if key == "roc_auc_ci" else
+                     mean_std(metrics.get(key)) for key, _ in COLUMNS]
             table.add_row(name, *cells, str(len(entry.get("seeds") or [])), key=name)
         select.set_options([(name, name) for name in models])
         if models:
@@ -150,9 +165,9 @@ class ResultsView(VerticalScroll):
         acc = self.query_one("#results-acc", PlotextPlot)
         loss = self.query_one("#results-loss", PlotextPlot)
         roc = self.query_one("#results-roc", PlotextPlot)
-        for chart, title in ((acc, "accuracy: train vs validation, test ●"),
-                             (loss, "loss: train vs validation, test ●"),
-                             (roc, "ROC on the test part")):
+        self.query_one("#results-legend", Static).update(legend_text(not self.app.no_color))
+        for chart, title in ((acc, "accuracy"), (loss, "loss"),
+                             (roc, "ROC (test); y: true positive rate")):
             chart.plt.clear_data()
             chart.plt.title(f"{model}: {title}" if model else title)
         groups = self.query_one("#results-groups", Static)
@@ -171,10 +186,11 @@ class ResultsView(VerticalScroll):
             self._plot_curves(acc, loss, metrics, seed)
             fpr, tpr = roc_curve_for(self.run, model, seed)
             if fpr:
-                roc.plt.plot(fpr, tpr, label=f"seed {seed}", marker="braille")
-        roc.plt.plot([0, 1], [0, 1], label="chance", marker="dot")
-        roc.plt.xlabel("false positive rate")
-        roc.plt.ylabel("true positive rate")
+                roc.plt.plot(fpr, tpr, marker="braille")
+        roc.plt.plot([0, 1], [0, 1], marker="·", color="gray")
+        roc.plt.xlabel("false positive rate (1 − specificity)")
+        roc.plt.xlim(0, 1)
+        roc.plt.ylim(0, 1)
         for chart in (acc, loss, roc):
             chart.refresh()
         groups.update(group_table((self.summary or {}).get("models", {}).get(model, {})))
@@ -194,11 +210,29 @@ class ResultsView(VerticalScroll):
                 points = [(x, r[key]) for x, r in zip(epochs, history)
                           if isinstance(r.get(key), (int, float))]
                 if points:
+                    marker, _, hue = MARKERS[name]
                     chart.plt.plot([p[0] for p in points], [p[1] for p in points],
-                                   label=f"{name} s{seed}", marker="braille")
+                                   marker=marker, color=hue)
             if isinstance(test_value, (int, float)):
-                chart.plt.scatter([last], [test_value], label=f"test s{seed}", marker="●")
+                chart.plt.scatter([last], [test_value], marker="●", color="red")
             chart.plt.xlabel("epoch")
+            chart.plt.xticks(integer_ticks(last))
+
+
+def legend_text(colour: bool) -> Text:
+    """The charts' legend, above them (a legend inside a plot covers its first epochs)."""
+    text = Text()
+    for name in ("train", "validation"):
+        _, glyph, hue = MARKERS[name]
+        text.append(f"{glyph}{glyph} ", style=f"bold {hue}" if colour else "bold")
+        text.append(f"{name}   ")
+    text.append("● ", style="bold red" if colour else "bold")
+    text.append("test (final)   ")
+    text.append("⣿⣿ ", style="bold")
+    text.append("ROC per seed   ")
+    text.append("··", style="bold")
+    text.append(" chance")
+    return text
 
 
 def group_table(entry: dict[str, Any]) -> Table | Text:

@@ -1,5 +1,7 @@
-"""The Runs screen: every run in the runs directory, with status, date, data, models and
-best AUC; open (follow live or show results), resume, delete (after confirmation)."""
+"""The Runs screen: every run in the runs directory, with status, data, models and best AUC
+(the data set by its short name; the full path, dates and recipe in the detail pane under the
+table); open (follow live or show results), resume, delete (after confirmation). The header
+says which folder it read, and why that one."""
 
 from __future__ import annotations
 
@@ -7,18 +9,19 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from pathlib import Path
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from engine.errors import CoughscopeError
-from engine.runs import RunDir, list_runs
+from engine import paths
+from engine.errors import CoughscopeError, RunError
+from engine.runs import RunDir, list_runs, read_config, read_env, read_summary
 
 from ..dialogs import ConfirmScreen
-from engine.errors import RunError
-from engine.runs import read_config, read_summary
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,24 @@ class RunRow:
     data: str
     models: str
     best: str
+    config: dict[str, Any]
+    ended: str = ""
+    env: dict[str, Any] | None = None
+
+    @property
+    def data_name(self) -> str:
+        return short_data_name(self.data)
+
+
+def short_data_name(spec: str) -> str:
+    """``/home/me/data/coswara`` -> ``coswara``; ``.../covid19-cough/manifest.csv`` ->
+    ``covid19-cough/manifest.csv``; ``demo:200`` stays."""
+    if spec.startswith("demo") or "/" not in spec:
+        return spec
+    path = Path(spec)
+    if path.suffix and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or spec
 
 
 def describe_run(run: RunDir) -> RunRow:
@@ -49,7 +70,35 @@ def describe_run(run: RunDir) -> RunRow:
         data=str(config.get("data", "?")),
         models=",".join(config.get("models") or []) or "?",
         best=f"{best[1]:.3f} {best[0]}" if best else "—",
+        config=config,
+        ended=str(status.get("ended", "") or "")[:16].replace("T", " "),
+        env=read_env(run),
     )
+
+
+def detail_text(row: RunRow) -> Text:
+    """The selected run in full: data path, dates, recipe, where it lives."""
+    recipe = row.config.get("recipe") or {}
+    text = Text(f"{row.run.id}", style="bold")
+    text.append(f"  {row.state}, started {row.date or '?'}")
+    if row.ended:
+        text.append(f", ended {row.ended}")
+    text.append(f"\ndata: {row.data}")
+    text.append(f"\nmodels: {row.models}; seeds {row.config.get('seeds', '?')}, "
+                f"preset {recipe.get('preset', '?')}, epochs {recipe.get('epochs', '?')}, "
+                f"device {row.config.get('device', '?')}")
+    env = row.env or {}
+    if env:
+        versions = env.get("versions") or {}
+        made = ", ".join(f"{name} {versions[name]}" for name in ("python", "torch")
+                         if versions.get(name))
+        text.append(f"\nran on: {env.get('host', '?')}, {env.get('device_name') or '?'}"
+                    f"; coughscope {env.get('coughscope', '?')}"
+                    + (f" ({str(env['git_commit'])[:8]})" if env.get("git_commit") else "")
+                    + (f"; {made}" if made else ""))
+    text.append(f"\nfolder: {paths.short_path(row.run.path)}  (coughscope runs show "
+                f"{row.run.id})")
+    return text
 
 
 class RunsView(Vertical):
@@ -61,16 +110,17 @@ class RunsView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-where", classes="intro")
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-detail")
         with Horizontal(classes="row"):
-            yield Button("Open / follow", id="runs-open", variant="primary")
-            yield Button("Resume", id="runs-resume")
-            yield Button("Delete", id="runs-delete", variant="error")
-            yield Button("Refresh", id="runs-refresh")
+            yield Button("Open / follow", id="runs-open", variant="primary", compact=True)
+            yield Button("Resume", id="runs-resume", compact=True)
+            yield Button("Delete", id="runs-delete", variant="error", compact=True)
+            yield Button("Refresh", id="runs-refresh", compact=True)
         yield Static("", id="runs-message", classes="message")
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        for title in ("run", "status", "started", "data", "models", "best AUC"):
+        for title in ("run", "status", "data", "models", "best AUC"):
             table.add_column(title, key=title)
         self.refresh_runs()
 
@@ -84,13 +134,28 @@ class RunsView(Vertical):
         cursor = table.cursor_row
         table.clear()
         for row in self.rows:
-            table.add_row(row.run.id, row.state, row.date, Text(row.data), row.models, row.best,
+            table.add_row(row.run.id, row.state, Text(row.data_name), row.models, row.best,
                           key=row.run.id)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
-        where = Text(f"runs in {root.name}/ ({len(self.rows)})" if self.rows else
-                     f"no runs in {root.name}/ yet: start one on the Models screen (2)")
+        self.show_detail()
+        folder = paths.short_path(root)
+        why = getattr(self.app, "runs_dir_reason", "")
+        count = f"{len(self.rows)} run{'s' if len(self.rows) != 1 else ''}"
+        where = Text(f"{count} in {folder}" if self.rows else
+                     f"no runs in {folder} yet: start one on the Models screen (2)")
+        if why:
+            where.append(f"  ({why})", style="dim")
         self.query_one("#runs-where", Static).update(where)
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def show_detail(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        detail = self.query_one("#runs-detail", Static)
+        if self.rows and 0 <= table.cursor_row < len(self.rows):
+            detail.update(detail_text(self.rows[table.cursor_row]))
+        else:
+            detail.update("")
 
     def selected(self) -> RunRow | None:
         table = self.query_one("#runs-table", DataTable)

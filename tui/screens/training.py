@@ -1,5 +1,10 @@
 """The Training screen: live loss, accuracy and validation-AUC charts per model and seed,
-progress and ETA, and a Stop button.
+progress and ETA, and a Stop button (shown only while the run is training).
+
+One chart at a time, as tall as the screen allows (C cycles loss → accuracy → validation AUC);
+the legend sits above the chart, never on the curves, and train and validation differ by
+glyph as well as colour (NO_COLOR). The ETA is the run state's: the steps left weighted by the
+measured time per epoch of each model (a baseline's fit is not an epoch of a CNN).
 
 The app's follow worker folds events into the run's state; this screen only draws that
 state, when the app's 4 Hz timer says something changed (never once per event).
@@ -13,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
@@ -24,12 +29,35 @@ if TYPE_CHECKING:
     from ..app import FollowedRun
 
 STATE_MARK = {"pending": "·", "training": "▸", "done": "✓"}
+CHARTS = (
+    ("loss", "loss", ("train_loss", "val_loss")),
+    ("accuracy", "accuracy", ("train_acc", "val_acc")),
+    ("auc", "validation ROC-AUC", ("val_auc",)),
+)
+# (plotext marker, the glyph the legend shows, colour) per curve: glyphs differ for NO_COLOR
+MARKERS = {"train": ("braille", "⣿", "cyan"), "validation": ("•", "•", "magenta")}
+
+
+def curve_kind(key: str) -> str:
+    return "train" if key.startswith("train") else "validation"
+
+
+def integer_ticks(last: float, most: int = 8) -> list[int]:
+    """Whole epochs from 1 to ``last``, at most ``most`` of them, evenly stepped."""
+    last_epoch = max(1, int(round(last)))
+    step = max(1, -(-last_epoch // most))
+    ticks = list(range(1, last_epoch + 1, step))
+    if ticks[-1] != last_epoch and len(ticks) < most:
+        ticks.append(last_epoch)
+    return ticks
 
 
 def part_line(part: PartProgress) -> Text:
-    text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ")
+    """``✓ ann s0 0.812`` (test AUC when done) or ``▸ cnn s1 3/30`` (epochs)."""
+    text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ", no_wrap=True,
+                overflow="ellipsis")
     if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
-        text.append(f"AUC {part.metrics['roc_auc']:.3f}", style="bold")
+        text.append(f"{part.metrics['roc_auc']:.3f}", style="bold")
     else:
         text.append(f"{len(part.history)}/{part.epochs or '?'}")
     return text
@@ -54,26 +82,34 @@ class TrainingView(Vertical):
         self.chosen: tuple[str, int] | None = None  # None: follow the part in training
         self.shown: tuple[str, int] | None = None
         self.plotted: dict[str, list[float]] = {}
+        self.markers: dict[str, str] = {}  # curve key -> plotext marker drawn
+        self.chart = 0  # index into CHARTS
         self._part_keys: list[tuple[str, int]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="training-top"):
             yield Static("No run yet: start one on the Models screen (2) or open one on "
                          "Runs (6).", id="training-status")
-            yield Button("Stop", id="training-stop", variant="error", disabled=True)
+            yield Button("Stop", id="training-stop", variant="error", compact=True)
         yield ProgressBar(id="training-progress", show_eta=False, show_percentage=True)
         with Horizontal(id="training-body"):
-            yield OptionList(id="training-parts")
-            with Grid(id="training-charts"):
-                yield PlotextPlot(id="chart-loss")
-                yield PlotextPlot(id="chart-acc")
-                yield PlotextPlot(id="chart-auc")
+            parts = OptionList(id="training-parts")
+            parts.border_title = "seed · test AUC"
+            yield parts
+            with Vertical(id="training-chart-box"):
+                yield Static("", id="training-legend")
+                yield PlotextPlot(id="training-chart")
                 yield Static("", id="training-notes", classes="notes")
 
     def on_mount(self) -> None:
-        for chart_id, title in (("chart-loss", "loss"), ("chart-acc", "accuracy"),
-                                ("chart-auc", "validation ROC-AUC")):
-            self.query_one(f"#{chart_id}", PlotextPlot).plt.title(title)
+        self.query_one("#training-stop", Button).display = False
+        # no run: no bar (an indeterminate bar animates forever, repainting over SSH)
+        self.query_one("#training-progress", ProgressBar).display = False
+        self.query_one("#training-chart", PlotextPlot).plt.title(CHARTS[0][1])
+
+    def cycle_chart(self) -> None:
+        self.chart = (self.chart + 1) % len(CHARTS)
+        self.redraw()
 
     def show_run(self, followed: FollowedRun) -> None:
         self.followed = followed
@@ -95,6 +131,7 @@ class TrainingView(Vertical):
     def redraw(self) -> None:
         followed = self.followed
         if followed is None:
+            self._draw_charts(None, [])
             return
         with followed.lock:
             state = followed.state
@@ -110,7 +147,8 @@ class TrainingView(Vertical):
         self.query_one("#training-status", Static).update(status)
         bar = self.query_one("#training-progress", ProgressBar)
         bar.update(total=total or None, progress=done)
-        self.query_one("#training-stop", Button).disabled = over
+        bar.display = True
+        self.query_one("#training-stop", Button).display = not over
         self._update_parts(parts, keys, key)
         self.query_one("#training-notes", Static).update(notes)
         self._draw_charts(part, history)
@@ -146,7 +184,7 @@ class TrainingView(Vertical):
             if state.seconds is not None:
                 text.append(f"  took {format_seconds(state.seconds)}")
         else:
-            eta = state.eta_seconds(time.time())
+            eta = state.eta_seconds(time.time())  # weighted by each model's epoch time
             text.append(f"  ETA {format_seconds(eta)}" if eta is not None else "  ETA —")
         if state.data:
             split = state.data.get("split") or {}
@@ -154,7 +192,7 @@ class TrainingView(Vertical):
                               for name, info in split.items() if isinstance(info, dict))
             text.append(f"\ndata: {state.data.get('description', '')}")
             if parts:
-                text.append(f"  split: {parts}")
+                text.append(f"\nsplit: {parts}")
         return text
 
     @staticmethod
@@ -174,24 +212,32 @@ class TrainingView(Vertical):
         return text
 
     def _draw_charts(self, part: PartProgress | None, history: list[dict[str, Any]]) -> None:
+        _, name, keys = CHARTS[self.chart]
         title = f"{part.model} seed {part.seed}" if part else ""
         self.plotted = {}
-        for chart_id, name, keys in (
-            ("chart-loss", "loss", ("train_loss", "val_loss")),
-            ("chart-acc", "accuracy", ("train_acc", "val_acc")),
-            ("chart-auc", "validation ROC-AUC", ("val_auc",)),
-        ):
-            chart = self.query_one(f"#{chart_id}", PlotextPlot)
-            plt = chart.plt
-            plt.clear_data()
-            plt.title(f"{name} — {title}" if title else name)
-            for key in keys:
-                xs, ys = series(history, key)
-                self.plotted[key] = xs
-                if xs:
-                    plt.plot(xs, ys, label=key.replace("_", " ").replace("val", "validation"),
-                             marker="braille")
-            plt.xlabel("epoch")
-            if name != "loss":  # accuracy and AUC live in [0, 1]: keep the scale honest
-                plt.ylim(0, 1)
-            chart.refresh()
+        self.markers = {}
+        chart = self.query_one("#training-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.title(f"{name} — {title}" if title else name)
+        last = 1.0
+        colour = not self.app.no_color
+        legend = Text()
+        for key in keys:
+            xs, ys = series(history, key)
+            self.plotted[key] = xs
+            marker, glyph, hue = MARKERS[curve_kind(key)]
+            self.markers[key] = marker
+            legend.append(f"{glyph}{glyph} ", style=f"bold {hue}" if colour else "bold")
+            legend.append(f"{curve_kind(key)}   ")
+            if xs:
+                last = max(last, xs[-1])
+                plt.plot(xs, ys, marker=marker, color=hue if colour else "default")
+        legend.append(f"[C] next chart ({self.chart + 1}/{len(CHARTS)})", style="dim")
+        self.query_one("#training-legend", Static).update(legend)
+        plt.xlabel("epoch")
+        plt.xticks(integer_ticks(last))
+        plt.xlim(1, max(last, 2))
+        if name != "loss":  # accuracy and AUC live in [0, 1]: keep the scale honest
+            plt.ylim(0, 1)
+        chart.refresh()
