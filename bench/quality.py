@@ -122,7 +122,7 @@ def main() -> int:
             cross = cross_source_run(config, runs_dir, args.column, held)
             for m in models:
                 table[m][f"{train_on} -> {held}"] = mean_auc(
-                    [r["test"] for r in seed_metrics(cross, m)])
+                    [r.get("ood") or r["test"] for r in seed_metrics(cross, m)])
     seconds = time.perf_counter() - started
     print_table(table, baseline="logreg" if "logreg" in models else models[0])
     print(f"\n{len(models)} models x {args.seeds} seeds x {args.epochs} epochs, "

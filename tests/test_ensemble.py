@@ -111,3 +111,16 @@ def test_the_saved_ensemble_predicts_again(ensemble_run: dict[str, Any]) -> None
         mp.undo()
     p = loaded.predictor.predict_proba(loaded.inputs(ds.features, ds.logmel))
     np.testing.assert_allclose(p, read_predictions(run, "ensemble", 0).probabilities, atol=2e-6)
+
+
+def test_selection_falls_back_to_the_plain_auc_when_no_stratum_has_both_classes() -> None:
+    """A held-out source can leave the confounded column with one class per value in the
+    validation part: choices then use the plain AUC instead of failing."""
+    from engine.models import Part, selection_auc
+
+    y = np.tile([0, 1], 20)
+    strata = np.where(y == 1, "verified", "")  # each value holds one class only
+    good, bad = y + 0.1 * np.arange(40) / 40, np.arange(40) / 40.0
+    assert selection_auc(Part(good[:, None], y, strata=strata), good) == roc_auc(y, good)
+    chosen = select(y, {Member("bad", 0): bad, Member("good", 0): good}, strata=strata)
+    assert list(chosen.weights) == [Member("good", 0)]

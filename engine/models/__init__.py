@@ -122,13 +122,15 @@ class Part:
 
 
 def selection_auc(part: Part, p: np.ndarray) -> float:
-    """The validation AUC used for choices: within ``part.strata`` when given, else plain."""
+    """The validation AUC used for choices: within ``part.strata`` when given (and some value
+    holds both classes), else plain."""
     from ..metrics import roc_auc, stratified_auc
 
     if part.strata is None:
         return roc_auc(part.y, p)
     auc = stratified_auc(part.y, p, part.strata, n_boot=0)["roc_auc"]
-    return float("nan") if auc is None else auc
+    # no value of the column holds both classes here: the plain AUC is all there is
+    return roc_auc(part.y, p) if auc is None else auc
 
 
 @dataclass
