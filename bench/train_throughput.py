@@ -3,9 +3,12 @@
 For each model, both loops train the same architecture (random weights) with the same
 optimiser, loss, batch size and precision over the *same* device-resident tensors, in this
 process, and report samples (images) per second; the ratio trainer/plain is the figure of
-merit (goal on a GPU: >= 0.9).
+merit (goal on a GPU: >= 0.9). ``--compile`` also times the trainer with ``torch.compile``
+(``compiled/trainer``: what the opt-in ``--compile`` buys; compilation happens in the
+unmeasured warm-up). ``--tabular`` times a pytorch-tabular ``cne`` fit on the CPU and, when
+there is one, on the GPU (seconds per epoch): whether these tiny MLPs belong on the GPU.
 
-    python bench/train_throughput.py --device auto --steps 50
+    python bench/train_throughput.py --device auto --steps 50 --compile --tabular
     python bench/train_throughput.py --device cpu --models ann,cnn --steps 10 --frames 64
 """
 
@@ -32,6 +35,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=130, help="log-mel frames (paper: 130 = 3 s)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default); 1 is steadier on a busy machine")
+    p.add_argument("--compile", action="store_true", help="also time the trainer compiled")
+    p.add_argument("--tabular", action="store_true",
+                   help="also time pytorch-tabular's cne per epoch on the CPU and the GPU")
     return p.parse_args()
 
 
@@ -71,13 +77,14 @@ def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
     import torch
     import torch.nn.functional as F
 
-    from engine.models.nets import build_net
+    from engine.models.nets import build_net, uses_channels_last
+    from engine.trainer import AUTOCAST_DTYPES
 
     torch.manual_seed(1)
     shape = loop.X.shape
     net = build_net(name, n_features=shape[1], n_mels=shape[-2] if name != "ann" else 128,
                     n_frames=shape[-1] if name != "ann" else 130).to(loop.device)
-    channels_last = loop.channels_last
+    channels_last = uses_channels_last(name)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     fused = {"fused": True} if loop.device.type == "cuda" else {}
@@ -85,7 +92,9 @@ def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
                             weight_decay=loop.recipe.weight_decay, **fused)
     X, y, bs = loop.X, loop.y, loop.recipe.batch_size
     weight = loop.class_weights
-    autocast = loop.device.type == "cuda" and loop.ctx.precision == "bf16-mixed"
+    dtype = AUTOCAST_DTYPES.get(loop.ctx.precision)
+    autocast = loop.device.type == "cuda" and dtype is not None
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16 and autocast)
     sync = synced(loop.device)
 
     def run(steps: int) -> float:
@@ -98,12 +107,13 @@ def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
             xb = X[idx].to(loop.device, non_blocking=True).float()
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(loop.device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(loop.device.type, dtype=dtype or torch.bfloat16, enabled=autocast):
                 logits = net(xb)
             loss = F.cross_entropy(logits.float(), y[idx].long(), weight=weight)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         sync()
         return time.perf_counter() - t
 
@@ -116,19 +126,62 @@ def bench_model(name: str, args: argparse.Namespace, device: str, precision: str
     from engine.models import FitContext, get_spec
 
     n = args.n or args.steps * args.batch_size
+    data = make_data(name, n, args.frames)
     with TemporaryDirectory() as tmp:
-        ctx = FitContext(recipe=TrainRecipe(batch_size=args.batch_size), seed=0,
-                         workdir=Path(tmp), device=device, precision=precision, pretrained=False)
-        fabric = trainer.make_fabric(ctx)
-        loop = trainer.EpochLoop(get_spec(name), make_data(name, n, args.frames), ctx, fabric)
+        def make_loop(compile: bool) -> Any:
+            ctx = FitContext(recipe=TrainRecipe(batch_size=args.batch_size, compile=compile),
+                             seed=0, workdir=Path(tmp), device=device, precision=precision,
+                             pretrained=False)
+            return trainer.EpochLoop(get_spec(name), data, ctx, trainer.make_fabric(ctx))
+
+        loop = make_loop(False)
+        compiled = make_loop(True) if args.compile else None
         steps = min(args.steps, -(-len(loop.X) // args.batch_size))
         plain = plain_loop(loop, name)
         plain(args.warmup)
-        ours, base = [], []
+        if compiled is not None:
+            t = time.perf_counter()
+            compiled.train_epoch(0, max_batches=args.warmup)  # compiles
+            print(f"  ({name}: torch.compile warm-up {time.perf_counter() - t:.1f} s)", flush=True)
+        ours, base, comp = [], [], []
         for _ in range(args.repeats):
             ours.append(steps * args.batch_size / time_trainer(loop, steps, args.warmup))
             base.append(steps * args.batch_size / plain(steps))
-    return {"trainer": max(ours), "plain": max(base)}
+            if compiled is not None:
+                comp.append(steps * args.batch_size / time_trainer(compiled, steps, args.warmup))
+    return {"trainer": max(ours), "plain": max(base), "compiled": max(comp) if comp else 0.0}
+
+
+def bench_tabular(args: argparse.Namespace, devices: list[str]) -> None:
+    """Seconds per epoch of pytorch-tabular's cne (1,146 training rows as in the paper's
+    split, batch 64) per device: the difference between a 2- and an 8-epoch fit over 6, so
+    set-up (and the import, done first) is left out."""
+    from engine.config import TrainRecipe
+    from engine.models import FitContext, Part, TrainData, fit, get_spec
+    from engine.models.tabular import _import_pytorch_tabular
+
+    _import_pytorch_tabular()
+    n = 1146
+    data = make_data("ann", n + 286, 0)
+    X, y = data.train.X, data.train.y
+    parts = TrainData(Part(X[:n], y[:n]), Part(X[n:], y[n:]), [f"f{i}" for i in range(26)])
+
+    def seconds(device: str, epochs: int) -> float:
+        with TemporaryDirectory() as tmp:
+            ctx = FitContext(recipe=TrainRecipe(epochs=epochs, batch_size=64,
+                                                early_stopping_patience=None),
+                             seed=0, workdir=Path(tmp), device=device)
+            t = time.perf_counter()
+            fit(get_spec("cne"), parts, ctx)
+            return time.perf_counter() - t
+
+    from engine.models import tabular
+
+    tabular.ON_GPU = True  # time the GPU too, not only the default (the CPU)
+    for device in devices:
+        short, long = seconds(device, 2), seconds(device, 8)
+        print(f"cne on {device}: {(long - short) / 6:.3f} s/epoch "
+              f"(set-up and 2 epochs {short:.1f} s)", flush=True)
 
 
 def main() -> None:
@@ -146,11 +199,16 @@ def main() -> None:
     print(f"device: {describe_device(device)}, precision {precision}, batch {args.batch_size}, "
           f"{args.steps} steps x {args.repeats} repeats, log-mel 128 x {args.frames}, "
           f"{torch.get_num_threads()} CPU threads")
-    print(f"{'model':<10} {'trainer img/s':>14} {'plain img/s':>12} {'ratio':>6}")
-    for name in args.models.split(","):
-        r = bench_model(name.strip(), args, device, precision)
-        print(f"{name:<10} {r['trainer']:>14.1f} {r['plain']:>12.1f} {r['trainer'] / r['plain']:>6.2f}",
-              flush=True)
+    compiled = f" {'compiled img/s':>15} {'compiled/trainer':>17}" if args.compile else ""
+    print(f"{'model':<10} {'trainer img/s':>14} {'plain img/s':>12} {'ratio':>6}{compiled}")
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        r = bench_model(name, args, device, precision)
+        line = f"{name:<10} {r['trainer']:>14.1f} {r['plain']:>12.1f} {r['trainer'] / r['plain']:>6.2f}"
+        if args.compile:
+            line += f" {r['compiled']:>15.1f} {r['compiled'] / r['trainer']:>17.2f}"
+        print(line, flush=True)
+    if args.tabular:
+        bench_tabular(args, ["cpu"] + (["cuda"] if device == "cuda" else []))
 
 
 if __name__ == "__main__":

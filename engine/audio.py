@@ -6,6 +6,11 @@
   quality checks, resampling to ``cfg.sample_rate`` (soxr, HQ -- what ``librosa.load`` uses),
   trimming of leading/trailing silence and removal of long internal silent gaps.
 * :func:`load_clip` is both.
+* :func:`probe` reads only a file's header (format, rate, channels, length) and refuses what
+  cannot be a cough recording before anything reads the whole file: larger than
+  :data:`MAX_FILE_BYTES`, a rate outside :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`,
+  longer than :data:`MAX_SECONDS`. :func:`decode` checks the same limits from the header
+  before it reads the samples, so a lying header cannot make it allocate terabytes.
 
 A file that cannot be used raises :class:`ClipRejected` with a short human reason
 (``"empty file (0 bytes)"``, ``"silent (all zeros)"``, ``"clipped (3.1% of samples at full
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .clips import file_problem
 from .config import PreprocessConfig
 from .errors import DataError
 
@@ -44,6 +50,13 @@ FULL_SCALE = 0.999  # |sample| at or above this counts as "at full scale" (clipp
 SILENT_PEAK_DBFS = -60.0  # a peak below this is a silent recording
 TRIM_FRAME_S = 0.025
 TRIM_HOP_S = 0.010
+
+# Limits on one recording (README, "Limits"): beyond them a file is excluded with the reason.
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: an hour of 48 kHz stereo 16-bit wav is 0.7 GB
+MIN_SAMPLE_RATE = 4000  # Hz; below it no cough is left (phones record at 8000)
+MAX_SAMPLE_RATE = 384_000  # Hz; the highest rate audio interfaces offer
+MAX_SECONDS = 600.0  # 10 minutes; a cough recording is seconds long
+MAX_CHANNELS = 64
 
 # Incremented by every decode() in this process; lets tests prove a cached run decodes nothing.
 DECODE_COUNT = 0
@@ -64,6 +77,97 @@ class ClipRejected(DataError):
 
 class FfmpegMissing(DataError):
     """The file's format needs the ffmpeg program, and it is not installed here."""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a file's header says, read without decoding the samples."""
+
+    sample_rate: int
+    channels: int
+    frames: int | None  # None when the container does not say (some streams)
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.frames is None else self.frames / self.sample_rate
+
+
+def check_size(path: Path) -> int:
+    """The size of the regular file ``path``; :class:`ClipRejected` when it is not one, is
+    empty, or is larger than :data:`MAX_FILE_BYTES` (only ``stat``: nothing is read)."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise ClipRejected(problem.reason, path)
+    size = path.stat().st_size
+    if size == 0:
+        raise ClipRejected("empty file (0 bytes)", path)
+    if size > MAX_FILE_BYTES:
+        raise ClipRejected(
+            f"file too large ({_bytes(size)}; the limit for one recording is "
+            f"{_bytes(MAX_FILE_BYTES)})", path)
+    return size
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_plausible(sample_rate: int, channels: int, frames: int | None) -> None:
+    """:class:`ClipRejected` for a rate, channel count or length no cough recording has."""
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ClipRejected(
+            f"implausible sample rate {sample_rate} Hz (recordings must be "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz)")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ClipRejected(f"implausible channel count {channels} (1-{MAX_CHANNELS})")
+    if frames is not None and frames / sample_rate > MAX_SECONDS:
+        raise ClipRejected(
+            f"too long ({frames / sample_rate:.0f} s; the limit for one recording is "
+            f"{MAX_SECONDS:.0f} s)")
+
+
+def probe(path: str | Path) -> Header:
+    """Read ``path``'s header only and check it (:func:`check_size`, :func:`check_plausible`).
+
+    Raises :class:`ClipRejected` (naming the file) for what cannot be used, and
+    :class:`FfmpegMissing` when the format needs ffmpeg and it is not installed.
+    """
+    path = Path(path)
+    check_size(path)
+    try:
+        header = _probe_ffmpeg(path) if path.suffix.lower() in FFMPEG_EXTS else _probe_sf(path)
+        check_plausible(header.sample_rate, header.channels, header.frames)
+    except ClipRejected as exc:
+        raise ClipRejected(exc.reason, path) from None
+    return header
+
+
+def _probe_sf(path: Path) -> Header:
+    import soundfile as sf  # ~15 ms
+
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise ClipRejected(_sf_reason(exc, path)) from None
+    return Header(int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def _sf_reason(exc: Exception, path: Path) -> str:
+    """libsndfile's complaint without the path (a cached reason must not name a file: the
+    cache is keyed by content, and another file may share it) and without its misleading
+    "does not exist" for a file that exists but is no audio it knows."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    detail = detail.replace(f"Error opening {str(path)!r}: ", "").replace(str(path), "<file>")
+    problem = file_problem(path)
+    if problem is not None:
+        return problem.reason
+    if "does not exist" in detail or "not a regular file" in detail:
+        detail = "format not recognised"
+    detail = detail[:1].lower() + detail[1:]
+    return f"unreadable: not an audio file (soundfile: {detail.rstrip('.')})"
 
 
 @dataclass
@@ -113,61 +217,88 @@ def decode(path: str | Path) -> tuple[np.ndarray, int]:
     global DECODE_COUNT
     DECODE_COUNT += 1
     path = Path(path)
+    check_size(path)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ClipRejected("file not found", path) from None
-    except OSError as exc:
-        raise ClipRejected(f"unreadable: {exc.strerror or exc}", path) from None
-    if size == 0:
-        raise ClipRejected("empty file (0 bytes)", path)
-    if path.suffix.lower() in FFMPEG_EXTS:
-        return _decode_ffmpeg(path)
-    return _decode_soundfile(path)
+        if path.suffix.lower() in FFMPEG_EXTS:
+            return _decode_ffmpeg(path)
+        return _decode_soundfile(path)
+    except ClipRejected as exc:
+        raise ClipRejected(exc.reason, path) from None
+    except OSError as exc:  # e.g. permission denied between the checks and the read
+        from .clips import os_problem
+
+        raise ClipRejected(os_problem(exc).reason, path) from None
 
 
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf  # ~15 ms
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as fh:
+            # the header's claims are checked before the samples are allocated
+            check_plausible(int(fh.samplerate), int(fh.channels), int(fh.frames))
+            data = fh.read(dtype="float32", always_2d=True)
+            sr = int(fh.samplerate)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ClipRejected(f"unreadable: not an audio file (soundfile: {detail})", path) from None
-    return np.ascontiguousarray(data), int(sr)
+        raise ClipRejected(_sf_reason(exc, path)) from None
+    return np.ascontiguousarray(data), sr
 
 
 def ffmpeg_available() -> bool:
     return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
 
-def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+def _require_ffmpeg(path: Path) -> None:
     if not ffmpeg_available():
         raise FfmpegMissing(
             f"{path}: {path.suffix} files are decoded with ffmpeg, which is not installed",
             "install ffmpeg (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install "
             "ffmpeg), or convert the file to wav/flac/mp3",
         )
+
+
+def _ffmpeg_detail(stderr: str, path: Path, fallback: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else fallback).replace(str(path), "<file>")
+
+
+def _probe_ffmpeg(path: Path) -> Header:
+    _require_ffmpeg(path)
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,channels", "-of", "csv=p=0", str(path)],
+         "stream=sample_rate,channels:format=duration", "-of", "default=noprint_wrappers=1",
+         str(path)],
         capture_output=True, text=True, check=False,
     )
-    fields = probe.stdout.strip().split(",")
-    if probe.returncode != 0 or len(fields) < 2 or not all(f.strip().isdigit() for f in fields[:2]):
-        detail = (probe.stderr.strip().splitlines() or ["no audio stream"])[-1]
-        raise ClipRejected(f"unreadable: no audio stream (ffmpeg: {detail})", path)
-    sr, channels = int(fields[0]), int(fields[1])
+    values = dict(line.split("=", 1) for line in probe.stdout.splitlines() if "=" in line)
+    rate, channels = values.get("sample_rate", ""), values.get("channels", "")
+    if probe.returncode != 0 or not rate.isdigit() or not channels.isdigit():
+        detail = _ffmpeg_detail(probe.stderr, path, "no audio stream")
+        raise ClipRejected(f"unreadable: no audio stream (ffmpeg: {detail})")
+    try:
+        seconds = float(values.get("duration", ""))
+    except ValueError:
+        seconds = float("nan")
+    frames = int(seconds * int(rate)) if seconds == seconds and seconds >= 0 else None
+    return Header(int(rate), int(channels), frames)
+
+
+def _decode_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    header = _probe_ffmpeg(path)
+    check_plausible(header.sample_rate, header.channels, header.frames)
+    sr, channels = header.sample_rate, header.channels
     proc = subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+         "-t", f"{MAX_SECONDS + 1:g}",  # a container that hides its length is cut here
          "-f", "f32le", "-acodec", "pcm_f32le", "-"],
         capture_output=True, check=False,
     )
     if proc.returncode != 0:
-        detail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
-        raise ClipRejected(f"unreadable: ffmpeg could not decode it ({detail})", path)
+        detail = _ffmpeg_detail(proc.stderr.decode(errors="replace"), path, "failed")
+        raise ClipRejected(f"unreadable: ffmpeg could not decode it ({detail})")
     data = np.frombuffer(proc.stdout, dtype="<f4")
     usable = len(data) - len(data) % channels
+    check_plausible(sr, channels, usable // channels)
     return data[:usable].reshape(-1, channels).astype(np.float32), sr
 
 
@@ -185,6 +316,7 @@ def clean(samples: np.ndarray, sr: int, cfg: PreprocessConfig = PreprocessConfig
     n, channels = x.shape[0], x.shape[1]
     if n == 0:
         raise ClipRejected("empty (no samples)")
+    check_plausible(int(sr), int(channels), int(n))
     if not np.isfinite(x).all():
         raise ClipRejected("unreadable: samples are not finite numbers (NaN/inf)")
     mono = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)

@@ -3,9 +3,9 @@
 Layout under the cache directory (:func:`engine.paths.cache_dir` unless given)::
 
     hashes.json                          memo: absolute path -> [size, mtime_ns, sha256]
-    v1/<config digest>/<sh>/<sha256>.npz one entry per file content: features, logmel, info
+    v2/<config digest>/<sh>/<sha256>.npz one entry per file content: features, logmel, info
                                          -- or the reason the file was rejected
-    v1/<config digest>/bundles/<k>.npz   a whole data set in one file; k = sha256 of the
+    v2/<config digest>/bundles/<k>.npz   a whole data set in one file; k = sha256 of the
                                          ordered list of entry keys
 
 An entry's key is the SHA-256 of the file's bytes, under a folder named by
@@ -15,7 +15,14 @@ files (same path, size and mtime) are not read again, and the bundle means a cac
 a data set is one stat per file and one array load. Every write is atomic (temp file + rename);
 an entry or bundle that cannot be read back, or has the wrong shape, counts as absent, is
 deleted, and is rebuilt by the caller. Rejections are cached too (a bad file stays bad), except
-those that depend on this machine rather than the file (e.g. ffmpeg missing).
+those that depend on this machine rather than the file (e.g. ffmpeg missing). A rejection
+reason never names a file: the entry is shared by every file with the same bytes, and the
+caller names the clip it reports.
+
+The cache is only an optimisation: when it cannot be written (a full disk, a read-only or
+missing folder, a file where its folder should be) :attr:`FeatureCache.problem` says why,
+nothing more is written, and the work goes on without it; an entry that cannot be read counts
+as absent.
 """
 
 from __future__ import annotations
@@ -32,9 +39,9 @@ import numpy as np
 
 from .config import PreprocessConfig
 from .features import feature_names
-from .paths import atomic_write_bytes, cache_dir
+from .paths import cache_dir
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: rejection reasons no longer name a file
 MAX_BUNDLES = 8  # per config; the least recently written are removed beyond this
 
 
@@ -47,6 +54,7 @@ class Entry:
     info: dict[str, Any] = field(default_factory=dict)
     rejected: str | None = None
     cacheable: bool = True  # False: the reason depends on this machine, not on the file
+    cache_problem: str | None = None  # set by a worker whose cache write failed
 
     @property
     def usable(self) -> bool:
@@ -81,6 +89,7 @@ class FeatureCache:
         self.n_features = len(feature_names(cfg))
         self._memo: dict[str, list[Any]] | None = None
         self._memo_dirty = False
+        self.problem: str | None = None  # why the cache cannot be written; None: it can
 
     # ---------------------------------------------------------------- file keys
 
@@ -89,22 +98,40 @@ class FeatureCache:
 
         Raises ``OSError`` (e.g. ``FileNotFoundError``) when the file cannot be read.
         """
-        memo = self._load_memo()
+        return self.memo_key(path) or self.hash_file(path)
+
+    def memo_key(self, path: Path) -> str | None:
+        """The remembered hash when path, size and mtime match the memo; else None."""
         st = os.stat(path)
-        name = str(Path(path).absolute())
-        hit = memo.get(name)
+        hit = self._load_memo().get(str(Path(path).absolute()))
         if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
             return str(hit[2])
+        return None
+
+    def hash_file(self, path: Path) -> str:
+        """Hash the whole file and remember it (callers check its size and header first)."""
+        st = os.stat(path)
         digest = sha256_file(path)
-        memo[name] = [st.st_size, st.st_mtime_ns, digest]
+        self._load_memo()[str(Path(path).absolute())] = [st.st_size, st.st_mtime_ns, digest]
         self._memo_dirty = True
         return digest
 
     def save_memo(self) -> None:
-        if self._memo is not None and self._memo_dirty:
-            atomic_write_bytes(self.root / "hashes.json",
-                               json.dumps(self._memo, separators=(",", ":")).encode())
+        if self._memo is not None and self._memo_dirty and self.problem is None:
+            self._write(lambda: _write_atomic(
+                self.root / "hashes.json", json.dumps(self._memo, separators=(",", ":")).encode()))
             self._memo_dirty = False
+
+    def _write(self, write: Any) -> bool:
+        """Run a cache write; on an ``OSError`` remember why and stop writing (returns False)."""
+        if self.problem is not None:
+            return False
+        try:
+            write()
+            return True
+        except OSError as exc:
+            self.problem = cache_problem(self.root, exc)
+            return False
 
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
@@ -134,11 +161,12 @@ class FeatureCache:
         except Exception:  # truncated zip, garbage, missing member, bad JSON
             entry = None
         if entry is None or not self._valid(entry.features, entry.logmel, None):
-            path.unlink(missing_ok=True)
+            _remove(path)
             return None
         return entry
 
     def store(self, key: str, entry: Entry) -> None:
+        """Write ``entry`` (when cacheable); a failure sets :attr:`problem`, never raises."""
         if not entry.cacheable:
             return
         if entry.usable:
@@ -146,7 +174,7 @@ class FeatureCache:
                       "info": np.array(json.dumps(entry.info))}
         else:
             arrays = {"rejected": np.array(entry.rejected)}
-        _write_atomic(self.entry_path(key), _npz_bytes(arrays))
+        self._write(lambda: _write_atomic(self.entry_path(key), _npz_bytes(arrays)))
 
     def _valid(self, features: Any, logmel: Any, rows: int | None) -> bool:
         """Shapes and dtypes as this config makes them; ``rows`` None: one clip, no row axis."""
@@ -180,7 +208,7 @@ class FeatureCache:
         usable = None if bundle is None else sum("info" in s for s in bundle.status)
         if (bundle is None or stored != keys or len(bundle.status) != len(keys)
                 or not self._valid(bundle.features, bundle.logmel, usable)):
-            path.unlink(missing_ok=True)
+            _remove(path)
             return None
         return bundle
 
@@ -188,8 +216,8 @@ class FeatureCache:
         arrays = {"keys": np.array(keys), "status": np.array(json.dumps(bundle.status)),
                   "features": bundle.features, "logmel": bundle.logmel}
         path = self.bundle_path(keys)
-        _write_atomic(path, _npz_bytes(arrays))
-        self._evict_bundles(keep=path)
+        if self._write(lambda: _write_atomic(path, _npz_bytes(arrays))):
+            self._evict_bundles(keep=path)
 
     def _evict_bundles(self, keep: Path) -> None:
         try:
@@ -201,6 +229,27 @@ class FeatureCache:
             pass
 
 
+def cache_problem(root: Path, exc: OSError) -> str:
+    """The warning a user sees when the cache at ``root`` cannot be written."""
+    import errno
+
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied", errno.ENOTDIR: "a file is in the way of a folder",
+           errno.EEXIST: "a file is in the way of a folder"}.get(exc.errno or 0,
+                                                              exc.strerror or str(exc))
+    return (f"the preprocessing cache at {root} cannot be written ({why}); going on without "
+            "it, so the next run redoes the audio work. Free space, or set "
+            "COUGHSCOPE_CACHE_DIR to a writable folder")
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # a read-only cache: the bad entry stays, and is skipped again next time
+        pass
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Temp file + rename, without fsync: after a crash an entry is either whole or fails its
     checks on read and is rebuilt, so the ~5 ms fsync per clip buys nothing here."""
@@ -210,7 +259,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import json
 import os
@@ -29,7 +30,19 @@ SUBCOMMANDS = {
     "record": "record",
     "runs": "runs",
 }
+# two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
+NESTED_SUBCOMMANDS = {
+    ("runs", "trust"): "trust",
+}
 BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
+DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full: free space (an interrupted run can then be resumed)",
+    errno.EDQUOT: "your disk quota is used up: free space",
+    errno.EROFS: "that filesystem is read-only: use a writable folder (--runs-dir, "
+                 "COUGHSCOPE_CACHE_DIR)",
+    errno.EACCES: "permission denied: use a folder you can write to, or fix its permissions",
+    errno.EPERM: "operation not permitted: use a folder you own",
+}
 
 DESCRIPTION = """\
 coughscope trains, compares and uses cough-based COVID-19 classifiers, honestly:
@@ -44,6 +57,7 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope predict FILE...          classify recordings with a finished run's models
   coughscope record                   record a cough from this machine's microphone
   coughscope runs                     list run directories
+  coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with
@@ -122,14 +136,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_quietly(json_error("invalid arguments (the message is on stderr)",
                                       "see the command's --help", int(ExitCode.USAGE)))
         raise
+    except OSError as exc:  # the disk, not the program: full, read-only, permissions
+        if exc.errno not in DISK_ERRORS:
+            if not as_json:
+                raise
+            return _unexpected(exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+        hint = DISK_ERRORS[exc.errno]
+        print(f"coughscope: error: {message}\n  hint: {hint}", file=sys.stderr)
+        if as_json:
+            _print_quietly(json_error(message, hint, int(ExitCode.FAILURE)))
+        return int(ExitCode.FAILURE)
     except Exception as exc:
         if not as_json:
             raise
-        traceback.print_exc(file=sys.stderr)
-        _print_quietly(json_error(f"{type(exc).__name__}: {exc}",
-                                  "this is a bug in coughscope: please report it with the "
-                                  "traceback above", int(ExitCode.FAILURE)))
-        return int(ExitCode.FAILURE)
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    """With --json: a bug still ends in a JSON object (and its traceback on stderr)."""
+    traceback.print_exception(exc, file=sys.stderr)
+    _print_quietly(json_error(f"{type(exc).__name__}: {exc}",
+                              "this is a bug in coughscope: please report it with the "
+                              "traceback above", int(ExitCode.FAILURE)))
+    return int(ExitCode.FAILURE)
 
 
 def _print_quietly(text: str) -> None:
@@ -150,16 +181,19 @@ def _silence_stdout() -> None:
 
 
 def _dispatch(args_list: list[str]) -> int:
-    if args_list and args_list[0] in SUBCOMMANDS:
-        name = args_list[0]
-        module = importlib.import_module(f"engine.commands.{SUBCOMMANDS[name]}")
+    nested = NESTED_SUBCOMMANDS.get(tuple(args_list[:2]))  # type: ignore[arg-type]
+    if nested or (args_list and args_list[0] in SUBCOMMANDS):
+        words = 2 if nested else 1
+        name = " ".join(args_list[:words])
+        module = importlib.import_module(
+            f"engine.commands.{nested or SUBCOMMANDS[args_list[0]]}")
         parser = argparse.ArgumentParser(
             prog=f"coughscope {name}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
             description=(module.__doc__ or "").strip(),
         )
         module.add_arguments(parser)
-        args = parser.parse_args(args_list[1:])
+        args = parser.parse_args(args_list[words:])
         result = int(module.run(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the handler
         return result

@@ -1,23 +1,221 @@
-"""Frozen configuration dataclasses, loadable from and savable to TOML.
+"""Frozen configuration dataclasses, loadable from and savable to TOML, validated on creation.
 
 * :class:`PreprocessConfig` -- everything that changes what a clip turns into; its
   :meth:`~PreprocessConfig.digest` is part of every cache key.
 * :class:`TrainRecipe` -- how one model is trained (optimiser, loss, epochs, imbalance).
+  :meth:`TrainRecipe.from_preset` is the one place a preset (``default``, ``paper``) turns
+  into values; explicit values override the preset's.
 * :class:`ExperimentConfig` -- a whole run: data, preprocessing, split, models, seeds,
   recipe. Saved as ``config.toml`` in the run directory, enough to run it again.
+  :meth:`ExperimentConfig.from_sources` builds one from a TOML file and command-line flags
+  (flags win), so the command line, a config file and the app build the same config.
+
+Every field of every class has a type and a valid range (:data:`RULES`); a value of the wrong
+type or out of range is a :class:`~engine.errors.ConfigError` that names where it came from
+(the file and ``[section] key``, or the flag), the value, and what is valid. The checks run in
+``__post_init__``, so a config built in code, read from ``--config``, or read back from a
+run's own ``config.toml`` (``--resume``, ``predict``, ``evaluate``) is checked the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import re
+import stat
 import tomllib
-from dataclasses import dataclass, field, fields, asdict
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import ConfigError
+
+PRESETS = ("default", "paper")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LOSSES = ("bce", "ce", "mse")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp")
+LOGGERS = ("tensorboard", "wandb")
+FEATURE_SETS = ("paper", "extended")
+
+# What each preset sets in a TrainRecipe; anything given explicitly overrides it.
+RECIPE_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},  # the dataclass defaults: class-weighted loss, early stopping, AdamW
+    "paper": {  # the paper's recipe: 100 epochs, imbalance ignored, no early stopping
+        "epochs": 100,
+        "class_weighting": False,
+        "early_stopping_patience": None,
+        "weight_decay": 0.0,
+    },
+}
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is not a config file
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The valid values of one field, beyond its type."""
+
+    lo: float | None = None  # inclusive minimum
+    hi: float | None = None  # inclusive maximum
+    above: float | None = None  # exclusive minimum
+    below: float | None = None  # exclusive maximum
+    choices: tuple[Any, ...] = ()
+    pattern: str | None = None  # strings: must match (fullmatch)
+    hint: str = ""
+
+
+# class name -> field -> Rule. Every field of every config class is listed (a test checks it).
+RULES: dict[str, dict[str, Rule]] = {
+    "PreprocessConfig": {
+        "sample_rate": Rule(lo=4000, hi=96000, hint="e.g. 22050 (the paper) or 8000"),
+        "duration": Rule(above=0, hi=60, hint="seconds kept after trimming, e.g. 3.0"),
+        "n_fft": Rule(lo=64, hi=16384, hint="the STFT window in samples, e.g. 2048"),
+        "hop_length": Rule(lo=16, hi=16384, hint="samples between frames, e.g. 512"),
+        "n_mels": Rule(lo=8, hi=512, hint="mel bands, e.g. 128"),
+        "trim_top_db": Rule(above=0, hi=120, hint="dB below the peak that count as silence, e.g. 40"),
+        "max_gap": Rule(lo=0, hi=60, hint="seconds; longer internal silences are cut, e.g. 0.25"),
+        "min_duration": Rule(lo=0, hi=60, hint="seconds; shorter clips are excluded, e.g. 0.2"),
+        "clip_fraction": Rule(lo=0, hi=1, hint="a fraction of samples, e.g. 0.01"),
+        "feature_set": Rule(choices=FEATURE_SETS, hint="'paper' (26 features) or 'extended'"),
+    },
+    "TrainRecipe": {
+        "preset": Rule(choices=PRESETS, hint="'default' or 'paper'"),
+        "epochs": Rule(lo=1, hi=100_000, hint="e.g. 30"),
+        "batch_size": Rule(lo=1, hi=1 << 20, hint="e.g. 64"),
+        "lr": Rule(above=0, hi=10, hint="e.g. 1e-3; leave it out for each model's own rate"),
+        "optimizer": Rule(choices=OPTIMIZERS, hint="leave it out for each model's own choice"),
+        "loss": Rule(choices=LOSSES, hint="leave it out for each model's own choice"),
+        "class_weighting": Rule(hint="true or false"),
+        "early_stopping_patience": Rule(lo=1, hi=100_000,
+                                        hint="epochs without a validation gain, e.g. 8; "
+                                             "0 turns early stopping off"),
+        "weight_decay": Rule(lo=0, hi=1, hint="e.g. 1e-4"),
+        "checkpoint_seconds": Rule(lo=0, hi=1e7,
+                                   hint="seconds between resumable checkpoints, e.g. 60"),
+        "checkpoint_epochs": Rule(lo=0, hi=100_000,
+                                  hint="epochs between resumable checkpoints; 0: by time only"),
+        "compile": Rule(hint="true or false"),
+    },
+    "SplitConfig": {
+        "test": Rule(above=0, below=1, hint="a fraction, e.g. 0.3"),
+        "val": Rule(above=0, below=1, hint="a fraction of the rest, e.g. 0.2"),
+        "folds": Rule(lo=0, hi=100, hint="0 for one train/validation/test split, or 2 or more"),
+        "seed": Rule(lo=0, hi=2**32 - 1, hint="a whole number, e.g. 0"),
+    },
+    "ExperimentConfig": {
+        "data": Rule(pattern=r"(?s).*\S.*",
+                     hint="demo, a Coswara root, a manifest CSV, or a folder with positive/ "
+                          "and negative/"),
+        "sound": Rule(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+                      hint="a Coswara recording name such as cough-heavy (no folders)"),
+        "models": Rule(pattern=r"[A-Za-z0-9_-]+", hint="model names, e.g. [\"ann\", \"cnn\"]"),
+        "seeds": Rule(lo=1, hi=1000, hint="e.g. 4"),
+        "device": Rule(choices=DEVICES, hint="auto, cpu, cuda or mps"),
+        "devices": Rule(lo=1, hi=4096, hint="the number of GPUs, e.g. 1"),
+        "strategy": Rule(choices=STRATEGIES, hint="auto or ddp"),
+        "weights": Rule(pattern=r"(?s).*\S.*", hint="the path of a ResNet-50 state dict"),
+        "pretrained": Rule(hint="true or false"),
+        "loggers": Rule(choices=LOGGERS, hint="tensorboard and/or wandb"),
+        "balance_by": Rule(pattern=r"(?s).*\S.*", hint="a metadata column, e.g. source"),
+        "preprocess": Rule(hint="a [preprocess] table"),
+        "split": Rule(hint="a [split] table"),
+        "recipe": Rule(hint="a [recipe] table"),
+    },
+}
+
+SECTIONS = {"PreprocessConfig": "preprocess", "SplitConfig": "split", "TrainRecipe": "recipe",
+            "ExperimentConfig": ""}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _label(cls_name: str, name: str, value: Any) -> str:
+    section = SECTIONS.get(cls_name, "")
+    return f"{'[' + section + '] ' if section else ''}{name} = {_show(value)}"
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "a whole number", float: "a number", str: "a string", bool: "true or false"
+            }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def check_field(cls: type, name: str, value: Any, label: str | None = None) -> Any:
+    """``value`` for field ``name`` of config class ``cls``, type-checked, range-checked and
+    normalised (an int for a float field becomes a float, a list for a tuple field a tuple).
+
+    Raises :class:`ConfigError` naming ``label`` (default ``[section] name = value``).
+    """
+    label = label or _label(cls.__name__, name, value)
+    rule = RULES[cls.__name__][name]
+    tp = _hints(cls)[name]
+    optional = False
+    args = typing.get_args(tp)
+    if type(None) in args:  # X | None
+        optional = True
+        tp = next(a for a in args if a is not type(None))
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{label}: a value is required", rule.hint)
+    if typing.get_origin(tp) is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{label}: must be a list of strings", rule.hint)
+        return tuple(_check_scalar(str, v, rule, f"{label} (item {_show(v)})") for v in value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{label}: must be {rule.hint or 'a table'}", rule.hint)
+        return value
+    return _check_scalar(tp, value, rule, label)
+
+
+def _check_scalar(tp: Any, value: Any, rule: Rule, label: str) -> Any:
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{label}: must be a finite number", rule.hint)
+    else:
+        ok = isinstance(value, tp)
+    if not ok:
+        raise ConfigError(f"{label}: must be {_type_name(tp)}, not {type(value).__name__}",
+                          rule.hint)
+    if rule.choices and value not in rule.choices:
+        raise ConfigError(f"{label}: must be one of {', '.join(map(str, rule.choices))}",
+                          rule.hint)
+    if rule.pattern is not None and not re.fullmatch(rule.pattern, value):
+        raise ConfigError(f"{label}: {'is empty' if not value.strip() else 'is not valid'}",
+                          rule.hint)
+    bounds = [(rule.lo, lambda v, b: v >= b, "at least"), (rule.hi, lambda v, b: v <= b, "at most"),
+              (rule.above, lambda v, b: v > b, "more than"),
+              (rule.below, lambda v, b: v < b, "less than")]
+    for bound, ok_fn, words in bounds:
+        if bound is not None and not ok_fn(value, bound):
+            raise ConfigError(f"{label}: must be {words} {bound:g}", rule.hint)
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _validate(obj: Any) -> None:
+    """Check and normalise every field of a frozen config dataclass in place."""
+    for f in fields(obj):
+        value = check_field(type(obj), f.name, getattr(obj, f.name))
+        object.__setattr__(obj, f.name, value)
 
 
 @dataclass(frozen=True)
@@ -39,16 +237,29 @@ class PreprocessConfig:
     feature_set: str = "paper"  # "paper" (26) or "extended"
 
     def __post_init__(self) -> None:
-        if self.sample_rate < 4000 or self.sample_rate > 96000:
+        _validate(self)
+        if self.hop_length > self.n_fft:
             raise ConfigError(
-                f"sample_rate {self.sample_rate} Hz is out of range",
-                "use a rate between 4000 and 96000 Hz, e.g. 22050 (the paper) or 8000",
+                f"[preprocess] hop_length = {self.hop_length} is larger than n_fft = {self.n_fft}",
+                "frames would skip samples; use hop_length <= n_fft, e.g. 512 with 2048",
             )
-        if self.duration <= 0:
-            raise ConfigError(f"duration {self.duration} s must be positive", "e.g. 3.0")
-        if self.feature_set not in ("paper", "extended"):
+        if self.n_mels > self.n_fft // 2 + 1:
             raise ConfigError(
-                f"unknown feature_set {self.feature_set!r}", "use 'paper' or 'extended'"
+                f"[preprocess] n_mels = {self.n_mels} is more than the {self.n_fft // 2 + 1} "
+                f"frequency bins of n_fft = {self.n_fft}",
+                "use fewer mel bands or a larger n_fft, e.g. 128 with 2048",
+            )
+        if self.n_samples < self.n_fft:
+            raise ConfigError(
+                f"[preprocess] duration = {self.duration:g} s is {self.n_samples} samples at "
+                f"{self.sample_rate} Hz, shorter than one n_fft = {self.n_fft} window",
+                "use a longer duration or a smaller n_fft",
+            )
+        if self.min_duration > self.duration:
+            raise ConfigError(
+                f"[preprocess] min_duration = {self.min_duration:g} s is longer than "
+                f"duration = {self.duration:g} s",
+                "min_duration excludes clips shorter than it; keep it below duration, e.g. 0.2",
             )
 
     @property
@@ -67,17 +278,43 @@ class PreprocessConfig:
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """How a model is trained. ``preset`` records where the values came from."""
+    """How a model is trained. ``preset`` records where the values came from.
+
+    Build one with :meth:`from_preset` to get the preset's values; constructing the class
+    directly takes every value as given (the preset name is then only a label, though the
+    trainer still picks the preset's optimiser, loss and learning rate per model).
+    """
 
     preset: str = "default"
     epochs: int = 30
     batch_size: int = 64
     lr: float | None = None  # None: the model's preset learning rate
-    optimizer: str | None = None  # None: per model family, see engine.presets
+    optimizer: str | None = None  # None: per model family, see engine.trainer
     loss: str | None = None
     class_weighting: bool = True  # weighted loss so the minority class counts as much
     early_stopping_patience: int | None = 8  # epochs without val AUC gain; None: off
     weight_decay: float = 1e-4
+    # torch models write last.pt (resumable state) once this many seconds have passed since
+    # the last write, or every checkpoint_epochs epochs (0: by time only), and always on stop
+    checkpoint_seconds: float = 60.0
+    checkpoint_epochs: int = 0
+    compile: bool = False  # torch.compile the ann/cnn/resnet networks (opt-in)
+
+    def __post_init__(self) -> None:
+        if self.early_stopping_patience == 0 and not isinstance(self.early_stopping_patience,
+                                                                 bool):
+            object.__setattr__(self, "early_stopping_patience", None)  # 0 means off (TOML)
+        _validate(self)
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **overrides: Any) -> "TrainRecipe":
+        """The recipe of preset ``name``, with ``overrides`` (explicit values) on top."""
+        check_field(cls, "preset", name)
+        unknown = set(overrides) - {f.name for f in fields(cls)} | ({"preset"} & set(overrides))
+        if unknown:
+            raise ConfigError(f"unknown recipe setting(s) {', '.join(sorted(unknown))}",
+                              f"valid settings: {', '.join(f.name for f in fields(cls))}")
+        return cls(preset=name, **{**RECIPE_PRESETS[name], **overrides})
 
 
 @dataclass(frozen=True)
@@ -91,13 +328,9 @@ class SplitConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (0 < self.test < 1 and 0 < self.val < 1):
-            raise ConfigError(
-                f"split fractions test={self.test}, val={self.val} must be between 0 and 1",
-                "e.g. test=0.3, val=0.2",
-            )
-        if self.folds == 1 or self.folds < 0:
-            raise ConfigError(f"folds={self.folds}: k-fold needs at least 2 folds",
+        _validate(self)
+        if self.folds == 1:
+            raise ConfigError("[split] folds = 1: k-fold needs at least 2 folds",
                               "use folds >= 2, or 0 for one train/validation/test split")
 
 
@@ -122,10 +355,15 @@ class ExperimentConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
 
+    def __post_init__(self) -> None:
+        _validate(self)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["models"] = list(self.models)
         d["loggers"] = list(self.loggers)
+        if d["recipe"]["early_stopping_patience"] is None:
+            d["recipe"]["early_stopping_patience"] = 0  # "off" must survive the TOML round trip
         return {k: v for k, v in d.items() if v is not None}
 
     def to_toml(self) -> str:
@@ -139,34 +377,77 @@ class ExperimentConfig:
         return tomli_w.dumps(clean(self.to_dict()))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, source: str = "config") -> "ExperimentConfig":
-        d = dict(d)
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "ExperimentConfig":
+        """A config from parsed TOML; ``source`` (a file name) prefixes every error.
+
+        The ``[recipe]`` table is resolved with :meth:`TrainRecipe.from_preset`: its
+        ``preset`` supplies every value the table does not give.
+        """
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"{source}: must be a table of settings", "see the README")
+        try:
+            return cls._from_dict(d, source)
+        except ConfigError as err:
+            if err.message.startswith(f"{source}: "):
+                raise
+            raise ConfigError(f"{source}: {err.message}", err.hint) from None
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any], source: str) -> "ExperimentConfig":
         sub = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe}
         kwargs: dict[str, Any] = {}
         known = {f.name for f in fields(cls)}
         for key, value in d.items():
             if key not in known:
+                home = [s for s, k in sub.items() if key in {f.name for f in fields(k)}]
                 raise ConfigError(
-                    f"{source}: unknown setting {key!r}",
+                    f"unknown setting {key!r}",
+                    f"{key} belongs in the [{home[0]}] table" if home else
                     f"valid settings: {', '.join(sorted(known))}",
                 )
             if key in sub:
-                kwargs[key] = _sub_from_dict(sub[key], value, f"{source} [{key}]")
-            elif key in ("models", "loggers"):
-                kwargs[key] = tuple(value)
+                kwargs[key] = _sub_from_dict(sub[key], value, f"[{key}]")
             else:
                 kwargs[key] = value
         return cls(**kwargs)
 
     @classmethod
-    def from_toml(cls, path: Path) -> "ExperimentConfig":
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist", "check the path") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the file") from None
-        return cls.from_dict(raw, source=str(path))
+    def from_toml(cls, path: Path | str) -> "ExperimentConfig":
+        """Read and check a TOML config file (a run's ``config.toml`` or ``--config``)."""
+        return cls.from_dict(read_toml(Path(path)), source=str(path))
+
+    @classmethod
+    def from_sources(cls, toml: Path | str | None = None,
+                     flags: Mapping[str, Any] | None = None,
+                     flag_names: Mapping[str, str] | None = None) -> "ExperimentConfig":
+        """The config a TOML file (optional) and explicit flags describe; flags win.
+
+        ``flags`` maps a setting to its value: ``"seeds"``, or ``"recipe.epochs"`` for a
+        table's setting; ``None`` values are ignored (flag not given). ``flag_names`` maps the
+        same keys to the flag a user typed (``"recipe.epochs": "--epochs"``) for error
+        messages. ``recipe.preset`` from the flags replaces the file's preset, and the preset
+        then supplies every recipe value that neither the file nor a flag gives explicitly:
+        ``--preset paper`` and ``preset = "paper"`` make the same recipe.
+        """
+        raw: dict[str, Any] = dict(read_toml(Path(toml))) if toml is not None else {}
+        source = str(toml) if toml is not None else "command line"
+        names = dict(flag_names or {})
+        classes = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe}
+        for key, value in (flags or {}).items():
+            if value is None:
+                continue
+            section, _, name = key.rpartition(".")
+            klass = classes[section] if section else cls
+            shown = names.get(key)
+            label = f"{shown} {_show(value)}" if shown else None
+            value = check_field(klass, name, value, label)  # named as the user typed it
+            if section:
+                table = raw.setdefault(section, {})
+                if isinstance(table, dict):  # else from_dict names the file's bad table
+                    raw[section] = {**table, name: value}
+            else:
+                raw[name] = value
+        return cls.from_dict(raw, source=source)
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
@@ -174,7 +455,8 @@ class ExperimentConfig:
 
 def _sub_from_dict(klass: type, value: Any, where: str) -> Any:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table", "see the README's config section")
+        raise ConfigError(f"{where} must be a table, not {_show(value)}",
+                          "see the README's config section")
     known = {f.name for f in fields(klass)}
     unknown = set(value) - known
     if unknown:
@@ -182,4 +464,38 @@ def _sub_from_dict(klass: type, value: Any, where: str) -> Any:
             f"{where}: unknown setting(s) {', '.join(sorted(unknown))}",
             f"valid settings: {', '.join(sorted(known))}",
         )
+    if klass is TrainRecipe:
+        rest = {k: v for k, v in value.items() if k != "preset"}
+        return TrainRecipe.from_preset(value.get("preset", "default"), **rest)
     return klass(**value)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, or raise a :class:`ConfigError` saying why it cannot be one."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", "check the path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}",
+                          "check the path and its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"config file {path} is a directory", "give a .toml file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"config file {path} is not a regular file (a pipe or a device)",
+                          "give a .toml file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is {st.st_size} bytes: too large for a config",
+                          f"a config is a short TOML file (at most {MAX_CONFIG_BYTES} bytes)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)",
+                          "give a TOML text file, e.g. a run's config.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}",
+                          "check the path and its permissions") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the file") from None

@@ -120,8 +120,12 @@ def download(
     dest = Path(dest)
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _disk_error(exc, dest.parent, f"downloading {url}",
+                          "choose a writable folder with --dest") from None
     offset = part.stat().st_size if part.is_file() else 0
     response, offset = _open(url, offset, timeout)
     total = _total_size(response, offset)
@@ -136,7 +140,12 @@ def download(
                 written += len(chunk)
                 if progress:
                     progress(written, total)
-    except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead, resets, timeouts
+    except OSError as exc:
+        if _disk_problem(exc):  # our side: the disk, not the network
+            raise _disk_error(exc, part, "downloading", f"run the same command again: it "
+                                                        f"resumes from {part}") from None
+        raise _interrupted(url, part, written, total, exc) from None
+    except ValueError as exc:  # includes http.client.IncompleteRead, resets, timeouts
         raise _interrupted(url, part, written, total, exc) from None
     if total is not None and written != total:
         raise _interrupted(url, part, written, total, None)
@@ -249,7 +258,16 @@ def extract_tar(parts: Path | list[Path], dest: Path) -> list[Path]:
                 except tarfile.FilterError as exc:
                     raise _unsafe(paths[0], member.name, str(exc)) from None
         return _move_up(staging, dest)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except OSError as exc:
+        if _disk_problem(exc):
+            raise _disk_error(exc, dest, f"extracting {paths[0].name}",
+                              "the download itself is fine: free space (or choose --dest on "
+                              "another disk) and run the same command again") from None
+        raise DataError(
+            f"cannot extract {paths[0].name}{' (+ parts)' if len(paths) > 1 else ''}: {exc}",
+            "the download may be corrupt: delete it and run `coughscope data get` again",
+        ) from None
+    except (tarfile.TarError, EOFError) as exc:
         raise DataError(
             f"cannot extract {paths[0].name}{' (+ parts)' if len(paths) > 1 else ''}: {exc}",
             "the download may be corrupt: delete it and run `coughscope data get` again",
@@ -257,6 +275,23 @@ def extract_tar(parts: Path | list[Path], dest: Path) -> list[Path]:
     finally:
         source.close()
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _disk_problem(exc: OSError) -> bool:
+    """True for errors of the disk being written (full, quota, read-only, permission)."""
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _disk_error(exc: OSError, where: Path, doing: str, then: str) -> UnavailableError:
+    import errno
+
+    why = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "the disk quota is used up",
+           errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied"}.get(exc.errno or 0, exc.strerror or str(exc))
+    return UnavailableError(f"{doing} into {where} failed: {why}"
+                            + (f" ({exc.filename})" if exc.filename else ""), then)
 
 
 def _check_member(member: tarfile.TarInfo, root: Path, archive: Path) -> None:
@@ -324,11 +359,23 @@ def get_dataset(
     entry = get_entry(name)
     dest = Path(dest).expanduser() if dest else data_dir() / name
     base = resolve_base_url(entry, base_url)
-    dest.mkdir(parents=True, exist_ok=True)
-    if entry.method == "coswara":
-        return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
-    if entry.method == "archive":
-        return _get_archive(entry, dest, base, progress_factory, keep_archives)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnavailableError(f"cannot create {dest}: {exc.strerror or exc}",
+                               "choose a writable folder with --dest, or set "
+                               "COUGHSCOPE_DATA_DIR") from None
+    try:
+        if entry.method == "coswara":
+            return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
+        if entry.method == "archive":
+            return _get_archive(entry, dest, base, progress_factory, keep_archives)
+    except OSError as exc:  # writing markers, manifests, folders: the disk, not the data
+        if not _disk_problem(exc):
+            raise
+        raise _disk_error(exc, dest, f"getting {name}",
+                          "free space or choose a writable folder with --dest, then run the "
+                          "same command again (finished parts are kept)") from None
     raise ConfigError(f"catalogue entry {name!r} has unknown method {entry.method!r}", "fix data/catalogue.toml")
 
 
@@ -420,8 +467,11 @@ def _get_archive(
 def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
     """Write ``manifest.csv`` (path,label,source,verified,asymptomatic) from ``metadata.json``.
 
-    Returns the manifest's path and how many records were left out for lack of a label or
-    file name (they are listed in ``manifest-skipped.txt``).
+    Returns the manifest's path and how many records were left out for lack of a label or a
+    usable file name (a string on one line); they are listed, with the reason, in
+    ``manifest-skipped.txt``. File names are written as given, under ``raw/``: one that
+    leaves the download (``../``, links) is excluded, with that reason, when the manifest is
+    loaded (see :mod:`engine.sources.manifest`).
     """
     import csv
 
@@ -437,8 +487,9 @@ def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
         writer = csv.writer(fh)
         writer.writerow(["path", "label", "source", "verified", "asymptomatic"])
         for rec in records:
-            if not isinstance(rec, dict) or rec.get("covid19") is None or not rec.get("filename"):
-                skipped.append(json.dumps(rec))  # no label or file: unusable, but listed
+            why = _unusable_record(rec)
+            if why:
+                skipped.append(f"{why}: {json.dumps(rec)}")  # unusable, but listed
                 continue
             writer.writerow([
                 f"raw/{rec['filename']}",
@@ -449,10 +500,24 @@ def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
             ])
     os.replace(tmp, out)
     (root / "manifest-skipped.txt").write_text(
-        "metadata.json records without a covid19 label or filename:\n" + "\n".join(skipped) + "\n",
+        "metadata.json records left out, with the reason:\n" + "\n".join(skipped) + "\n",
         encoding="utf-8",
     )
     return out, len(skipped)
+
+
+def _unusable_record(rec: Any) -> str:
+    """Why a metadata.json record cannot become a manifest row, or ""."""
+    if not isinstance(rec, dict):
+        return "not a record"
+    if rec.get("covid19") is None:
+        return "no covid19 label"
+    name = rec.get("filename")
+    if not name:
+        return "no filename"
+    if not isinstance(name, str) or "\n" in name or "\r" in name or "\0" in name:
+        return "the filename is not a one-line string"
+    return ""
 
 
 def _flag(value: Any) -> str:

@@ -4,12 +4,18 @@
 threshold it chose on validation. The preprocessing is the run's own (its ``config.toml``), so
 a new clip becomes exactly what the model was trained on.
 
-Checkpoints load as tensors only (``weights_only=True``); pickled pytorch-tabular and sklearn
-models load only from run directories coughscope wrote (their hashes are checked).
+Before a model directory is loaded its signature is checked (:mod:`engine.trust`): only
+models saved under this user's key (or trusted with ``coughscope runs trust``) are opened, so
+no pickle planted in a copied or downloaded run is ever unpickled. Everything else read from
+the run (``metrics.json``, ``model.json``, ``data.json``) is checked for types and plausible
+ranges first; a damaged or altered file is refused with a :class:`RunError` naming it, never
+a traceback or a 64 TB allocation. Checkpoints load as tensors only (``weights_only=True``).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,9 +23,10 @@ from typing import Any, Iterable
 import numpy as np
 
 from .config import ExperimentConfig
-from .errors import RunError
+from .errors import CoughscopeError, RunError
 from .models import ModelSpec, get_spec
-from .runs import RunDir, finished_parts, read_data, read_metrics
+from .runs import (ModelMetrics, RunDir, finished_parts, read_data, read_json, read_metrics,
+                   resolve_run)
 
 
 @dataclass
@@ -35,10 +42,41 @@ class LoadedModel:
         return features if self.spec.input == "features" else logmel[:, None, :, :]
 
 
+DAMAGED = ("the run's files were changed or damaged since it was saved: restore the run from "
+           "where it came from, or train it again")
+# plausible sizes of a torch model's input (model.json ``input_shape``); far beyond any
+# preprocessing coughscope allows, far below what would exhaust memory when the net is built
+MAX_FEATURES = 4096
+MAX_MELS = 1024
+MAX_FRAMES = 100_000
+
+
+def find_run(spec: str, root: Path, *, finished: bool = False) -> RunDir:
+    """:func:`engine.runs.resolve_run`, with a run that cannot be read as a :class:`RunError`."""
+    try:
+        return resolve_run(spec, root, finished=finished)
+    except OSError as exc:  # e.g. a run directory without read permission
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+        raise RunError(f"{exc.filename or spec} cannot be read ({reason or exc})",
+                       "check the run directory's permissions (ls -ld)") from None
+
+
 def run_config(run: RunDir) -> ExperimentConfig:
+    if not os.access(run.path, os.R_OK | os.X_OK):
+        raise RunError(f"{run.path} cannot be read (permission denied)",
+                       "check the run directory's permissions (ls -ld)")
     if not run.config_path.exists():
         raise RunError(f"{run.path} has no config.toml", "is this a coughscope run directory?")
-    return ExperimentConfig.from_toml(run.config_path)
+    try:
+        return ExperimentConfig.from_toml(run.config_path)
+    except CoughscopeError:
+        raise
+    except OSError as exc:
+        raise RunError(f"{run.config_path} cannot be read: {exc.strerror}",
+                       "check the file's permissions") from None
+    except Exception as exc:  # a damaged config the config layer did not catch
+        raise RunError(f"{run.config_path} cannot be used ({type(exc).__name__}: {exc})",
+                       DAMAGED) from None
 
 
 def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tuple[str, int]]:
@@ -48,36 +86,121 @@ def finished_pairs(run: RunDir, models: Iterable[str] | None = None) -> list[tup
             if wanted is None or name in wanted]
 
 
-def load_run_models(run: RunDir, models: Iterable[str] | None = None) -> list[LoadedModel]:
-    """Every finished model/seed of ``run`` (or only ``models``), ready to predict."""
-    from . import models as registry
-
+def load_run_models(run: RunDir, models: Iterable[str] | None = None,
+                    device: str | None = None) -> list[LoadedModel]:
+    """Every finished model/seed of ``run`` (or only ``models``), ready to predict; torch
+    networks on ``device`` (a resolved name; default the CPU)."""
     pairs = finished_pairs(run, models)
     if not pairs:
         which = f" for {', '.join(models)}" if models else ""
         raise RunError(f"{run.path} has no finished models{which}",
                        "let the run finish (or resume it) first")
-    loaded = []
-    for name, seed in pairs:
+    return [load_model(run, name, seed, device) for name, seed in pairs]
+
+
+def load_model(run: RunDir, name: str, seed: int, device: str | None = None) -> LoadedModel:
+    """One model/seed of ``run``: signature first, then its files checked, then loaded."""
+    from . import models as registry
+    from . import trust
+
+    model_dir = run.model_dir(name, seed)
+    try:
         spec = get_spec(name)
-        model_dir = run.model_dir(name, seed)
-        info = read_metrics(run, name, seed)
-        assert info is not None  # finished_parts found its metrics.json
-        majority = info.raw.get("majority_label", 0)
-        test_auc = info.test.get("roc_auc")
-        loaded.append(LoadedModel(
-            spec=spec,
-            seed=seed,
-            predictor=registry.load(spec, model_dir),
-            threshold=info.threshold,
-            majority_label=majority if majority in (0, 1) else 0,
-            test_auc=float(test_auc) if isinstance(test_auc, (int, float)) else None,
-        ))
-    return loaded
+    except CoughscopeError:
+        raise RunError(f"{model_dir} is not a model coughscope knows ({name!r})",
+                       DAMAGED) from None
+    trust.verify_model_dir(model_dir)  # before any of its files is parsed or unpickled
+    metrics = read_metrics(run, name, seed)  # the threshold checked there
+    if metrics is None:
+        raise RunError(f"{model_dir / 'metrics.json'} does not exist",
+                       "let the run finish (or resume it) first")
+    majority, test_auc = check_metrics(model_dir / "metrics.json", metrics)
+    if spec.family == "torch":
+        check_torch_model(model_dir, spec)
+    try:
+        if device is not None and spec.family == "torch":
+            predictor = registry.family(spec).load(spec, model_dir, device=device)
+        else:
+            predictor = registry.family(spec).load(spec, model_dir)
+    except CoughscopeError:
+        raise
+    except Exception as exc:  # a file that verified but that its library cannot read
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise RunError(f"the {name} model in {model_dir} cannot be loaded "
+                       f"({type(exc).__name__}: {first})", DAMAGED) from None
+    return LoadedModel(spec=spec, seed=seed, predictor=predictor, threshold=metrics.threshold,
+                       majority_label=majority, test_auc=test_auc)
+
+
+def read_run_json(path: Path) -> Any:
+    """A JSON file of a run; unreadable files are a :class:`RunError` naming them."""
+    try:
+        return read_json(path)
+    except OSError as exc:  # permission denied, a folder in its place
+        raise RunError(f"{path} cannot be read: {exc.strerror or exc}",
+                       "check the file's permissions (ls -l)") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def check_metrics(path: Path, metrics: ModelMetrics) -> tuple[int, float | None]:
+    """``(majority_label, test AUC)`` from a model's ``metrics.json`` (read by
+    :func:`engine.runs.read_metrics`, which checks the threshold), checked."""
+    majority = metrics.raw.get("majority_label", 0)
+    if not _whole(majority, 0, 1):
+        raise RunError(f"{path}: majority_label {majority!r} is not 0 or 1", DAMAGED)
+    auc = metrics.test.get("roc_auc")
+    if auc is not None and not (_number(auc) and 0.0 <= auc <= 1.0):
+        raise RunError(f"{path}: test roc_auc {auc!r} is not an AUC from 0 to 1", DAMAGED)
+    return int(majority), None if auc is None else float(auc)
+
+
+def check_torch_model(model_dir: Path, spec: ModelSpec) -> None:
+    """Check a torch model's ``model.json`` and ``best.pt`` before the network is built:
+    the input shape decides how much memory the network takes."""
+    import zipfile
+
+    path = model_dir / "model.json"
+    meta = read_run_json(path)
+    if not isinstance(meta, dict):
+        raise RunError(f"{path} holds a {type(meta).__name__}, not a JSON object", DAMAGED)
+    if meta.get("model") != spec.name or meta.get("input") != spec.input:
+        raise RunError(f"{path} describes model {meta.get('model')!r} on {meta.get('input')!r} "
+                       f"input, not {spec.name!r} on {spec.input!r}", DAMAGED)
+    shape = meta.get("input_shape")
+    if spec.input == "features":
+        ok = isinstance(shape, list) and len(shape) == 1 and _whole(shape[0], 1, MAX_FEATURES)
+        want = f"[n] with 1 <= n <= {MAX_FEATURES}"
+    else:
+        ok = (isinstance(shape, list) and len(shape) == 3 and shape[0] == 1
+              and _whole(shape[1], 1, MAX_MELS) and _whole(shape[2], 1, MAX_FRAMES))
+        want = f"[1, mel bands <= {MAX_MELS}, frames <= {MAX_FRAMES}]"
+    if not ok:
+        raise RunError(f"{path}: input_shape {shape!r} is not a plausible {spec.name} input "
+                       f"({want})", DAMAGED)
+    norm = meta.get("norm")
+    size = shape[0] if spec.input == "features" else 1
+    values = [norm.get("mean"), norm.get("std")] if isinstance(norm, dict) else []
+    flat = [v if isinstance(v, list) else [v] for v in values]
+    if len(flat) != 2 or any(len(v) != size or not all(_number(x) for x in v) for v in flat) \
+            or not all(x > 0 for x in flat[1]):
+        raise RunError(f"{path}: norm must hold {size} finite mean(s) and positive std(s)",
+                       DAMAGED)
+    best = model_dir / "best.pt"
+    if not zipfile.is_zipfile(best):
+        raise RunError(f"{best} is damaged: not a complete torch checkpoint (truncated?)",
+                       DAMAGED)
 
 
 def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
-                 progress: Any = None) -> dict[str, Any]:
+                 progress: Any = None, device: str | None = None) -> dict[str, Any]:
     """Score a finished run's models on another data set (external validation).
 
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
@@ -88,7 +211,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     from .sources import load_source
 
     config = run_config(run)
-    loaded = load_run_models(run, models)
+    loaded = load_run_models(run, models, device)
     clipset = load_source(data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     y = dataset.y
@@ -170,12 +293,12 @@ class FileResult:
 class Classifier:
     """A finished run's models plus its preprocessing, ready for new recordings."""
 
-    def __init__(self, run: RunDir, models: Iterable[str] | None = None) -> None:
+    def __init__(self, run: RunDir, models: Iterable[str] | None = None,
+                 device: str | None = None) -> None:
         self.run = run
         self.config = run_config(run)
-        self.models = load_run_models(run, models)
-        reference = read_data(run).get("reference")
-        self.reference = reference if isinstance(reference, dict) else {}
+        self.models = load_run_models(run, models, device)  # one clip: the CPU by default
+        self.reference = check_reference(run.path / "data.json", read_data(run))
 
     def classify(self, path: str | Any) -> FileResult:
         """Check and classify one file. Refusals (unreadable, silent, too short) become
@@ -240,6 +363,32 @@ class Classifier:
             return [f"far quieter than the training recordings ({level:.0f} dBFS; training "
                     f"{lo:.0f} to {hi:.0f} dBFS): move closer to the microphone"]
         return []
+
+
+def check_reference(path: Path, data: Any) -> dict[str, Any]:
+    """The training clips' level statistics from ``data.json`` (``reference``), checked."""
+    reference = data.get("reference", {}) if isinstance(data, dict) else None
+    if not isinstance(reference, dict):
+        raise RunError(f"{path}: 'reference' is not a JSON object", DAMAGED)
+    rms = reference.get("rms_db")
+    if rms and not (isinstance(rms, dict) and _number(rms.get("p01"))
+                    and _number(rms.get("p99"))):
+        raise RunError(f"{path}: reference.rms_db needs numbers p01 and p99", DAMAGED)
+    return reference
+
+
+def check_writable(folder: Path) -> None:
+    """Make ``folder`` if needed and prove a file can be written there (before long work)."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise RunError(f"cannot write into {folder}: {exc.strerror or exc}",
+                       "make the run directory writable, or copy the run somewhere writable "
+                       "and use the copy") from None
 
 
 def plain_reason(reason: str) -> str:

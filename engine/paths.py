@@ -6,7 +6,8 @@
 * runs: ``--runs-dir``, else ``$COUGHSCOPE_RUNS_DIR``, else ``./runs`` when the current
   folder has one, else the per-user ``<data dir>/runs`` -- so ``coughscope runs`` finds the
   same runs from any folder. :func:`runs_dir_reason` says which rule picked it.
-* settings the app remembers (last data set, Models choices, theme): ``$COUGHSCOPE_CONFIG_DIR``
+* the config directory: the key that signs run files (:mod:`engine.trust`) and the settings
+  the app remembers (last data set, Models choices, theme): ``$COUGHSCOPE_CONFIG_DIR``
   or the platform's user config dir (``~/.config/coughscope``).
 """
 
@@ -25,11 +26,6 @@ def data_dir() -> Path:
     return Path(user_data_dir("coughscope", appauthor=False))
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("COUGHSCOPE_CACHE_DIR")
-    return Path(env).expanduser() if env else data_dir() / "cache"
-
-
 def config_dir() -> Path:
     env = os.environ.get("COUGHSCOPE_CONFIG_DIR")
     if env:
@@ -37,6 +33,11 @@ def config_dir() -> Path:
     from platformdirs import user_config_dir
 
     return Path(user_config_dir("coughscope", appauthor=False))
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("COUGHSCOPE_CACHE_DIR")
+    return Path(env).expanduser() if env else data_dir() / "cache"
 
 
 def runs_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -1,13 +1,16 @@
 """From a :class:`~engine.clips.ClipSet` to a :class:`Dataset`: features and log-mels per clip.
 
-:func:`preprocess` hashes every file (through the cache's memo), takes what the cache already
-holds -- one bundle file for a data set seen before, else one entry per clip -- and sends the
+:func:`preprocess` checks every file without reading it whole (a regular file, not too
+large; its header: a plausible rate and length -- :func:`engine.audio.probe`), then hashes it
+(through the cache's memo: an unchanged file is neither probed nor read again), takes what the
+cache already holds -- one bundle file for a data set seen before, else one entry per clip -- and sends the
 rest, in chunks of clips of similar size, to worker processes. Each worker decodes and cleans
 its chunk (:mod:`engine.audio`), computes features and log-mels in batches
 (:func:`engine.features.compute_batch`, one torch thread per worker) and writes the cache
 entries. Files that cannot be used become :class:`~engine.clips.Exclusion` rows with
 ``stage="audio"`` and the reason. A second call with the same files and config does no audio
-work at all.
+work at all. When the cache cannot be written, :attr:`Dataset.warnings` says so and the work
+goes on without it.
 
 :func:`export_images` writes the log-mels as PNG/JPG images, one per clip (the paper saved
 its spectrograms as images).
@@ -24,12 +27,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .cache import Bundle, Entry, FeatureCache
-from .clips import Clip, ClipSet, Exclusion
+from .clips import Clip, ClipSet, Exclusion, os_problem
 from .config import PreprocessConfig
 from .errors import ConfigError, DataError
 from .features import feature_names
 
 CHUNK = 16  # clips per worker task
+HASH_REJECTED_MAX = 16 << 20  # a file rejected from its header is hashed (to cache the
+# rejection) only up to this size; a larger one is left unread
 POOLS_STARTED = 0  # process pools started by this process (tests check the pool path ran)
 Progress = Callable[[int, int], None]
 
@@ -47,6 +52,7 @@ class Dataset:
     excluded: list[Exclusion] = field(default_factory=list)  # source + audio stage
     info: list[dict[str, Any]] = field(default_factory=list)  # sample_rate (original),
     # channels, duration, trimmed_duration per usable clip
+    warnings: list[str] = field(default_factory=list)  # e.g. the cache could not be written
 
     @property
     def y(self) -> np.ndarray:
@@ -96,24 +102,55 @@ def preprocess(
             cache.store_bundle(keys, bundle)  # type: ignore[arg-type]
     elif progress:
         progress(total, total)
-    return _dataset(clipset, config, bundle)
+    return _dataset(clipset, config, bundle, [cache.problem] if cache.problem else [])
 
 
 def _file_keys(cache: FeatureCache, clips: list[Clip]
                ) -> tuple[list[str | None], list[Entry | None]]:
-    """Content hash per clip; a file that cannot be read gets an (uncached) rejection."""
+    """Content hash per clip, after the checks that need no full read.
+
+    A path that is no regular readable file, or a file over the size limit, gets an uncached
+    rejection and is never read. Otherwise, unless the memo knows the file, its header is
+    read first (:func:`engine.audio.probe`; for formats that need ffmpeg the worker does this
+    before decoding, as a process per file here would be slow) and then its bytes are hashed (bounded by the
+    size limit); a header that says "no usable recording" becomes a cached rejection, except
+    for a large file, which is not read at all (its header is read again next time).
+    """
+    from .audio import FFMPEG_EXTS, ClipRejected, FfmpegMissing, check_size, probe
+
     keys: list[str | None] = []
     entries: list[Entry | None] = []
     for clip in clips:
+        key: str | None = None
+        entry: Entry | None = None
         try:
-            keys.append(cache.key_of(clip.path))
-            entries.append(None)
-        except FileNotFoundError:
-            keys.append(None)
-            entries.append(Entry(rejected="file not found", cacheable=False))
+            check_size(clip.path)
+        except ClipRejected as exc:
+            if exc.reason != "empty file (0 bytes)":  # an empty file is hashed and cached
+                keys.append(None)
+                entries.append(Entry(rejected=exc.reason, cacheable=False))
+                continue
+        try:
+            key = cache.memo_key(clip.path)
+            if key is None and Path(clip.path).suffix.lower() in FFMPEG_EXTS:
+                key = cache.hash_file(clip.path)  # ffprobe costs a process: the worker
+                # reads the header before decoding, and ffmpeg's output is capped
+            if key is None:
+                try:
+                    probe(clip.path)
+                except ClipRejected as exc:
+                    entry = Entry(rejected=exc.reason)
+                    if os.path.getsize(clip.path) > HASH_REJECTED_MAX:
+                        keys.append(None)
+                        entries.append(Entry(rejected=exc.reason, cacheable=False))
+                        continue
+                except FfmpegMissing:
+                    pass  # the worker says so, uncached
+                key = cache.hash_file(clip.path)
         except OSError as exc:
-            keys.append(None)
-            entries.append(Entry(rejected=f"unreadable: {exc.strerror or exc}", cacheable=False))
+            key, entry = None, Entry(rejected=os_problem(exc).reason, cacheable=False)
+        keys.append(key)
+        entries.append(entry)
     return keys, entries
 
 
@@ -126,6 +163,9 @@ def _build(cache: FeatureCache, clips: list[Clip], keys: list[str | None],
     for i, key in enumerate(keys):
         if key is None:
             continue
+        if entries[i] is not None:  # rejected from its header: remember it
+            cache.store(key, entries[i])  # type: ignore[arg-type]
+            continue
         entries[i] = cache.load(key)
         if entries[i] is None:
             todo.setdefault(key, []).append(i)
@@ -134,6 +174,8 @@ def _build(cache: FeatureCache, clips: list[Clip], keys: list[str | None],
         progress(done, total)
     jobs = [(key, str(clips[idx[0]].path)) for key, idx in todo.items()]
     for key, entry in _compute(jobs, cache, workers):
+        if entry.cache_problem and cache.problem is None:
+            cache.problem = entry.cache_problem  # a worker could not write: stop writing
         for i in todo[key]:
             entries[i] = entry
         done += len(todo[key])
@@ -158,7 +200,8 @@ def _build(cache: FeatureCache, clips: list[Clip], keys: list[str | None],
     )
 
 
-def _dataset(clipset: ClipSet, config: PreprocessConfig, bundle: Bundle) -> Dataset:
+def _dataset(clipset: ClipSet, config: PreprocessConfig, bundle: Bundle,
+             warnings: list[str]) -> Dataset:
     usable: list[Clip] = []
     info: list[dict[str, Any]] = []
     excluded = list(clipset.excluded)
@@ -177,7 +220,7 @@ def _dataset(clipset: ClipSet, config: PreprocessConfig, bundle: Bundle) -> Data
         )
     return Dataset(clipset=clipset, config=config, clips=usable, features=bundle.features,
                    feature_names=feature_names(config), logmel=bundle.logmel,
-                   excluded=excluded, info=info)
+                   excluded=excluded, info=info, warnings=warnings)
 
 
 # --------------------------------------------------------------------------- the audio work
@@ -192,7 +235,7 @@ def _compute(jobs: list[tuple[str, str]], cache: FeatureCache, workers: int | No
     n_workers = min(workers or os.cpu_count() or 1, len(chunks))
     if n_workers <= 1:
         for chunk in chunks:
-            yield from process_chunk(chunk, cache.cfg, cache.root)
+            yield from process_chunk(chunk, cache.cfg, cache.root, cache.problem is None)
         return
     yield from _in_pool(chunks, cache, n_workers)
 
@@ -206,7 +249,8 @@ def _in_pool(chunks: list[list[tuple[str, str]]], cache: FeatureCache, n_workers
                                initializer=_worker_init)
     POOLS_STARTED += 1
     try:
-        futures = [pool.submit(process_chunk, chunk, cache.cfg, cache.root) for chunk in chunks]
+        futures = [pool.submit(process_chunk, chunk, cache.cfg, cache.root, cache.problem is None)
+                   for chunk in chunks]
         for future in as_completed(futures):
             yield from future.result()
     finally:
@@ -259,9 +303,11 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def process_chunk(jobs: list[tuple[str, str]], cfg: PreprocessConfig, cache_root: Path
-                  ) -> list[tuple[str, Entry]]:
-    """Decode, clean and featurise ``(key, path)`` jobs; write their cache entries."""
+def process_chunk(jobs: list[tuple[str, str]], cfg: PreprocessConfig, cache_root: Path,
+                  write: bool = True) -> list[tuple[str, Entry]]:
+    """Decode, clean and featurise ``(key, path)`` jobs; write their cache entries (when
+    ``write``). A cache that cannot be written is reported on the entries' ``cache_problem``.
+    """
     from .audio import ClipRejected, FfmpegMissing, load_clip
     from .features import compute_batch
 
@@ -285,8 +331,12 @@ def process_chunk(jobs: list[tuple[str, str]], cfg: PreprocessConfig, cache_root
         feats, mels = compute_batch(waves, lengths, cfg)
         for row, (key, c) in enumerate(cleaned):
             out.append((key, Entry(features=feats[row], logmel=mels[row], info=c.info())))
-    for key, entry in out:
-        cache.store(key, entry)
+    if write:
+        for key, entry in out:
+            cache.store(key, entry)
+            if cache.problem:
+                entry.cache_problem = cache.problem
+                break
     return out
 
 

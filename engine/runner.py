@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import errno
 import io
-import os
 import signal
 import time
 from contextlib import contextmanager
@@ -300,7 +299,7 @@ def train_one(
     precision: str,
 ) -> dict[str, Any]:
     """Train one model with one seed; score the test part once; write its files."""
-    from . import models
+    from . import models, trust
     from .metrics import binary_metrics, choose_threshold, log_loss, per_group
 
     workdir = run.model_dir(spec.name, seed)
@@ -341,6 +340,7 @@ def train_one(
         earlier = earlier_epochs(run, spec.name, seed, before=history[0]["epoch"] if history else None)
         history[:0] = earlier
     predictor.save(workdir)
+    trust.sign_model_dir(workdir)  # what a later load will verify (engine.trust)
 
     ds, split = prepared.dataset, prepared.split_for(seed)
     X = prepared.inputs(spec)
@@ -517,16 +517,11 @@ def run_experiment(
     resumable) and re-raises any other error after marking the run failed.
     """
     stop = stop or StopFlag()
-    rank = int(os.environ.get("RANK", "0"))
+    from .launch import launch_info, private_run_copy
+
+    rank = launch_info().rank
     if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
-        import tempfile
-
-        private = RunDir(Path(tempfile.mkdtemp(prefix=f"coughscope-rank{rank}-")) / run.id)
-        if resume:  # resume from the same checkpoints as rank 0, in a private copy
-            import shutil
-
-            shutil.copytree(run.path, private.path)
-        run = private
+        run = RunDir(private_run_copy(run.path, run.id, resume))
     run.path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run.path)
     lock.acquire()  # one writer per run: a second --resume or the same --run-id stops here

@@ -5,18 +5,32 @@ loop, checkpoints and resumption, and the :class:`TorchPredictor` a fit returns.
 
 * Data: each split part lives on the device as one tensor when it fits (spectrograms as
   float16, normalised once with the training mean/std), batches are shuffled index
-  gathers -- no DataLoader, no workers. ResNets run channels-last; Fabric's precision
-  (``bf16-mixed`` on capable GPUs) does the autocast.
-* Every epoch: train loss/accuracy, validation loss/accuracy/AUC -> ``ctx.on_epoch``. The best
-  epoch (validation AUC, ties to the lower validation loss) is kept and written as ``best.pt``
-  (a state dict, loaded with ``weights_only=True``) with ``model.json`` beside it.
-* ``last.pt`` (model, optimiser, history, RNG state of the last completed epoch) is written
-  atomically after every epoch, in a background thread so the GPU keeps working;
-  ``ctx.resume`` continues from it and ends where an uninterrupted run would.
-  ``ctx.should_stop()`` is checked per batch and ends the fit with :class:`Interrupted`.
-* Several GPUs: ``ctx.devices > 1`` under ``torchrun`` (or SLURM); every rank trains on its
-  slice of each batch, validation predictions are all-gathered, only rank 0 writes files and
-  calls ``on_epoch``. The trainer uses only torch's RNGs, seeded from ``ctx.seed``.
+  gathers -- no DataLoader, no workers; a part too big for the GPU stays in host memory and
+  each batch is gathered into pinned memory and copied asynchronously. Inputs are cast once,
+  to the autocast dtype. ResNets run channels-last (the input adapter ends in it); Fabric's
+  precision (:func:`engine.devices.precision_for`: ``bf16-mixed`` on GPUs with native bf16,
+  ``16-mixed`` with a loss scaler on older ones) does the autocast. ``recipe.compile``
+  wraps the network in ``torch.compile``.
+* Every epoch: train loss/accuracy, validation loss/accuracy/AUC -> ``ctx.on_epoch`` (values
+  that are undefined, e.g. the AUC of a one-class validation part, are None). The best epoch
+  (validation AUC, ties to the lower validation loss) is kept: on the device, and only what
+  training changes (for ``imagenet50`` the head and its feature statistics, not the frozen
+  backbone). ``best.pt`` (the whole network's state dict, loaded with ``weights_only=True``)
+  and ``model.json`` are written when the fit ends; a later ``save`` into the same directory
+  does not write ``best.pt`` again.
+* ``last.pt`` (model, optimiser, loss scaler, history, every rank's RNG state) is written
+  atomically in a background thread, once ``recipe.checkpoint_seconds`` (60 s) have passed
+  since the last write or every ``recipe.checkpoint_epochs`` epochs, and always when
+  ``ctx.should_stop()`` (checked per batch) ends the fit with :class:`Interrupted` -- then
+  mid-epoch, with the batch reached. ``ctx.resume`` continues from it and ends where an
+  uninterrupted run would. A best state newer than the last write goes with it: into
+  ``last.pt`` when small (``imagenet50``'s head), else to ``best.pt`` just before.
+* Several GPUs: under ``torchrun`` or SLURM the launcher's environment gives the device
+  count and the nodes (:mod:`engine.launch`); every rank trains on its slice of each batch,
+  validation runs on the unwrapped module (a rank with no validation rows must not stall
+  the others) and its predictions are all-gathered, only rank 0 writes files and calls
+  ``on_epoch``. The trainer uses only torch's RNGs, seeded from ``ctx.seed``; each rank's
+  own RNG state goes into ``last.pt``.
 
 Losses on the 2-logit head (see :mod:`engine.models.nets`): ``bce`` on the logit difference
 (``pos_weight`` = negatives/positives when class weighting), ``ce`` (class weights
@@ -44,20 +58,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainRecipe
+from .config import LOSSES, OPTIMIZERS, PRESETS, TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
+from .metrics import roc_auc  # the engine's one AUC (numpy only)
 from .models import FitContext, ModelSpec, TrainData
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-LOSSES = ("bce", "ce", "mse")
-PRESETS = ("paper", "default")
 LAST = "last.pt"
 BEST = "best.pt"
 MODEL_JSON = "model.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # last.pt: 2 holds every rank's RNG state and a mid-epoch position
 
 
 class Interrupted(errors.Interrupted):
@@ -109,6 +121,12 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
         raise ConfigError(f"unknown loss {loss!r}", f"use one of: {', '.join(LOSSES)}")
     if not lr > 0:
         raise ConfigError(f"learning rate {lr} must be positive", "e.g. 1e-3")
+    if recipe.checkpoint_seconds < 0 or recipe.checkpoint_epochs < 0:
+        raise ConfigError(
+            f"checkpoint_seconds={recipe.checkpoint_seconds}, checkpoint_epochs="
+            f"{recipe.checkpoint_epochs} cannot be negative",
+            "e.g. checkpoint_seconds = 60, checkpoint_epochs = 0 (by time only)",
+        )
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise ConfigError(
             f"epochs={recipe.epochs}, batch_size={recipe.batch_size} must be at least 1",
@@ -129,30 +147,6 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def rank_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC-AUC by the Mann-Whitney rank statistic (ties count half); NaN with one class."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(p, dtype=np.float64))
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """The one AUC the trainer uses: :func:`engine.metrics.roc_auc` when it exists."""
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    try:
-        from .metrics import roc_auc as metrics_auc
-    except ImportError:
-        return rank_auc(y, p)
-    return float(metrics_auc(y, p))
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -227,6 +221,9 @@ class TorchPredictor:
         self.meta = meta
         self.norm = Normaliser.from_json(meta["norm"])
         self.threshold: float | None = meta.get("threshold")
+        # the directory whose best.pt already holds these weights (set by the fit that wrote
+        # it): saving there again writes model.json only
+        self.weights_saved_in: Path | None = None
 
     @property
     def device(self) -> torch.device:
@@ -265,16 +262,21 @@ class TorchPredictor:
         return probs
 
     def save(self, model_dir: Path) -> None:
-        """Write ``best.pt`` (state dict) and ``model.json`` into ``model_dir``."""
-        model_dir = Path(model_dir)
-        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        atomic_write_bytes(model_dir / BEST, _serialise(state))
+        """Write ``best.pt`` (state dict) and ``model.json`` into ``model_dir``; ``best.pt``
+        only when this predictor's weights are not there already."""
+        model_dir = Path(model_dir).resolve()
+        if model_dir != self.weights_saved_in or not (model_dir / BEST).is_file():
+            state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+            atomic_write_bytes(model_dir / BEST, _serialise(state))
+            self.weights_saved_in = model_dir
         meta = dict(self.meta, threshold=self.threshold)
         atomic_write_text(model_dir / MODEL_JSON, json.dumps(meta, indent=2))
 
 
 def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPredictor:
-    """Rebuild the network from ``model.json`` and load ``best.pt`` with ``weights_only``."""
+    """Rebuild the network from ``model.json`` and load ``best.pt`` with ``weights_only``, on
+    ``device`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``; default the CPU: one clip is faster
+    there than paying for GPU start-up, see :func:`engine.devices.inference_device`)."""
     from .errors import RunError
 
     model_dir = Path(model_dir)
@@ -294,8 +296,11 @@ def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPr
     )
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     net.load_state_dict(state)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return TorchPredictor(meta["model"], net.to(device).eval(), meta)
+    if uses_channels_last(meta["model"]):  # as trained: the input adapter ends in it
+        net.to(memory_format=torch.channels_last)
+    predictor = TorchPredictor(meta["model"], net.to(device or "cpu").eval(), meta)
+    predictor.weights_saved_in = model_dir.resolve()
+    return predictor
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -361,31 +366,41 @@ class _Writer:
 
 
 class _StopRequested(Exception):
-    pass
+    """Raised before batch ``batch`` of an epoch; ``sums``: this rank's partial sums."""
 
-
-def _externally_launched() -> bool:
-    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ or (
-        int(os.environ.get("SLURM_NTASKS", "1")) > 1
-    )
+    def __init__(self, batch: int = 0, sums: torch.Tensor | None = None) -> None:
+        super().__init__(batch)
+        self.batch = batch
+        self.sums = sums
 
 
 def make_fabric(ctx: FitContext) -> Any:
-    """A launched Fabric for ``ctx``'s device, device count, strategy and precision."""
+    """A launched Fabric for ``ctx``'s device, strategy and precision; the device count and
+    nodes come from torchrun/SLURM when they launched us (:func:`engine.launch.fabric_layout`),
+    else from ``ctx.devices``."""
     from lightning_fabric import Fabric
+
+    from .launch import ensure_process_group, fabric_layout, launch_info
 
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    if ctx.devices > 1 and not _externally_launched():
+    launch = launch_info()
+    if ctx.devices > 1 and not launch.external:
         raise ConfigError(
             f"--devices {ctx.devices} needs one process per device",
             f"launch with torchrun: torchrun --nproc_per_node {ctx.devices} -m engine"
             " --headless ... (or srun under SLURM)",
         )
+    devices, num_nodes = fabric_layout(ctx.devices, launch)
+    strategy = ctx.strategy
+    if launch.distributed:
+        strategy = "ddp" if strategy == "auto" else strategy
+        ensure_process_group(launch)  # (already joined by the command line's checks, usually)
     fabric = Fabric(
         accelerator=ctx.device,
-        devices=ctx.devices,
-        strategy=ctx.strategy,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
         precision=ctx.precision,  # type: ignore[arg-type]
     )
     fabric.launch()
@@ -393,13 +408,28 @@ def make_fabric(ctx: FitContext) -> Any:
 
 
 def _place(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move ``t`` to the device when it fits (half the free memory), else pin it."""
+    """Move ``t`` to the device when it fits (half the free memory); else it stays in host
+    memory and :meth:`EpochLoop.rows` gathers each batch into pinned memory."""
     if device.type != "cuda":
         return t.to(device)
     free, _ = torch.cuda.mem_get_info(device)
     if t.numel() * t.element_size() < free // 2:
         return t.to(device)
-    return t.pin_memory()
+    return t
+
+
+def gather_rows(X: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``X[idx]`` on ``device``. From host memory to a GPU the rows are gathered straight into
+    pinned memory (indexing a pinned tensor would give pageable memory, and its copy would
+    not be asynchronous); torch's pinned-memory cache reuses the buffer once the copy is done."""
+    if X.device == device or device.type != "cuda":
+        return X[idx.to(X.device)].to(device)
+    out = torch.empty((len(idx), *X.shape[1:]), dtype=X.dtype, pin_memory=True)
+    torch.index_select(X, 0, idx.to(X.device), out=out)
+    return out.to(device, non_blocking=True)
+
+
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def _batches(n: int, batch_size: int, minimum: int) -> list[tuple[int, int]]:
@@ -441,19 +471,29 @@ class EpochLoop:
         self.X_val = _place(self.norm.tensor(X_val, spec.input, store), self.device)
         self.y_val = torch.as_tensor(np.asarray(data.val.y), dtype=torch.float32, device=self.device)
         self._set_loss(counts)
-        self.channels_last = uses_channels_last(spec.name) and self.device.type == "cuda"
+        # inputs are cast once, from their stored dtype to the one autocast computes in
+        precision = getattr(fabric.strategy.precision, "precision", ctx.precision)
+        self.input_dtype = AUTOCAST_DTYPES.get(str(precision), torch.float32)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
         self.net.to(self.device)
-        if self.channels_last:
-            self.net.to(memory_format=torch.channels_last)
+        if uses_channels_last(spec.name):  # its input adapter ends in it; so do the grads,
+            self.net.to(memory_format=torch.channels_last)  # as DDP's buckets expect
         self.train_module = self.net
-        if getattr(self.net, "frozen_backbone", False):
+        self.frozen = bool(getattr(self.net, "frozen_backbone", False))
+        if self.frozen:
             self._precompute_frozen_features()
         params = [p for p in self.train_module.parameters() if p.requires_grad]
         optimizer = self._optimizer(params)
-        self.model, self.optimizer = fabric.setup(self.train_module, optimizer)
+        # validation runs on the module itself, not through DDP (whose forward broadcasts
+        # buffers: a rank without validation rows would leave the others waiting)
+        self.eval_module: nn.Module = self.train_module
+        module: nn.Module = self.train_module
+        if self.ctx.recipe.compile:
+            module = self.eval_module = torch.compile(self.train_module)  # type: ignore[assignment]
+        self.model, self.optimizer = fabric.setup(module, optimizer)
         self.raw_optimizer = optimizer
+        self.scaler = getattr(fabric.strategy.precision, "scaler", None)  # 16-mixed only
 
     # ---- construction helpers
 
@@ -515,21 +555,29 @@ class EpochLoop:
         self.X = net.standardise(train)
         self.X_val = net.standardise(self._features_of(net, self.X_val))
         self.train_module = net.head
-        self.channels_last = False
 
     def _features_of(self, net: Any, X: torch.Tensor) -> torch.Tensor:
         net.eval()
         out = []
         with torch.no_grad(), self.fabric.autocast():
             for start in range(0, len(X), 256):
-                out.append(net.features(self._input(X[start:start + 256])).float())
+                rows = torch.arange(start, min(start + 256, len(X)))
+                out.append(net.features(self.rows(X, rows)).float())
         return torch.cat(out) if out else torch.zeros((0, 2048), device=self.device)
 
     # ---- the loop
 
-    def _input(self, xb: torch.Tensor) -> torch.Tensor:
-        xb = xb.to(self.device, non_blocking=True).float()
-        return xb.contiguous(memory_format=torch.channels_last) if self.channels_last else xb
+    def rows(self, X: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Model input: rows ``idx`` of ``X`` on the device, in the autocast dtype."""
+        return gather_rows(X, idx, self.device).to(self.input_dtype)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """What training changes, as device tensors: the whole network, or for a frozen
+        backbone the head and its feature statistics."""
+        state = self.net.state_dict()
+        if self.frozen:
+            state = {k: v for k, v in state.items() if not k.startswith("backbone.")}
+        return state
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
@@ -544,31 +592,37 @@ class EpochLoop:
         return (per_sample * w).sum() / w.sum()
 
     def train_epoch(self, epoch: int, should_stop: Callable[[], bool] = lambda: False,
-                    max_batches: int | None = None) -> tuple[float, float]:
-        """One pass over the training part; returns (mean loss, accuracy) over all ranks."""
+                    max_batches: int | None = None, start_batch: int = 0,
+                    partial: torch.Tensor | None = None) -> tuple[float, float]:
+        """One pass over the training part; returns (mean loss, accuracy) over all ranks.
+
+        ``start_batch``/``partial`` continue an epoch stopped part-way (this rank's loss sum,
+        correct count and rows seen so far); a stop raises :class:`_StopRequested` with them.
+        """
         self.model.train()
         world, rank = self.fabric.world_size, self.fabric.global_rank
         gen = torch.Generator().manual_seed(self.ctx.seed * 100_003 + epoch)
         perm = torch.randperm(len(self.X), generator=gen).to(self.X.device)
-        total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device)
-        seen = 0
+        # loss sum, correct predictions, rows seen: on the device, read once per epoch
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        if partial is not None:
+            sums += partial.to(self.device, torch.float64)
         bounds = _batches(len(perm), self.recipe.batch_size, 2 * world)[:max_batches]
-        for i, (start, stop) in enumerate(bounds):
+        for i in range(start_batch, len(bounds)):
             # several ranks agree on stopping every 16 batches (an all-reduce syncs the GPU)
             if (world == 1 or i % 16 == 0) and self._stop_requested(should_stop):
-                raise _StopRequested
+                raise _StopRequested(i, sums)
+            start, stop = bounds[i]
             idx = perm[start:stop][rank::world]
-            xb, yb = self._input(self.X[idx]), self.y[idx.to(self.device)]
+            xb, yb = self.rows(self.X, idx), self.y[idx.to(self.y.device)]
             logits = self.model(xb)
             loss = self.loss(logits, yb)
             self.optimizer.zero_grad(set_to_none=True)
             self.fabric.backward(loss)
             self.optimizer.step()
-            total_loss += loss.detach() * len(idx)
-            correct += ((logits[:, 1] > logits[:, 0]).float() == yb).sum()
-            seen += len(idx)
-        sums = torch.stack([total_loss, correct, torch.tensor(float(seen), device=self.device)])
+            sums[0] += loss.detach() * len(idx)
+            sums[1] += ((logits[:, 1] > logits[:, 0]).float() == yb).sum()
+            sums[2] += len(idx)
         if world > 1:
             sums = self.fabric.all_reduce(sums, reduce_op="sum")
         total, right, count = sums.tolist()
@@ -589,18 +643,18 @@ class EpochLoop:
         return {
             "val_loss": float(self.loss(logits, y)) if len(y) else float("nan"),
             "val_acc": float(((probs >= 0.5).float() == y).float().mean()) if len(y) else float("nan"),
-            "val_auc": roc_auc(y.cpu().numpy(), probs.cpu().numpy()),
+            "val_auc": roc_auc(y.cpu().numpy(), probs.cpu().numpy()),  # engine.metrics
         }
 
     def val_logits(self) -> torch.Tensor:
         world, rank, n = self.fabric.world_size, self.fabric.global_rank, len(self.X_val)
-        self.model.eval()
+        self.train_module.eval()
         idx = torch.arange(rank, n, world)
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), self.fabric.autocast():
             for start in range(0, len(idx), 4 * self.recipe.batch_size):
-                chunk = idx[start:start + 4 * self.recipe.batch_size].to(self.X_val.device)
-                out.append(self.model(self._input(self.X_val[chunk])).float())
+                chunk = idx[start:start + 4 * self.recipe.batch_size]
+                out.append(self.eval_module(self.rows(self.X_val, chunk)).float())
         logits = torch.cat(out) if out else torch.zeros((0, 2), device=self.device)
         if world == 1:
             return logits
@@ -628,10 +682,16 @@ class _Progress:
     bad_epochs: int = 0
     stopped_early: bool = False
 
-    def improved(self, auc: float, loss: float) -> bool:
-        auc = auc if math.isfinite(auc) else -math.inf
-        loss = loss if math.isfinite(loss) else math.inf
+    def improved(self, auc: float | None, loss: float | None) -> bool:
+        auc = auc if auc is not None and math.isfinite(auc) else -math.inf
+        loss = loss if loss is not None and math.isfinite(loss) else math.inf
         return auc > self.best_auc or (auc == self.best_auc and loss < self.best_loss)
+
+
+def _defined(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with NaN and infinite values as None (events carry no NaN)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in record.items()}
 
 
 def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TorchPredictor:
@@ -647,40 +707,50 @@ class _Fit:
         self.loop = EpochLoop(spec, data, ctx, self.fabric)
         self.writer = _Writer() if self.fabric.is_global_zero else None
         self.progress = _Progress(history=[])
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None  # trainable_state(), on device
+        self.best_on_disk = False  # best.pt holds best_state
         self.workdir = Path(ctx.workdir)
         self.warned_nan = False
+        self.saved_at = time.monotonic()  # last.pt: when it was last written
+        self.saved_epoch = 0
+        self.resume_at: tuple[int, torch.Tensor] | None = None  # mid-epoch: batch, partial sums
 
     def run(self) -> TorchPredictor:
         last = self.workdir / LAST
         try:
             if self.ctx.resume and last.is_file():
                 self._restore(last)
-            else:
-                self._save_last()
             epochs = self.loop.recipe.epochs
             while self.progress.epoch < epochs and not self.progress.stopped_early:
                 self._one_epoch(self.progress.epoch + 1)
             self._finish_best()
+            predictor = TorchPredictor(self.loop.spec.name, self.loop.net, self.loop.meta)
+            if self.writer is not None:
+                if self.best_on_disk:  # written with a checkpoint, unchanged since
+                    predictor.weights_saved_in = self.workdir.resolve()
+                self.writer.flush()
+                predictor.save(self.workdir)
         finally:
             if self.writer is not None:
                 self.writer.close()
-        predictor = TorchPredictor(self.loop.spec.name, self.loop.net, self.loop.meta)
-        if self.fabric.is_global_zero:
-            predictor.save(self.workdir)
         return predictor
 
     def _one_epoch(self, epoch: int) -> None:
         started = time.perf_counter()
+        start_batch, partial = self.resume_at or (0, None)
+        self.resume_at = None
         try:
-            train_loss, train_acc = self.loop.train_epoch(epoch, self.ctx.should_stop)
-        except _StopRequested:
+            train_loss, train_acc = self.loop.train_epoch(epoch, self.ctx.should_stop,
+                                                          start_batch=start_batch, partial=partial)
+        except _StopRequested as stop:
+            self._save_last(batch=stop.batch, partial=stop.sums)
             if self.writer is not None:
                 self.writer.flush()
             raise Interrupted(self.progress.epoch, self.workdir) from None
         record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
         record.update(self.loop.evaluate())
         record["seconds"] = round(time.perf_counter() - started, 4)
+        record = _defined(record)
         self._track_best(epoch, record)
         record["best_epoch"] = self.progress.best_epoch
         p = self.progress
@@ -689,46 +759,95 @@ class _Fit:
         p.history.append(record)
         patience = self.loop.recipe.early_stopping_patience
         p.stopped_early = patience is not None and p.bad_epochs >= patience
-        self._save_last()
+        if self._checkpoint_due(epoch):
+            self._save_last()
         if self.fabric.is_global_zero:
             self.ctx.on_epoch(dict(record))
 
+    def _checkpoint_due(self, epoch: int) -> bool:
+        """Time for ``last.pt`` (every rank must agree: writing it gathers their RNG states)."""
+        every = self.ctx.recipe.checkpoint_epochs
+        due = bool(every and epoch - self.saved_epoch >= every) or (
+            time.monotonic() - self.saved_at >= self.ctx.recipe.checkpoint_seconds)
+        if self.fabric.world_size > 1:  # rank 0's clock decides
+            flag = torch.tensor(float(due), device=self.loop.device)
+            due = bool(self.fabric.broadcast(flag, src=0).item() > 0)
+        return due
+
     def _track_best(self, epoch: int, record: dict[str, Any]) -> None:
         p = self.progress
-        if not math.isfinite(record["val_auc"]) and not self.warned_nan:
+        if record["val_auc"] is None and not self.warned_nan:
             self.warned_nan = True
             self.ctx.warn(f"{self.loop.spec.name}: validation AUC undefined (one class in the"
                           " validation part); choosing the checkpoint on validation loss")
         if p.improved(record["val_auc"], record["val_loss"]):
-            auc = record["val_auc"]
-            p.best_auc = auc if math.isfinite(auc) else -math.inf
-            p.best_loss = record["val_loss"]
+            auc, loss = record["val_auc"], record["val_loss"]
+            p.best_auc = auc if auc is not None else -math.inf
+            p.best_loss = loss if loss is not None else math.inf
             p.best_epoch, p.bad_epochs = epoch, 0
-            self.best_state = _to_cpu(self.loop.net.state_dict())
-            if self.writer is not None:
-                self.writer.submit(self.workdir / BEST, self.best_state)
+            # a copy on the device: no host transfer on the training thread
+            self.best_state = {k: v.detach().clone() for k, v in
+                               self.loop.trainable_state().items()}
+            self.best_on_disk = False
         else:
             p.bad_epochs += 1
 
-    def _save_last(self) -> None:
+    def _rank_states(self, partial: torch.Tensor | None) -> list[dict[str, torch.Tensor]]:
+        """Every rank's RNG states and partial-epoch sums, gathered (a collective)."""
+        device = self.loop.device
+        mine = {
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": (torch.cuda.get_rng_state(device) if device.type == "cuda"
+                         else torch.zeros(0, dtype=torch.uint8)),
+            "partial": (partial if partial is not None
+                        else torch.zeros(3, dtype=torch.float64)).detach().cpu(),
+        }
+        world = self.fabric.world_size
+        if world == 1:
+            return [mine]
+        gathered: dict[str, list[torch.Tensor]] = {}
+        for key, t in mine.items():
+            if t.numel() == 0:
+                gathered[key] = [t] * world
+                continue
+            all_t = self.fabric.all_gather(t.to(device)).cpu()
+            gathered[key] = [all_t[r] for r in range(world)]
+        return [{k: gathered[k][r] for k in mine} for r in range(world)]
+
+    def _save_last(self, batch: int = 0, partial: torch.Tensor | None = None) -> None:
+        ranks = self._rank_states(partial)  # on every rank
+        self.saved_at, self.saved_epoch = time.monotonic(), self.progress.epoch
         if self.writer is None:
             return
         p = self.progress
+        small_best = self.loop.frozen
+        if self.best_state is not None and not small_best and not self.best_on_disk:
+            self.writer.submit(self.workdir / BEST, self._full_best_state())
+            self.best_on_disk = True
         state = {
             "format": FORMAT_VERSION,
             "epoch": p.epoch,
+            "batch": batch,
             "model": self.loop.train_module.state_dict(),
             "optimizer": self.loop.raw_optimizer.state_dict(),
+            "scaler": self.loop.scaler.state_dict() if self.loop.scaler is not None else None,
+            "best_model": self.best_state if small_best else None,
             "history": p.history,
             "best_epoch": p.best_epoch,
             "best_auc": p.best_auc,
             "best_loss": p.best_loss,
             "bad_epochs": p.bad_epochs,
             "stopped_early": p.stopped_early,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "ranks": ranks,
         }
         self.writer.submit(self.workdir / LAST, _to_cpu(state))
+
+    def _full_best_state(self) -> dict[str, torch.Tensor]:
+        """The whole network's state dict with the best trainable part, on the CPU."""
+        assert self.best_state is not None
+        full = dict(self.loop.net.state_dict())
+        full.update(self.best_state)
+        return _to_cpu(full)
 
     def _restore(self, path: Path) -> None:
         from .errors import RunError
@@ -737,26 +856,63 @@ class _Fit:
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.loop.train_module.load_state_dict(state["model"])
             self.loop.raw_optimizer.load_state_dict(state["optimizer"])
+            if self.loop.scaler is not None and state.get("scaler"):
+                self.loop.scaler.load_state_dict(state["scaler"])
+            progress = _Progress(
+                epoch=int(state["epoch"]), history=list(state["history"]),
+                best_epoch=int(state["best_epoch"]), best_auc=float(state["best_auc"]),
+                best_loss=float(state["best_loss"]), bad_epochs=int(state["bad_epochs"]),
+                stopped_early=bool(state["stopped_early"]),
+            )
         except Exception as exc:  # torn, foreign, or from another model configuration
             raise RunError(
                 f"checkpoint {path} cannot be resumed ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''})",
                 f"delete {path} to train this model from the start",
             ) from None
-        self.progress = _Progress(
-            epoch=int(state["epoch"]), history=list(state["history"]),
-            best_epoch=int(state["best_epoch"]), best_auc=float(state["best_auc"]),
-            best_loss=float(state["best_loss"]), bad_epochs=int(state["bad_epochs"]),
-            stopped_early=bool(state["stopped_early"]),
-        )
-        if self.progress.best_epoch > 0 and (self.workdir / BEST).is_file():
-            self.best_state = torch.load(self.workdir / BEST, map_location="cpu", weights_only=True)
-        torch.set_rng_state(state["rng_cpu"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.progress = progress
+        self.saved_epoch = progress.epoch
+        device = self.loop.device
+        if state.get("best_model") is not None:
+            self.best_state = {k: v.to(device) for k, v in state["best_model"].items()}
+        elif progress.best_epoch > 0 and (self.workdir / BEST).is_file():
+            full = torch.load(self.workdir / BEST, map_location="cpu", weights_only=True)
+            keys = self.loop.trainable_state().keys()
+            self.best_state = {k: full[k].to(device) for k in keys if k in full}
+            self.best_on_disk = True
+        self._restore_rng(state, path)
+
+    def _restore_rng(self, state: dict[str, Any], path: Path) -> None:
+        """This rank's own RNG states (and where its epoch stopped); a checkpoint written by a
+        different number of processes keeps the seeded states, with a warning."""
+        ranks = state.get("ranks") or [{"rng_cpu": state.get("rng_cpu"),
+                                        "rng_cuda": torch.zeros(0, dtype=torch.uint8),
+                                        "partial": torch.zeros(3, dtype=torch.float64)}]
+        world, rank = self.fabric.world_size, self.fabric.global_rank
+        batch = int(state.get("batch", 0))
+        if len(ranks) != world:  # e.g. fewer GPUs visible than when it was written
+            self.ctx.warn(f"{self.loop.spec.name}: resumed with {world} process(es) where the"
+                          f" checkpoint had {len(ranks)}: random streams start from the seed")
+            if batch:  # the epoch's sums so far, all counted once (on rank 0)
+                total = sum(r["partial"].double() for r in ranks)
+                self.resume_at = (batch, total if rank == 0 else torch.zeros_like(total))
+            return
+        mine = ranks[rank]
+        try:
+            if mine.get("rng_cpu") is not None:
+                torch.set_rng_state(mine["rng_cpu"])
+            cuda_state = mine.get("rng_cuda")
+            if cuda_state is not None and cuda_state.numel() and self.loop.device.type == "cuda":
+                torch.cuda.set_rng_state(cuda_state, self.loop.device)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            self.ctx.warn(f"{self.loop.spec.name}: the random state in {path} does not fit this"
+                          f" device ({exc}); random streams start from the seed")
+        if batch:
+            self.resume_at = (batch, mine["partial"])
 
     def _finish_best(self) -> None:
         if self.best_state is not None:
-            self.loop.net.load_state_dict(self.best_state)
+            missing, unexpected = self.loop.net.load_state_dict(self.best_state, strict=False)
+            assert not unexpected and all(k.startswith("backbone.") for k in missing), missing
         self.loop.meta["best_epoch"] = self.progress.best_epoch
         self.loop.meta["epochs_trained"] = self.progress.epoch

@@ -14,6 +14,7 @@ Where the weights come from, in order:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def weights_available(explicit: Path | None = None, pretrained: bool = True) -> 
         return True, "random initialisation (--no-pretrained)"
     if explicit is not None:
         path = Path(explicit).expanduser()
-        if path.is_file():
+        if path.exists():  # whether it is a ResNet-50 state dict: check_weights
             return True, f"weights from {path}"
         return False, f"weights file {path} does not exist"
     version = _cached_version()
@@ -74,20 +75,34 @@ def resolve_resnet_weights(explicit: Path | None, pretrained: bool) -> dict[str,
     return _download(WEIGHT_VERSIONS[0])
 
 
+def check_weights(path: str | Path) -> None:
+    """Check a ``--weights`` file before any work: it must load as a plain state dict with
+    ResNet-50's keys and shapes. Raises :class:`ConfigError` naming the file and the problem."""
+    load_state_dict_file(Path(path).expanduser())
+
+
 def load_state_dict_file(path: Path) -> dict[str, Any]:
     """Load and shape-check a ResNet-50 state dict saved with ``torch.save``."""
-    import pickle
-
     import torch
 
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(
             f"weights file {path} does not exist",
             "pass --weights with the path of a ResNet-50 state dict (.pth), or --no-pretrained",
         )
+    if not path.is_file():
+        raise ConfigError(
+            f"weights file {path} is not a regular file",
+            "pass --weights with the path of a ResNet-50 state dict (.pth), or --no-pretrained",
+        )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        with warnings.catch_warnings():  # torch warns about some files before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise ConfigError(f"weights file {path} cannot be read: {exc.strerror or exc}",
+                          "check the file's permissions") from None
+    except Exception as exc:  # any file that is not a torch state dict (text: IndexError)
         raise ConfigError(
             f"weights file {path} is not a plain state dict ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''})",

@@ -2,7 +2,9 @@
 
 * ``shared_data`` -- ``../shared/data`` (real recordings), or the test is skipped.
 * every test gets ``COUGHSCOPE_DATA_DIR``/``_CACHE_DIR``/``_CONFIG_DIR`` in its own tmp folder, so
-  nothing is written to the home directory or the source tree.
+  nothing is written to the home directory or the source tree; each test's config folder holds
+  a copy of one session-wide signing key (engine.trust), so runs trained by a module fixture
+  load in every test, while the app's remembered settings stay per test.
 * ``write_cough(path, ...)`` writes a synthetic cough-like wav; ``tiny_wavs`` is a folder of
   small good and bad files (0-byte, text named .wav, all zeros, clipped, stereo 48 kHz...).
 """
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -25,11 +28,29 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_config_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One config folder, so one signing key (engine.trust), for the whole session: a run
+    trained by one test's fixture is loaded by others, and the home folder is left alone."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("COUGHSCOPE_CONFIG_DIR", str(tmp_path_factory.getbasetemp() / "user-config"))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def _user_dirs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "user-data"))
     monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "user-cache"))
-    monkeypatch.setenv("COUGHSCOPE_CONFIG_DIR", str(tmp_path / "user-config"))
+    import shutil
+
+    from engine import trust
+
+    trust.load_key(create=True)  # the session's key (COUGHSCOPE_CONFIG_DIR is the session's)
+    config = tmp_path / "user-config"
+    config.mkdir(mode=0o700)
+    shutil.copy2(trust.key_path(), config / trust.KEY_FILE)
+    monkeypatch.setenv("COUGHSCOPE_CONFIG_DIR", str(config))
 
 
 def cough_signal(sr: int = 22050, seconds: float = 0.4, seed: int = 0, lead: float = 0.3,

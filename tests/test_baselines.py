@@ -129,17 +129,17 @@ def test_gbm_pickle_round_trip_and_refusals(tmp_path: Path) -> None:
     again = load(get_spec("gbm"), run)
     assert np.array_equal(again.predict_proba(test.X), predictor.predict_proba(test.X))
 
-    # a changed pickle is refused, naming the file and why
+    # a changed pickle is refused, naming the file and why (engine.trust: its signature)
     (run / "gbm.pkl").write_bytes((run / "gbm.pkl").read_bytes() + b"\0")
-    with pytest.raises(RunError, match="gbm.pkl does not match the SHA-256") as err:
+    with pytest.raises(RunError, match="gbm.pkl was changed after it was signed") as err:
         load(get_spec("gbm"), run)
     assert "pickle" in err.value.hint
 
-    # a pickle without coughscope's model.json beside it is never opened
+    # a pickle that coughscope did not sign is never opened
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "gbm.pkl").write_bytes(b"not even a pickle")
-    with pytest.raises(RunError, match="no coughscope model.json") as err:
+    with pytest.raises(RunError, match="has no signature.json") as err:
         load(get_spec("gbm"), stray)
     assert "run code" in err.value.hint
 

@@ -81,7 +81,7 @@ def test_summary_bad_inputs_exit_2(tmp_path, capsys):
     assert main(["data", "summary", "demo:8", "--include-status", "oops"]) == 2
     assert "STATUS=LABEL" in capsys.readouterr().err
     assert main(["data", "summary", "demo:8", "--sample-rate", "100"]) == 2
-    assert "sample_rate 100 Hz" in capsys.readouterr().err
+    assert "--sample-rate 100: must be at least 4000" in capsys.readouterr().err
 
 
 def test_audio_stage_exclusions(tmp_path, capsys):

@@ -72,7 +72,7 @@ def test_second_run_does_no_audio_work_and_returns_the_same(tiny_wavs, tmp_path,
     before = audio.DECODE_COUNT
     _no_decoding(monkeypatch)
     again = preprocess(cs, CFG, cache_dir=cache, workers=1)  # from the bundle
-    shutil.rmtree(next(cache.glob("v1/*/bundles")))
+    shutil.rmtree(next(cache.glob("v*/*/bundles")))
     entries = preprocess(cs, CFG, cache_dir=cache, workers=2)  # from per-clip entries
     for ds in (again, entries):
         np.testing.assert_array_equal(ds.features, first.features)
@@ -167,7 +167,7 @@ def test_corrupt_entry_is_detected_and_rebuilt(tiny_wavs, tmp_path, damage):
     else:
         np.savez(entry, features=np.zeros(7, np.float32), logmel=np.zeros((2, 2), np.float16),
                  info=np.array("{}"))
-    shutil.rmtree(next(cache_root.glob("v1/*/bundles")))
+    shutil.rmtree(next(cache_root.glob("v*/*/bundles")))
     before = audio.DECODE_COUNT
     again = preprocess(cs, CFG, cache_dir=cache_root, workers=1)
     assert audio.DECODE_COUNT == before + 1  # only the damaged one
@@ -179,7 +179,7 @@ def test_corrupt_bundle_falls_back_to_entries(tiny_wavs, tmp_path, monkeypatch):
     cs = _clipset(tiny_wavs, GOOD, tmp_path)
     cache = tmp_path / "cache"
     first = preprocess(cs, CFG, cache_dir=cache, workers=1)
-    bundle = next(cache.glob("v1/*/bundles/*.npz"))
+    bundle = next(cache.glob("v*/*/bundles/*.npz"))
     bundle.write_bytes(bundle.read_bytes()[:-500])
     _no_decoding(monkeypatch)
     again = preprocess(cs, CFG, cache_dir=cache, workers=1)
@@ -200,7 +200,7 @@ def test_config_change_misses_the_cache(tiny_wavs, tmp_path):
 def test_default_cache_dir_is_the_user_cache(tiny_wavs, tmp_path):
     preprocess(_clipset(tiny_wavs, GOOD[:1], tmp_path), CFG, workers=1)
     cache = Path(os.environ["COUGHSCOPE_CACHE_DIR"])
-    assert (cache / "hashes.json").exists() and list(cache.glob("v1/*/*/*.npz"))
+    assert (cache / "hashes.json").exists() and list(cache.glob("v*/*/*/*.npz"))
 
 
 def test_nothing_usable_raises_with_reasons(tiny_wavs, tmp_path):
@@ -227,7 +227,7 @@ def test_missing_file_and_missing_ffmpeg_are_excluded_not_cached(tiny_wavs, tmp_
     assert "apt-get install ffmpeg" in reasons["cough.webm"]
     cache = FeatureCache(CFG, cache_root)
     assert not cache.entry_path(cache.key_of(webm)).exists()  # may work once ffmpeg is there
-    assert not list(cache_root.glob("v1/*/bundles/*.npz"))
+    assert not list(cache_root.glob("v*/*/bundles/*.npz"))
 
 
 def test_export_images(tiny_wavs, tmp_path):

@@ -173,6 +173,13 @@ def test_unknown_model_lists_the_valid_ones(env, tmp_path):
     assert "xgboost" in out.stderr and "logreg" in out.stderr and "cnn" in out.stderr
 
 
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_cuda_visible(), reason="this machine has a CUDA GPU: --device cuda works")
 def test_cuda_requested_without_gpu_is_a_clear_error(env, tmp_path):
     out = cs(["--headless", "--models", "ann", "--device", "cuda", "--seeds", "1",
               "--epochs", "1", "--runs-dir", str(tmp_path)], env)

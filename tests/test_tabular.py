@@ -104,16 +104,16 @@ def test_cne_trains_quietly_inside_its_workdir_and_round_trips(
     ckpt = workdir / "tabular" / "config.yml"
     original = ckpt.read_bytes()
     ckpt.write_bytes(original + b"\n# edited\n")
-    with pytest.raises(RunError, match="config.yml does not match the SHA-256") as exc:
+    with pytest.raises(RunError, match="config.yml was changed after it was signed") as exc:
         load(get_spec("cne"), workdir)
     assert "pickle" in exc.value.hint and "run code" in exc.value.hint
     ckpt.write_bytes(original)
     (workdir / "tabular" / "exp_logger.sav").write_bytes(b"planted")
-    with pytest.raises(RunError, match="does not vouch for tabular/exp_logger.sav"):
+    with pytest.raises(RunError, match="exp_logger.sav is not covered by the signature"):
         load(get_spec("cne"), workdir)
     (workdir / "tabular" / "exp_logger.sav").unlink()
     (workdir / "model.json").unlink()
-    with pytest.raises(RunError, match="no coughscope model.json"):
+    with pytest.raises(RunError, match="model.json is missing"):
         load(get_spec("cne"), workdir)
 
 
@@ -176,3 +176,93 @@ def test_class_weights_balance_the_classes() -> None:
     onehot = torch.nn.functional.one_hot(target, 2).float()
     mse = torch.nn.functional.mse_loss(probs, onehot)
     assert float(TwoLogitLoss("mse")(logits, target)) == pytest.approx(float(mse))
+
+
+# ---------------------------------------------------------------- no host syncs (issue 12)
+
+
+def test_the_epoch_reporter_keeps_losses_and_logits_on_the_device() -> None:
+    """Meta tensors cannot be read on the host: any per-batch float()/.cpu() would raise."""
+    import torch
+
+    from engine.models import FitContext
+    from engine.models.tabular import EpochReporter
+
+    reporter = EpochReporter(FitContext(recipe=None, seed=0, workdir=None))  # type: ignore[arg-type]
+    reporter.on_train_epoch_start(None, None)  # type: ignore[arg-type]
+    batch = {"target": torch.zeros(4, 1)}
+    for _ in range(3):
+        reporter.on_train_batch_end(None, None, {"loss": torch.ones((), device="meta")},  # type: ignore[arg-type]
+                                    batch, 0)
+    assert reporter._train_n == 12 and reporter._train_loss_sum.device.type == "meta"
+    reporter.on_validation_epoch_start(None, None)  # type: ignore[arg-type]
+    outputs = (torch.zeros(4, 2, device="meta"), torch.zeros(4, 1, device="meta"))
+    reporter.on_validation_batch_end(None, None, outputs, batch, 0)  # type: ignore[arg-type]
+    assert reporter._val[0][0].device.type == "meta"
+
+
+def test_class_weights_are_a_buffer_that_moves_with_the_model() -> None:
+    import torch
+
+    from engine.models.tabular import TwoLogitLoss
+
+    loss = TwoLogitLoss("ce", (0.5, 2.0))
+    assert loss.weights.tolist() == [0.5, 2.0] and "weights" not in loss.state_dict()
+    moved = torch.nn.Sequential(loss).to(torch.float64)[0]
+    assert moved.weights.dtype == torch.float64  # a registered buffer follows .to()
+    logits, target = torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 0])
+    per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+    assert float(loss(logits, target)) == pytest.approx(float((per * torch.tensor([2.0, 0.5])).sum() / 2.5))
+
+
+def test_under_torchrun_each_rank_fits_on_its_own_gpu(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With devices=1 every rank would take cuda:0. The GPUs are simulated (the config is
+    only built); tests/test_ddp.py runs real ranks on the CPU."""
+    import torch
+
+    from engine.models import tabular
+    from engine.trainer import resolve_recipe
+
+    for key, value in {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2",
+                       "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    ctx = FitContext(recipe=TrainRecipe(epochs=1), seed=0, workdir=tmp_path, device="cuda")
+    config = tabular._trainer_config(tabular._import_pytorch_tabular(),
+                                     resolve_recipe(get_spec("cne"), ctx.recipe), ctx, tmp_path)
+    assert config.accelerator == "gpu" and config.devices == [1]  # devices_list becomes devices
+    with tabular._cpu_share(2):  # on the CPU: each of the node's 2 processes takes half
+        import os
+
+        assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+    with tabular._single_process():  # Lightning sees one process while the fit runs
+        import os
+
+        assert "WORLD_SIZE" not in os.environ and "LOCAL_RANK" not in os.environ
+    assert os.environ["WORLD_SIZE"] == "2"
+
+
+def test_tabular_models_train_on_the_cpu_in_a_gpu_run(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny MLPs: the CPU (see engine.models.tabular's docstring). The run's device is cuda;
+    the configuration Lightning gets is recorded (no GPU is touched)."""
+    from engine.models import tabular
+
+    seen: list[str] = []
+    real = tabular._trainer_config
+
+    def recording(pt, recipe, ctx, scratch, device=None):  # type: ignore[no-untyped-def]
+        config = real(pt, recipe, ctx, scratch, device)
+        seen.append(config.accelerator)
+        return config
+
+    monkeypatch.setattr(tabular, "_trainer_config", recording)
+    data = TrainData(Part(np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32),
+                          np.arange(64) % 2),
+                     Part(np.random.default_rng(1).normal(size=(32, 4)).astype(np.float32),
+                          np.arange(32) % 2), ["a", "b", "c", "d"])
+    ctx = FitContext(recipe=TrainRecipe(epochs=1, batch_size=32), seed=0,
+                     workdir=tmp_path / "cne", device="cuda")
+    fit(get_spec("cne"), data, ctx)
+    assert seen == ["cpu"]

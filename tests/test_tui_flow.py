@@ -142,7 +142,7 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
 
             def progressed() -> bool:
                 seen.append(app.followed.state.progress()[0])
-                return app.followed.state.is_over
+                return app.followed.state.is_over and app.followed.was_over
 
             await wait_for(pilot, progressed, 300)
             await pilot.pause(0.5)

@@ -77,7 +77,8 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         assert row[0] == run.name and row[1] == "finished"
         assert row[4] == f"{summary['models']['ann']['metrics']['roc_auc']['mean']:.3f} ann"
         await pilot.click("#runs-open")
-        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over)
+        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over
+                       and app.followed.was_over)
         await pilot.pause(0.4)  # the 4 Hz redraw
         # results: every number equals summary.json
         results = app.query_one("#results-table", DataTable)
@@ -210,7 +211,8 @@ def test_torn_last_event_line_is_reported_and_run_still_opens(tmp_path: Path) ->
     app = make_app(tmp_path / "runs", open_run=run.name)
 
     async def body(pilot: Any) -> None:
-        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over)
+        await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over
+                       and app.followed.was_over)
         await pilot.pause(0.4)
         assert app.followed.state.state == "finished"
         await pilot.press("3")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExitCode
+from ..errors import ConfigError, ExitCode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +93,17 @@ def _preprocess_and_summarize(clipset: Any, args: argparse.Namespace) -> dict[st
 
     from ..preprocess import export_images, preprocess  # librosa and friends (~1 s)
 
-    config = PreprocessConfig(sample_rate=args.sample_rate) if args.sample_rate else PreprocessConfig()
+    from ..config import check_field
+
+    if args.sample_rate is not None:
+        check_field(PreprocessConfig, "sample_rate", args.sample_rate,
+                    f"--sample-rate {args.sample_rate}")
+        config = PreprocessConfig(sample_rate=args.sample_rate)
+    else:
+        config = PreprocessConfig()
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} must be at least 1",
+                          "the number of preprocessing processes, e.g. 4")
     bar = Progress("preprocess", unit="clips")
     cache_dir = Path(args.cache_dir).expanduser() if args.cache_dir else None
     try:
@@ -138,6 +148,8 @@ def format_summary(s: dict[str, Any]) -> str:
         )
     for note in s.get("notes") or []:
         lines.append(f"note       {note}")
+    for warning in s.get("warnings") or []:
+        lines.append(f"warning    {warning}")
     excluded = s.get("excluded") or []
     if excluded:
         lines.append(f"excluded ({len(excluded)}):")

@@ -17,7 +17,7 @@ import sys
 import time
 
 from .. import paths
-from ..runs import resolve_run, write_json
+from ..runs import write_json
 from .experiment import preprocess_bar, results_table
 
 
@@ -28,17 +28,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where to look for RUN (default ./runs)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                        help="where the networks run (default auto: a GPU when there is one; "
+                             "a whole data set pays for its start-up)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import evaluate_run
+    from ..devices import inference_device
+    from ..inference import check_writable, evaluate_run, find_run
 
     from ..cli import library_output_to_stderr
+    from ..config import ExperimentConfig
+    from ..sources import load_source, require_both_classes
 
-    run_dir = resolve_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
+    run_dir = find_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
+    check_writable(run_dir.path / "evaluations")  # before the work, not after it
     models = [m.strip() for m in args.models.split(",")] if args.models else None
+    # before any audio work: a data set with one class cannot be scored (AUC is undefined)
+    sound = ExperimentConfig.from_toml(run_dir.config_path).sound
+    require_both_classes(load_source(args.data, sound=sound), "evaluation")
     with library_output_to_stderr():
-        result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar())
+        result = evaluate_run(run_dir, args.data, models=models, progress=preprocess_bar(),
+                              device=inference_device(args.device))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
     write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result)

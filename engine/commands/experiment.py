@@ -8,18 +8,15 @@ leave a resumable run: ``coughscope --headless --resume RUN``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, TrainRecipe
-from ..errors import ConfigError, ExitCode, RunError
+from ..config import PRESETS, ExperimentConfig
+from ..errors import ExitCode, RunError
 from ..runs import RunDir, new_run_id, resolve_run
-
-PRESETS = ("default", "paper")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="maximum epochs (default 30; the paper preset uses 100)")
     g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the ann/cnn/resnet networks (opt-in: compiling takes "
+                        "tens of seconds per model and seed; pays on long GPU runs)")
     g.add_argument("--preset", choices=PRESETS,
                    help="default: class-weighted loss, AdamW, early stopping on validation "
                         "AUC; paper: the paper's optimisers and losses, 100 epochs")
@@ -81,67 +81,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also mirror metrics to TensorBoard or Weights & Biases")
 
 
-def build_config(args: argparse.Namespace) -> ExperimentConfig:
-    """Config file (if any), then the preset, then explicit flags."""
-    base = ExperimentConfig.from_toml(Path(args.config)) if args.config else ExperimentConfig()
+# setting (``section.name`` for a table's) -> the flag that sets it, for error messages
+FLAG_NAMES = {
+    "data": "--data", "sound": "--sound", "models": "--models", "seeds": "--seeds",
+    "recipe.epochs": "--epochs", "recipe.batch_size": "--batch-size", "recipe.lr": "--lr",
+    "recipe.preset": "--preset", "preprocess.sample_rate": "--sample-rate",
+    "preprocess.duration": "--duration", "balance_by": "--balance-by",
+    "split.test": "--test-size", "split.val": "--val-size", "split.seed": "--split-seed",
+    "split.folds": "--folds", "device": "--device", "devices": "--devices",
+    "strategy": "--strategy", "weights": "--weights", "pretrained": "--no-pretrained",
+    "loggers": "--logger", "recipe.compile": "--compile",
+}
+
+
+def config_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line gives explicitly (None: flag not given)."""
     from ..models import parse_models
 
-    recipe = base.recipe
-    if args.preset == "paper":
-        recipe = TrainRecipe(preset="paper", epochs=100, batch_size=recipe.batch_size,
-                             class_weighting=False, early_stopping_patience=None,
-                             weight_decay=0.0)
-    elif args.preset == "default":
-        recipe = TrainRecipe(preset="default", batch_size=recipe.batch_size)
-    changes_r: dict[str, Any] = {}
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise ConfigError(f"--epochs {args.epochs} must be at least 1", "e.g. --epochs 30")
-        changes_r["epochs"] = args.epochs
-    if args.batch_size is not None:
-        changes_r["batch_size"] = args.batch_size
-    if args.lr is not None:
-        changes_r["lr"] = args.lr
-    if changes_r:
-        recipe = dataclasses.replace(recipe, **changes_r)
+    return {
+        "data": args.data, "sound": args.sound,
+        "models": tuple(parse_models(args.models)) if args.models is not None else None,
+        "seeds": args.seeds, "recipe.epochs": args.epochs, "recipe.batch_size": args.batch_size,
+        "recipe.lr": args.lr, "recipe.preset": args.preset,
+        "preprocess.sample_rate": args.sample_rate, "preprocess.duration": args.duration,
+        "balance_by": args.balance_by, "split.test": args.test_size, "split.val": args.val_size,
+        "split.seed": args.split_seed, "split.folds": args.folds, "device": args.device,
+        "devices": args.devices, "strategy": args.strategy, "weights": args.weights,
+        "pretrained": False if args.no_pretrained else None,
+        "loggers": tuple(args.logger) if args.logger else None,
+        "recipe.compile": True if getattr(args, "compile", False) else None,
+    }
 
-    pre = base.preprocess
-    pre_changes = {k: v for k, v in (("sample_rate", args.sample_rate),
-                                     ("duration", args.duration)) if v is not None}
-    if pre_changes:
-        pre = dataclasses.replace(pre, **pre_changes)
-    split = base.split
-    split_changes = {k: v for k, v in (("test", args.test_size), ("val", args.val_size),
-                                       ("seed", args.split_seed),
-                                       ("folds", args.folds)) if v is not None}
-    if split_changes:
-        split = dataclasses.replace(split, **split_changes)
 
-    loggers = tuple(args.logger) if args.logger else base.loggers
-    if loggers:
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The config file (if any) with the explicit flags on top; the preset (from either)
+    fills every recipe value neither gives (see :meth:`ExperimentConfig.from_sources`)."""
+    config = ExperimentConfig.from_sources(args.config, config_flags(args), FLAG_NAMES)
+    if config.loggers:
         from ..mirror import check_available
 
-        for kind in loggers:  # before any work, not after the first epoch
+        for kind in config.loggers:  # before any work, not after the first epoch
             check_available(kind)
-    seeds = args.seeds if args.seeds is not None else base.seeds
-    if seeds < 1:
-        raise ConfigError(f"--seeds {seeds} must be at least 1", "e.g. --seeds 4")
-    return base.replace(
-        data=args.data or base.data,
-        sound=args.sound or base.sound,
-        models=tuple(parse_models(args.models)) if args.models else base.models,
-        seeds=seeds,
-        device=args.device or base.device,
-        devices=args.devices or base.devices,
-        strategy=args.strategy or base.strategy,
-        weights=args.weights or base.weights,
-        pretrained=base.pretrained and not args.no_pretrained,
-        loggers=loggers,
-        balance_by=args.balance_by or base.balance_by,
-        preprocess=pre,
-        split=split,
-        recipe=recipe,
-    )
+    return config
 
 
 class ConsolePrinter:
@@ -252,19 +233,14 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
             "warnings": summary.get("warnings", [])}
 
 
-def run(args: argparse.Namespace) -> int:
-    """Check everything, then create the run directory and run; see the module docstring.
-
-    Nothing is created until the arguments, data, device and weights are checked
-    (:func:`engine.runner.preflight`); a run that fails after it started stays recorded as
-    ``failed``. Library output during the work goes to stderr: stdout is the results only.
-    """
-    from .. import paths
+def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, RunDir, bool]:
+    """The config, the run directory and whether it is resumed, after checking everything
+    (:func:`engine.runner.preflight`: data, device, models, weights). Nothing is created
+    until the checks pass; then the run directory is made here, once (on rank 0)."""
     from ..cli import library_output_to_stderr
-    from ..runner import Interrupted, preflight, run_experiment
+    from ..runner import preflight
     from ..runs import check_run_id
 
-    root = paths.runs_dir(args.runs_dir)
     if args.resume:
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
@@ -277,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         resume = True
     else:
         config = build_config(args)
-        run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+        run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
         run_dir = RunDir(root / run_id)
         if run_dir.path.exists():
             raise RunError(f"run directory {run_dir.path} already exists",
@@ -299,11 +275,32 @@ def run(args: argparse.Namespace) -> int:
                                f"{exc.strerror}", "pass --runs-dir DIR with a writable "
                                "folder") from None
             adopt_launch_log(run_dir)
+    return config, run_dir, resume
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, then create the run directory and run; see the module docstring.
+
+    A run that fails after it started stays recorded as ``failed``. Library output during
+    the work goes to stderr: stdout is the results only. Under torchrun/SLURM, rank 0 checks
+    and creates the run and every rank gets its answer.
+    """
+    from .. import paths
+    from ..cli import library_output_to_stderr
+    from ..launch import quiet_unless_rank_zero, rank_zero_first
+    from ..runner import Interrupted, run_experiment
+
+    root = paths.runs_dir(args.runs_dir)
+    config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
+    rank_zero = quiet_unless_rank_zero()  # ranks > 0 print nothing on stdout
+    if rank_zero:
         print(f"run directory: {run_dir.path}", file=sys.stderr)
+    with library_output_to_stderr():
         try:
             summary = run_experiment(config, run_dir, resume=resume,
-                                     listeners=[ConsolePrinter()],
-                                     preprocess_progress=preprocess_bar())
+                                     listeners=[ConsolePrinter()] if rank_zero else [],
+                                     preprocess_progress=preprocess_bar() if rank_zero
+                                     else None)
         except Interrupted:
             print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
                   file=sys.stderr)

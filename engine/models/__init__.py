@@ -155,5 +155,13 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Predictor:
     return family(spec).fit(spec, data, ctx)
 
 
-def load(spec: ModelSpec, model_dir: Path) -> Predictor:
+def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> Predictor:
+    """Reload a saved model; its directory's signature is checked first (:mod:`engine.trust`),
+    for every family, before any of its files is opened. ``device`` places torch networks
+    (default the CPU); pytorch-tabular and sklearn models predict on the CPU."""
+    from .. import trust
+
+    trust.verify_model_dir(Path(model_dir))
+    if device is not None and spec.family == "torch":
+        return family(spec).load(spec, model_dir, device=device)
     return family(spec).load(spec, model_dir)

@@ -13,11 +13,12 @@ event log and views as the trained networks.
 
 Saved formats. ``majority`` and ``logreg`` are stored as plain parameters (``model.json`` and
 ``logreg.npz``, loaded with ``allow_pickle=False``). A fitted gradient-boosting model has no
-practical format but pickle, and unpickling can run arbitrary code. So ``gbm.pkl`` is written
-together with a coughscope ``model.json`` holding its SHA-256, and :func:`load` refuses a pickle
-without that file beside it or whose hash does not match: coughscope only unpickles what it
-wrote itself into a run directory. This is a guard against loading a stray or altered file,
-not a signature -- only open run directories from people you trust.
+practical format but pickle, and unpickling can run arbitrary code. So every ``save`` signs the
+model directory with the user's key (:func:`engine.trust.sign_model_dir`), and :func:`load`
+verifies that signature before it reads anything (:func:`engine.trust.verify_model_dir`): a
+pickle from another user or machine, or one changed since, is refused until the user trusts
+the run (``coughscope runs trust RUN``). ``gbm.pkl`` is unpickled from the very bytes whose
+hash was checked. ``model.json`` also records each file's SHA-256 (a check against accidents).
 
 This module also owns the small helpers the other non-torch family (:mod:`.tabular`) shares:
 :func:`epoch_record`, :func:`write_manifest` and :func:`verify_manifest`.
@@ -25,6 +26,7 @@ This module also owns the small helpers the other non-torch family (:mod:`.tabul
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import pickle
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import trust
 from ..cache import sha256_file
 from ..errors import RunError
 from ..metrics import log_loss
@@ -142,6 +145,7 @@ class MajorityPredictor:
 
     def save(self, model_dir: Path) -> None:
         write_manifest(Path(model_dir), FORMAT, [], model="majority", prior=self.prior)
+        trust.sign_model_dir(Path(model_dir))
 
 
 @dataclass
@@ -165,6 +169,7 @@ class LogRegPredictor:
                          intercept=np.array([self.intercept]))
         atomic_write_bytes(model_dir / "logreg.npz", buf)
         write_manifest(model_dir, FORMAT, ["logreg.npz"], model="logreg", C=self.C)
+        trust.sign_model_dir(model_dir)
 
 
 @dataclass
@@ -182,6 +187,7 @@ class GBMPredictor:
         atomic_write_bytes(model_dir / "gbm.pkl", pickle.dumps(self.model, protocol=5))
         write_manifest(model_dir, FORMAT, ["gbm.pkl"], model="gbm",
                        n_iter=int(self.model.n_iter_))
+        trust.sign_model_dir(model_dir)
 
 
 # ----------------------------------------------------------------------------- family API
@@ -200,8 +206,9 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Any:
 
 
 def load(spec: ModelSpec, model_dir: Path) -> Any:
-    """Reload a baseline saved by its predictor's ``save`` (``gbm``: hash-checked pickle)."""
+    """Reload a baseline saved by its predictor's ``save``, after checking its signature."""
     model_dir = Path(model_dir)
+    signed = trust.verify_model_dir(model_dir)  # before anything in it is read
     manifest = verify_manifest(model_dir, FORMAT, why=_PICKLE_WHY)
     if manifest.get("model") != spec.name:
         raise RunError(
@@ -209,21 +216,30 @@ def load(spec: ModelSpec, model_dir: Path) -> Any:
             "load it under the name it was trained as",
         )
     if spec.name == "majority":
-        return MajorityPredictor(prior=float(manifest["prior"]))
+        prior = manifest.get("prior")
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) \
+                or not 0.0 <= prior <= 1.0:
+            raise RunError(f"{model_dir / MANIFEST}: prior {prior!r} is not a probability",
+                           "the file was changed or damaged; retrain the model")
+        return MajorityPredictor(prior=float(prior))
     if spec.name == "logreg":
         with np.load(model_dir / "logreg.npz", allow_pickle=False) as npz:
             return LogRegPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
                                    intercept=float(npz["intercept"][0]),
                                    C=float(manifest["C"]))
-    if "gbm.pkl" not in (manifest.get("files") or {}):
+    if "gbm.pkl" not in (manifest.get("files") or {}) or "gbm.pkl" not in signed:
         raise RunError(f"{model_dir / MANIFEST} does not vouch for gbm.pkl", _PICKLE_WHY)
-    with open(model_dir / "gbm.pkl", "rb") as fh:
-        return GBMPredictor(model=pickle.load(fh))  # noqa: S301 -- hash checked above
+    data = (model_dir / "gbm.pkl").read_bytes()
+    if hashlib.sha256(data).hexdigest() != signed["gbm.pkl"]:  # changed since verified
+        raise trust.UntrustedModel(f"{model_dir / 'gbm.pkl'} changed while it was being read",
+                                   _PICKLE_WHY)
+    return GBMPredictor(model=pickle.loads(data))  # noqa: S301 -- signed bytes, see above
 
 
 _PICKLE_WHY = (
     "gbm models are pickles, and loading a pickle can run code; coughscope loads only the "
-    "ones it saved into a run directory, unchanged -- retrain the model to get a new one"
+    "ones it saved (or you trusted with `coughscope runs trust RUN`), unchanged -- retrain "
+    "the model to get a new one"
 )
 
 

@@ -21,11 +21,24 @@ pytorch-tabular's own Lightning Trainer, wrapped so that they behave like every 
 * **Recipes** come from :func:`engine.trainer.resolve_recipe`. Losses on the 2-logit head
   (:class:`TwoLogitLoss`): ``ce`` (class weights N / (2 N_c) when class weighting), ``mse``
   (the paper's: softmax against the one-hot label), ``bce`` (on the logit difference).
-  Training runs in 32-bit precision on one device.
+  Training runs in 32-bit precision on one device: the CPU, even when the run trains its
+  networks on a GPU (:data:`ON_GPU`). These MLPs are tiny (26 features, batch 64): a step
+  costs ~25 ms of Lightning/pytorch-tabular Python on one CPU thread, which a GPU does not
+  shorten and per-step metric reads and copies would lengthen
+  (``bench/train_throughput.py --tabular`` measures both). Under torchrun or SLURM every rank
+  fits the same model alone, as a single process that does not join the others (no rank
+  waits on another's tabular fit), with its share of the CPU cores; with :data:`ON_GPU` on
+  its own GPU (``cuda:LOCAL_RANK``).
+* **No host syncs per batch.** The train loss is summed on the device and read once per
+  epoch; the class weights live on the device; validation logits stay there until the
+  epoch's metrics are computed.
 * **Saving.** pytorch-tabular saves with pickle (joblib), which can run code when loaded.
   :meth:`TabularPredictor.save` writes its files to ``<model_dir>/tabular/`` and a coughscope
-  ``model.json`` with the SHA-256 of each; :func:`load` refuses a directory without that file,
-  with a file it does not list, or with a file whose hash differs.
+  ``model.json`` with the SHA-256 of each, then signs the directory with the user's key
+  (:mod:`engine.trust`). :func:`load` verifies the signature before pytorch-tabular opens
+  anything: a directory from another user or machine, a changed file, or a file the
+  signature does not list is refused until the user trusts the run
+  (``coughscope runs trust RUN``).
 
 Importing this module loads torch and Lightning; pytorch-tabular itself (~6-13 s) is imported
 on first use. Only :mod:`engine.models` imports this module, on demand.
@@ -49,6 +62,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import trust
 from ..errors import ConfigError, RunError
 from . import FitContext, ModelSpec, TrainData
 from ..metrics import roc_auc
@@ -67,9 +81,13 @@ CONFIGS = {"cne": "CategoryEmbeddingModelConfig", "tabnet": "TabNetModelConfig"}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 LOGGER_PREFIXES = ("pytorch_tabular", "pytorch_lightning", "lightning", "lightning_fabric",
                    "lightning_utilities")
+# pytorch-tabular models train on the GPU of a GPU run only when this is True (see the
+# module docstring; bench/train_throughput.py --tabular sets it to time the GPU)
+ON_GPU = False
 PICKLE_WHY = (
     "pytorch-tabular saves models with pickle, and loading a pickle can run code; coughscope "
-    "loads only model directories it saved itself, unchanged -- retrain the model to get one"
+    "loads only model directories it saved itself (or you trusted with `coughscope runs trust "
+    "RUN`), unchanged -- retrain the model to get one"
 )
 
 
@@ -90,6 +108,9 @@ class TwoLogitLoss(nn.Module):
             raise ConfigError(f"unknown loss {kind!r} for a tabular model", "use ce, mse or bce")
         self.kind = kind
         self.class_weights = class_weights
+        # a buffer: moved to the device with the model, not copied there on every call
+        self.register_buffer("weights", None if class_weights is None else
+                             torch.tensor(class_weights, dtype=torch.float32), persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.long().view(-1)
@@ -101,9 +122,14 @@ class TwoLogitLoss(nn.Module):
         else:
             per_sample = nn.functional.binary_cross_entropy_with_logits(
                 logits[:, 1] - logits[:, 0], target.to(logits.dtype), reduction="none")
-        if self.class_weights is None:
+        weights = self._buffers.get("weights")
+        if weights is None and self.class_weights is not None:  # pickled before the buffer
+            weights = torch.tensor(self.class_weights)
+        if weights is None:
             return per_sample.mean()
-        w = torch.tensor(self.class_weights, dtype=logits.dtype, device=logits.device)[target]
+        if weights.device != logits.device:  # used outside its model (the loss is its module)
+            weights = weights.to(logits.device)
+        w = weights.to(logits.dtype)[target]
         return (per_sample * w).sum() / w.sum()
 
     def extra_repr(self) -> str:
@@ -133,7 +159,7 @@ class EpochReporter(pl.Callback):
         self.ctx = ctx
         self.interrupted = False
         self.epochs_done = 0
-        self._train_loss_sum = 0.0
+        self._train_loss_sum: torch.Tensor | float = 0.0  # on the device during an epoch
         self._train_n = 0
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._pending: dict[str, Any] | None = None
@@ -144,8 +170,8 @@ class EpochReporter(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        n = int(batch["target"].shape[0])
-        self._train_loss_sum += float(loss.detach()) * n
+        n = int(batch["target"].shape[0])  # a shape: no device sync
+        self._train_loss_sum = self._train_loss_sum + loss.detach().double() * n
         self._train_n += n
         if self.ctx.should_stop():
             self.interrupted = True
@@ -159,7 +185,7 @@ class EpochReporter(pl.Callback):
                                 outputs: Any, batch: Any, batch_idx: int,
                                 dataloader_idx: int = 0) -> None:
         logits, y = outputs
-        self._val.append((logits.detach().float().cpu(), y.detach().cpu()))
+        self._val.append((logits.detach().float(), y.detach()))  # to the host once, at the end
 
     def on_validation_epoch_end(self, trainer: pl.Trainer,
                                 pl_module: pl.LightningModule) -> None:
@@ -168,7 +194,8 @@ class EpochReporter(pl.Callback):
         logits = torch.cat([v[0] for v in self._val])
         y = torch.cat([v[1] for v in self._val]).view(-1).long()
         with torch.no_grad():
-            val_loss = float(pl_module.loss(logits.to(pl_module.device), y.to(pl_module.device)))
+            val_loss = float(pl_module.loss(logits, y))
+        logits, y = logits.cpu(), y.cpu()
         p = logits.softmax(dim=1)[:, 1].numpy().astype(np.float64)
         auc = roc_auc(y.numpy(), p)
         pl_module.log("valid_auc", auc, on_step=False, on_epoch=True, prog_bar=False,
@@ -183,7 +210,7 @@ class EpochReporter(pl.Callback):
             return
         train_acc = trainer.callback_metrics.get("train_accuracy")
         record = {"epoch": record["epoch"],
-                  "train_loss": self._train_loss_sum / max(self._train_n, 1),
+                  "train_loss": float(self._train_loss_sum) / max(self._train_n, 1),
                   "train_acc": None if train_acc is None else float(train_acc),
                   **{k: v for k, v in record.items() if k != "epoch"}}
         self.epochs_done = record["epoch"]
@@ -232,6 +259,7 @@ class TabularPredictor:
         write_manifest(model_dir, FORMAT, files, model=self.name,
                        feature_names=self.feature_names, target=self.target,
                        best_epoch=self.best_epoch, **self.info)
+        trust.sign_model_dir(model_dir)
 
 
 # ----------------------------------------------------------------------------- family API
@@ -250,22 +278,28 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     workdir = Path(ctx.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     scratch = workdir / SCRATCH
-    if ctx.devices > 1:
-        ctx.warn(f"{spec.name} trains on one device (pytorch-tabular); --devices ignored")
+    device = ctx.device if ON_GPU or ctx.device == "cpu" else "cpu"
+    from ..launch import launch_info
+
+    launch = launch_info()
+    if ctx.devices > 1 or launch.distributed:
+        ctx.warn(f"{spec.name} trains in each process alone (pytorch-tabular): every rank fits "
+                 "the same model")
     pt = _import_pytorch_tabular()
     weights = class_weights(data.train.y) if recipe.class_weighting else None
     reporter = EpochReporter(ctx)
-    with open(workdir / LOG_FILE, "a", encoding="utf-8") as log, _quiet(log), _inside(scratch):
+    with open(workdir / LOG_FILE, "a", encoding="utf-8") as log, _quiet(log), _inside(scratch), \
+            _single_process(), _cpu_share(launch.local_world_size if device == "cpu" else 0):
         from lightning_fabric.utilities.seed import seed_everything
 
         model = pt.TabularModel(  # writes .pt_tmp/ into the working directory: scratch
             data_config=pt.DataConfig(target=[target], continuous_cols=names,
                                       categorical_cols=[], num_workers=0,
-                                      pin_memory=ctx.device == "cuda"),
+                                      pin_memory=device == "cuda"),
             model_config=_model_config(pt, spec.name, recipe.lr, ctx.seed),
             optimizer_config=pt.OptimizerConfig(optimizer=OPTIMIZERS[recipe.optimizer],
                                                 optimizer_params=_optimizer_params(recipe)),
-            trainer_config=_trainer_config(pt, recipe, ctx, scratch),
+            trainer_config=_trainer_config(pt, recipe, ctx, scratch, device),
             verbose=False,
         )
         seed_everything(ctx.seed, workers=True, verbose=False)
@@ -288,8 +322,9 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
 
 
 def load(spec: ModelSpec, model_dir: Path) -> TabularPredictor:
-    """Reload a model saved by :meth:`TabularPredictor.save`, after checking its hashes."""
+    """Reload a model saved by :meth:`TabularPredictor.save`, after checking its signature."""
     model_dir = Path(model_dir).resolve()
+    trust.verify_model_dir(model_dir)  # before pytorch-tabular unpickles anything
     manifest = verify_manifest(model_dir, FORMAT, why=PICKLE_WHY)
     if manifest.get("model") != spec.name:
         raise RunError(
@@ -346,15 +381,22 @@ def _optimizer_params(recipe: Any) -> dict[str, float]:
     return params
 
 
-def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path) -> Any:
+def _trainer_config(pt: Any, recipe: Any, ctx: FitContext, scratch: Path,
+                    device: str | None = None) -> Any:
     patience = recipe.early_stopping_patience
-    accelerator = {"cuda": "gpu", "mps": "mps"}.get(ctx.device, "cpu")
+    accelerator = {"cuda": "gpu", "mps": "mps"}.get(device or ctx.device, "cpu")
+    devices_list = None
+    if accelerator == "gpu":  # this rank's own GPU (cuda:0 when not launched by torchrun)
+        from ..launch import launch_info
+
+        devices_list = [launch_info().local_rank % max(torch.cuda.device_count(), 1)]
     return pt.TrainerConfig(
         batch_size=recipe.batch_size,
         max_epochs=recipe.epochs,
         min_epochs=1,
         accelerator=accelerator,
         devices=1,
+        devices_list=devices_list,
         seed=ctx.seed,
         progress_bar="none",
         early_stopping="valid_auc" if patience else None,
@@ -447,6 +489,44 @@ def _versions_in(directory: Path) -> Iterator[None]:
         yield
     finally:
         tm.ExperimentRunManager = original
+
+
+LAUNCHER_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                      "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "NODE_RANK",
+                      "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_LOCALID")
+
+
+@contextlib.contextmanager
+def _single_process() -> Iterator[None]:
+    """Hide torchrun's and SLURM's variables from Lightning while the fit runs, so its Trainer
+    is a single process (it would otherwise expect the launcher's world on one device)."""
+    import os
+
+    saved = {k: os.environ.pop(k) for k in LAUNCHER_VARIABLES if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _cpu_share(processes: int) -> Iterator[None]:
+    """With several processes on this node (torchrun), each fits with its share of the CPU
+    cores: all of them in every process would oversubscribe the cores, and OpenMP threads
+    that wait for each other are many times slower then (a 3-epoch fit: 29 s against 4.6 s
+    on a busy 2-core machine). ``processes`` <= 1: torch's default."""
+    if processes <= 1:
+        yield
+        return
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (cores or 1) // processes))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager

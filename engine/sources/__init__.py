@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..clips import LABELS, ClipSet
+from ..clips import LABELS, ClipSet, file_problem
 from ..errors import DataError
 
 ACCEPTED_FORMS = (
@@ -49,6 +49,8 @@ def load_source(
     the demo. Raises :class:`DataError` for a path that does not exist or has no known form.
     """
     spec = str(spec).strip()
+    if not spec:
+        raise DataError("the data set is empty ('')", f"give one of: {ACCEPTED_FORMS}")
     parse_status_mapping(include_statuses)  # a malformed mapping is an error for any spec
     if spec == "demo" or spec.startswith("demo:"):
         from .demo import load_demo
@@ -56,10 +58,15 @@ def load_source(
         return load_demo(_demo_size(spec), seed=seed, base_dir=demo_dir)
     path = Path(spec).expanduser()
     if not path.exists():
+        problem = file_problem(path)
         raise DataError(
-            f"data path {spec!r} does not exist",
+            f"data path {spec!r} does not exist"
+            + (f" ({problem.reason})" if problem and problem.key != "file_not_found" else ""),
             f"give an existing path, or one of: {ACCEPTED_FORMS}",
         )
+    if not path.is_file() and not path.is_dir():
+        raise DataError(f"data path {spec!r} {file_problem(path).reason}",
+                        f"accepted data sets: {ACCEPTED_FORMS}")
     if path.is_file():
         if path.suffix.lower() == ".csv":
             from .manifest import load_manifest
@@ -132,7 +139,8 @@ def summarize(ds: Any) -> dict[str, Any]:
     Keys: ``kind``, ``description``, ``synthetic``, ``root``, ``clips`` (usable + excluded),
     ``usable``, ``labels``, ``groups``, ``durations`` (min/median/max raw seconds; empty
     for a bare ClipSet), ``sample_rates``, ``channels``, ``meta`` (value counts of
-    low-cardinality columns), ``counts``, ``notes``, ``excluded`` (``{path, reason, stage}``).
+    low-cardinality columns), ``counts``, ``notes``, ``warnings`` (e.g. the cache could not be
+    written), ``excluded`` (``{path, reason, stage}``).
     """
     clipset: ClipSet = ds.clipset if hasattr(ds, "clipset") else ds
     clips = list(ds.clips)
@@ -156,8 +164,28 @@ def summarize(ds: Any) -> dict[str, Any]:
         "meta": _meta_tallies(clips),
         "counts": dict(clipset.counts),
         "notes": list(clipset.notes),
+        "warnings": list(getattr(ds, "warnings", None) or []),
         "excluded": [e.as_dict() for e in excluded],
     }
+
+
+def require_both_classes(ds: Any, purpose: str) -> None:
+    """Raise a :class:`DataError` when the usable clips of ``ds`` (a ``Dataset`` or a
+    ``ClipSet``) lack a class: ``purpose`` (e.g. "evaluation") needs both to be measured."""
+    clipset: ClipSet = ds.clipset if hasattr(ds, "clipset") else ds
+    counts = {lab: 0 for lab in LABELS}
+    for clip in ds.clips:
+        counts[clip.label] += 1
+    missing = [lab for lab, n in counts.items() if n == 0]
+    if missing:
+        have = ", ".join(f"{n} {lab}" for lab, n in counts.items() if n)
+        raise DataError(
+            f"{clipset.root} has no usable {' and no '.join(missing)} clip ({have or 'none'}): "
+            f"{purpose} needs both classes (AUC, sensitivity and specificity are undefined "
+            "with one)",
+            "check the label column and the exclusions (coughscope data summary SPEC lists "
+            "them), or add clips of the missing class",
+        )
 
 
 def _durations(info: list[dict[str, Any]]) -> dict[str, float]:

@@ -13,7 +13,11 @@ positive, ``healthy|no_resp_illness_exposed|resp_illness_not_identified`` negati
 other status (``recovered_full``, ``under_validation``, anything new) is excluded with its
 name in the reason and tallied as ``counts["status_<status>"]``; ``include_statuses``
 (``"recovered_full=negative"``) maps extra statuses in. Participants in the tables without
-audio and audio folders without a table row are counted and explained, never fatal.
+audio and audio folders without a table row are counted and explained, never fatal. A
+participant whose rows (in one table or several) give different statuses is excluded, with
+the statuses and tables named in the reason: no row silently wins. A recording whose path,
+links followed, leaves the Coswara root is excluded too (downloaded data stays inside its
+folder).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..clips import NEGATIVE, POSITIVE, Clip, ClipSet, Exclusion
+from ..clips import NEGATIVE, POSITIVE, Clip, ClipSet, Exclusion, file_problem, leaves
 from ..errors import ConfigError, DataError
 
 STATUS_LABELS: dict[str, str] = {
@@ -57,6 +61,9 @@ class _Tables:
 
     rows: dict[str, dict[str, str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # id -> every distinct (covid_status, table file) seen for it, when there is more than one
+    conflicts: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # id -> table of its first row
 
 
 def load_coswara(
@@ -69,7 +76,10 @@ def load_coswara(
     """Load the ``sound`` recordings under ``root/Extracted_data`` with their labels."""
     from . import parse_status_mapping
 
+    from ..config import ExperimentConfig, check_field
+
     root = Path(root)
+    check_field(ExperimentConfig, "sound", sound, f"--sound {sound!r}")
     mapping = {**STATUS_LABELS, **parse_status_mapping(include_statuses)}
     if min_quality is not None and min_quality not in QUALITY_NAMES:
         raise ConfigError(
@@ -86,9 +96,19 @@ def load_coswara(
     counts: Counter[str] = Counter()
     for date, pid, folder in folders:
         wav = folder / f"{sound}.wav"
-        if not wav.is_file():
+        problem = file_problem(wav)
+        if problem is not None and problem.key == "file_not_found":
             counts[f"participants_without_{sound}"] += 1
             excluded.append(Exclusion(str(wav), f"participant {pid} has no {sound}.wav"))
+            continue
+        if leaves(wav, root):
+            counts["path_leaves_root"] += 1
+            excluded.append(Exclusion(str(wav), f"the file (a symbolic link) leaves {root}; "
+                                                "a data set's files must stay inside it"))
+            continue
+        if problem is not None:
+            counts[problem.key] += 1
+            excluded.append(Exclusion(str(wav), problem.reason))
             continue
         reason = _exclusion_reason(pid, sound, tables, mapping, quality, min_quality, counts)
         if reason:
@@ -127,6 +147,11 @@ def _exclusion_reason(
 ) -> str:
     """Why this participant's clip is not used, or "" when it is usable."""
     row = tables.rows.get(pid)
+    if pid in tables.conflicts:
+        counts["conflicting_status"] += 1
+        seen = "; ".join(f"{status or '(blank)'} in {name}" for status, name in tables.conflicts[pid])
+        return (f"participant {pid} has conflicting covid_status rows ({seen}); "
+                "it is left out rather than guessed")
     if row is None:
         counts["audio_without_csv_row"] += 1
         return f"participant {pid} has no row in {' or '.join(tables.files)}"
@@ -189,8 +214,18 @@ def _read_tables(root: Path) -> _Tables:
         tables.files.append(path.name)
         for row in rows:
             pid = row.get("id", "").strip()
-            if pid and pid not in tables.rows:
+            if not pid:
+                continue
+            status = (row.get("covid_status") or "").strip()
+            first = tables.rows.get(pid)
+            if first is None:
                 tables.rows[pid] = row
+                tables.sources[pid] = path.name
+            elif (first.get("covid_status") or "").strip() != status:
+                seen = tables.conflicts.setdefault(
+                    pid, [((first.get("covid_status") or "").strip(), tables.sources[pid])])
+                if (status, path.name) not in seen:
+                    seen.append((status, path.name))
     if not tables.files:
         raise DataError(
             f"{root} has Extracted_data/ but no combined_data.csv and no per-date "
@@ -275,6 +310,11 @@ def _notes(
                 f"{n} participants with covid_status {status!r} excluded "
                 f"(add --include-status {status}=negative or =positive to use them)"
             )
+    if counts["conflicting_status"]:
+        notes.append(
+            f"{counts['conflicting_status']} participants with audio have rows giving "
+            "different covid_status values; they are excluded (see the exclusions)"
+        )
     if counts[f"participants_without_{sound}"]:
         notes.append(f"{counts[f'participants_without_{sound}']} participant folders lack {sound}.wav")
     if min_quality is not None:

@@ -68,13 +68,25 @@ def load_demo(n: int = DEFAULT_N, *, seed: int = 0, base_dir: Path | None = None
 
     base = Path(base_dir) if base_dir is not None else data_dir() / "demo"
     folder = base / f"{VERSION}-n{n}-seed{seed}"
+    notes = []
     if not (folder / "manifest.csv").is_file():
-        _generate_atomically(folder, n, seed)
+        try:
+            _generate_atomically(folder, n, seed)
+        except OSError as exc:  # a read-only or full data dir: the demo goes to a temp folder
+            import tempfile
+
+            fallback = Path(tempfile.gettempdir()) / f"coughscope-demo-{os.getuid()}" / folder.name
+            if not (fallback / "manifest.csv").is_file():
+                _generate_atomically(fallback, n, seed)
+            notes.append(f"the data directory {base} cannot be written "
+                         f"({exc.strerror or exc}); the demo set was generated in {fallback}")
+            folder = fallback
     clipset = load_manifest(folder / "manifest.csv", kind="demo")
     labels = clipset.label_counts()
     return dataclasses.replace(
         clipset,
         synthetic=True,
+        notes=[*clipset.notes, *notes],
         description=(
             f"synthetic demo data (not real coughs): {len(clipset.clips)} generated clips, "
             f"{labels['positive']} positive / {labels['negative']} negative, "

@@ -31,7 +31,7 @@ from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
 from engine.errors import RunError
-from engine.runs import read_summary
+from engine.runs import read_summary, trained_on_synthetic
 
 from ..widgets.paths import PathSuggester
 from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
@@ -276,8 +276,12 @@ class ClassifyView(Vertical):
             self._fill_table(run, self.last_result.verdicts or [])
         else:
             self._fill_table(run, [])
-        how = Text("Pick an audio file on the left, type its path, or record one. "
-                   "The same from a shell:\n", style="")
+        how = Text(f"Models of run {run.id}.", style="bold")
+        if trained_on_synthetic(run):
+            how.append(" WARNING: trained on SYNTHETIC demo data — its answers say nothing "
+                       "about real coughs.", style="bold reverse")
+        how.append("\nPick an audio file on the left, type its path, or record one. "
+                   "The same from a shell:\n")
         how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}")
         self.query_one("#classify-how", Static).update(how)
 

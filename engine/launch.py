@@ -1,0 +1,162 @@
+"""Several processes, one run: what torchrun or SLURM launched us as, and rank-0-first checks.
+
+Under ``torchrun`` (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``) or ``srun``
+(``SLURM_NTASKS`` > 1, ``SLURM_PROCID``, ``SLURM_LOCALID``, ``SLURM_NNODES``) every rank runs the
+same command line. :func:`launch_info` reads the launcher's environment, so ``--devices`` need
+not repeat what the launcher already says (:func:`fabric_layout` gives Fabric its ``devices``
+and ``num_nodes``). :func:`rank_zero_first` runs the command line's checks (does the run exist,
+is it still running) on rank 0 only and hands the result, or the error, to every rank: a rank
+never trips over what rank 0 has just created.
+
+torch is imported inside the functions (it costs ~2 s).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, TypeVar
+
+from .errors import ConfigError, CoughscopeError, RunError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Launch:
+    """This process's place among the launched ones (one process, rank 0, when not launched)."""
+
+    external: bool  # started by torchrun or srun with more than one process in all
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    num_nodes: int = 1
+    local_world_size: int = 1  # processes (= devices) on this node
+
+    @property
+    def distributed(self) -> bool:
+        return self.external and self.world_size > 1
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "")
+    try:
+        return int(value) if value.strip() else default
+    except ValueError:
+        raise ConfigError(f"the launcher set {name}={value!r}, which is not a number",
+                          "launch with torchrun or srun, which set it") from None
+
+
+def launch_info(env: Mapping[str, str] | None = None) -> Launch:
+    """Read torchrun's or SLURM's variables (``env`` defaults to ``os.environ``)."""
+    env = os.environ if env is None else env
+    if "WORLD_SIZE" in env and "LOCAL_RANK" in env:  # torchrun (and anything like it)
+        world = _int(env, "WORLD_SIZE", 1)
+        local_world = _int(env, "LOCAL_WORLD_SIZE", world)
+        nodes = _int(env, "GROUP_WORLD_SIZE", max(1, world // max(local_world, 1)))
+        return Launch(external=True, rank=_int(env, "RANK", 0),
+                      local_rank=_int(env, "LOCAL_RANK", 0), world_size=world,
+                      num_nodes=nodes, local_world_size=local_world)
+    if _int(env, "SLURM_NTASKS", 1) > 1 and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+        world = _int(env, "SLURM_NTASKS", 1)
+        nodes = _int(env, "SLURM_NNODES", 1)
+        per_node = env.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]
+        local_world = int(per_node) if per_node.isdigit() else max(1, world // nodes)
+        return Launch(external=True, rank=_int(env, "SLURM_PROCID", 0),
+                      local_rank=_int(env, "SLURM_LOCALID", 0), world_size=world,
+                      num_nodes=nodes, local_world_size=local_world)
+    return Launch(external=False)
+
+
+def fabric_layout(devices: int, launch: Launch | None = None) -> tuple[int, int]:
+    """Fabric's ``(devices, num_nodes)``: the launcher's when launched, else ``devices`` on one
+    node. ``--devices`` other than 1 (the default) must agree with the launcher."""
+    launch = launch or launch_info()
+    if not launch.external:
+        return devices, 1
+    if devices not in (1, launch.local_world_size):
+        raise ConfigError(
+            f"--devices {devices} but the launcher started {launch.local_world_size} process(es)"
+            f" per node ({launch.world_size} on {launch.num_nodes} node(s))",
+            f"leave --devices out under torchrun/srun, or use --nproc_per_node {devices}",
+        )
+    return launch.local_world_size, launch.num_nodes
+
+
+def ensure_process_group(launch: Launch | None = None) -> bool:
+    """Join the launched processes' default process group now (before Fabric, which then reuses
+    it): ``gloo`` for CPU tensors and, where CUDA is usable, ``nccl`` for CUDA tensors -- the
+    backends Fabric would pick. False when not launched as several processes."""
+    launch = launch or launch_info()
+    if not launch.distributed:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return True
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+    from lightning_fabric.utilities.distributed import _init_dist_connection
+
+    cluster = TorchElasticEnvironment() if TorchElasticEnvironment.detect() else SLURMEnvironment()
+    backend = "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(launch.local_rank % torch.cuda.device_count())
+        backend = "cpu:gloo,cuda:nccl"
+    _init_dist_connection(cluster, backend, launch.rank, launch.world_size)
+    return True
+
+
+def rank_zero_first(check: Callable[[], T], launch: Launch | None = None) -> T:
+    """``check()`` on rank 0 only; every rank waits for it and gets its result, or raises the
+    :class:`CoughscopeError` it raised (rank 0 has the whole story; other ranks exit with the
+    same code). Not launched as several processes: just ``check()``."""
+    launch = launch or launch_info()
+    if not ensure_process_group(launch):
+        return check()
+    import torch.distributed as dist
+
+    box: list[Any] = [None, None]
+    if launch.rank == 0:
+        try:
+            box[0] = check()
+        except BaseException as exc:  # the other ranks must not wait for an answer forever
+            box[1] = ((type(exc), exc.message, exc.hint) if isinstance(exc, CoughscopeError) else
+                      (RunError, f"rank 0 failed: {type(exc).__name__}: {exc}",
+                       "see rank 0's output"))
+            dist.broadcast_object_list(box, src=0)
+            raise
+    dist.broadcast_object_list(box, src=0)
+    if box[1] is not None:
+        klass, message, hint = box[1]
+        raise klass(message, hint)
+    return box[0]
+
+
+def quiet_unless_rank_zero(launch: Launch | None = None) -> bool:
+    """True on rank 0 (and when not launched); ranks above 0 send stdout to ``os.devnull``
+    (rank 0 prints the progress and the results; errors still reach stderr)."""
+    launch = launch or launch_info()
+    if launch.rank == 0:
+        return True
+    import sys
+
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 -- for the process
+    return False
+
+
+def private_run_copy(path: "os.PathLike[str]", run_id: str, resume: bool) -> Any:
+    """For a rank above 0: a private run directory (a copy of ``path`` when resuming, so it
+    continues from the same checkpoints), in a :class:`tempfile.TemporaryDirectory` removed
+    when the process exits. Returns the copy's path."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    holder = tempfile.TemporaryDirectory(prefix=f"coughscope-rank{launch_info().rank}-")
+    atexit.register(holder.cleanup)
+    private = Path(holder.name) / run_id
+    if resume:
+        shutil.copytree(path, private)
+    return private
