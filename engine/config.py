@@ -94,8 +94,8 @@ RULES: dict[str, dict[str, Rule]] = {
                                         hint="epochs without a validation gain, e.g. 8; "
                                              "0 turns early stopping off"),
         "weight_decay": Rule(lo=0, hi=1, hint="e.g. 1e-4"),
-        "checkpoint_seconds": Rule(lo=0, hi=1e7,
-                                   hint="seconds between resumable checkpoints, e.g. 60"),
+        "checkpoint_seconds": Rule(lo=0, hint="seconds between resumable checkpoints, e.g. 60 "
+                                              "(a huge value: by epochs only)"),
         "checkpoint_epochs": Rule(lo=0, hi=100_000,
                                   hint="epochs between resumable checkpoints; 0: by time only"),
         "compile": Rule(hint="true or false"),

@@ -155,7 +155,7 @@ def preflight(config: ExperimentConfig) -> list[str]:
     directory behind. Returns the models that will run."""
     from .devices import resolve_device
     from .errors import UnavailableError
-    from .sources import load_source
+    from .sources import load_source, require_both_classes
 
     resolve_device(config.device)
     notes: list[str] = []
@@ -173,23 +173,11 @@ def preflight(config: ExperimentConfig) -> list[str]:
                                    "pass --weights PATH (see README, 'Transfer learning "
                                    "offline'), or --no-pretrained")
         if config.weights:
-            from . import weights as weights_module
+            from .weights import check_weights
 
-            check = getattr(weights_module, "check_weights", None)
-            if check is not None:
-                check(Path(config.weights))
+            check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
-    counts = {label: 0 for label in LABELS}
-    for clip in clipset.clips:
-        counts[clip.label] = counts.get(clip.label, 0) + 1
-    missing = [label for label, n in counts.items() if n == 0]
-    if missing:
-        from .errors import DataError
-
-        raise DataError(
-            f"data set {config.data!r} has no {' and no '.join(missing)} clips "
-            f"({', '.join(f'{n} {k}' for k, n in counts.items())})",
-            "a classifier needs both classes: check the labels (data summary SPEC)")
+    require_both_classes(clipset, "training")
     if config.balance_by and config.balance_by not in clipset.meta_columns:
         raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
                           "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
@@ -594,6 +582,8 @@ def _run_locked(
             write_json(run.path / "data.json", ready)
             announce("data_ready", device=device, precision=precision,
                      models=model_names, seeds=n_seeds(config), **ready)
+            for message in getattr(prepared.dataset, "warnings", []):
+                warn(message)  # e.g. the cache could not be written: the run goes on without
             if prepared.dataset.clipset.synthetic:
                 warn("synthetic demo data: these numbers say nothing about real coughs")
 

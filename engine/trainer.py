@@ -121,12 +121,6 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
         raise ConfigError(f"unknown loss {loss!r}", f"use one of: {', '.join(LOSSES)}")
     if not lr > 0:
         raise ConfigError(f"learning rate {lr} must be positive", "e.g. 1e-3")
-    if recipe.checkpoint_seconds < 0 or recipe.checkpoint_epochs < 0:
-        raise ConfigError(
-            f"checkpoint_seconds={recipe.checkpoint_seconds}, checkpoint_epochs="
-            f"{recipe.checkpoint_epochs} cannot be negative",
-            "e.g. checkpoint_seconds = 60, checkpoint_epochs = 0 (by time only)",
-        )
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise ConfigError(
             f"epochs={recipe.epochs}, batch_size={recipe.batch_size} must be at least 1",

@@ -90,7 +90,7 @@ def _worker(mode: str, out: Path) -> None:
         spec = get_spec("cnn")
         data = TrainData(_spectrograms(199, 0), _spectrograms(31, 1))
         probe = _spectrograms(7, 2).X
-        recipe = dict(epochs=3, batch_size=5, checkpoint_seconds=1e9)
+        recipe = dict(epochs=3, batch_size=5, checkpoint_seconds=1e6)
         full: list[dict] = []
         straight = trainer.fit(spec, data, _context(out / "a", "cnn", full, **recipe))
         part: list[dict] = []

@@ -133,7 +133,7 @@ def test_evaluate_refuses_a_one_class_data_set_before_any_work(capsys, tmp_path:
     code, out, err = cli(capsys, "evaluate", str(tmp_path / "runs" / "r"), "--data", str(csv))
     assert code == 2 and out == ""
     assert "no usable negative clip" in err and "evaluation needs both classes" in err
-    assert not (tmp_path / "runs" / "r" / "evaluations").exists()
+    assert not list((tmp_path / "runs" / "r").glob("evaluations/*.json"))  # no result saved
 
 
 # ---------------------------------------------------------------- 13.10: folder sources

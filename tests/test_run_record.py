@@ -238,7 +238,7 @@ def test_run_ids_stay_inside_the_runs_directory(tmp_path):
     (["--data", "/no/such/data"], 2, "does not exist"),
     (["--data", "demo:24", "--device", "cuda"], 3, "cuda"),
     (["--data", "demo:24", "--models", "resnet50"], 3, "weights"),
-    (["--data", "NEGATIVES"], 2, "no positive"),
+    (["--data", "NEGATIVES"], 2, "no usable positive"),
 ])
 def test_a_refused_command_leaves_no_run_directory(tmp_path, args, code, words):
     import torch

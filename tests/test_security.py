@@ -266,6 +266,26 @@ def test_a_run_from_another_user_is_refused_until_trusted(
     assert code == 0 and "already signed with your key" in out
 
 
+def test_runs_trust_lists_a_model_folder_without_model_json(
+        made: SignedRun, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted seed folder (no model.json) is refused by predict, and ``runs trust`` shows
+    it -- the hint never points at a command that would not list the file."""
+    run = made.copy(tmp_path / "run")
+    marker = tmp_path / "planted-code-ran"
+    planted = run / "gbm" / "7"
+    planted.mkdir()
+    (planted / "gbm.pkl").write_bytes(planted_pickle(marker))
+    (planted / "metrics.json").write_bytes((run / "gbm" / "0" / "metrics.json").read_bytes())
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "gbm")
+    assert code == 2 and f"{planted} has no signature.json" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, out, err = cli(capsys, "runs", "trust", str(run))
+    assert code == 2 and "sign 1 model folder(s)" in err
+    assert "gbm/7: NOT TRUSTED" in out and "can run code" in out.split("gbm/7:")[1]
+    assert not marker.exists()
+
+
 def test_a_copied_signature_does_not_vouch_for_another_models_files(
         made: SignedRun, tmp_path: Path) -> None:
     run = made.copy(tmp_path / "run")

@@ -305,7 +305,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_last_pt_is_written_every_n_epochs_not_every_epoch(tmp_path: Path, writes: list[str]) -> None:
-    ctx = context(tmp_path, epochs=5, early_stopping_patience=None, checkpoint_seconds=1e9,
+    ctx = context(tmp_path, epochs=5, early_stopping_patience=None, checkpoint_seconds=1e6,
                   checkpoint_epochs=2)
     trainer.fit(get_spec("ann"), TrainData(features(64, 0), features(32, 1)), ctx)
     assert writes.count("last.pt") == 2  # after epochs 2 and 4
@@ -314,7 +314,7 @@ def test_last_pt_is_written_every_n_epochs_not_every_epoch(tmp_path: Path, write
 
 def test_best_pt_is_written_once_even_when_saved_again(tmp_path: Path, writes: list[str]) -> None:
     records: list[dict[str, Any]] = []
-    ctx = context(tmp_path, records, epochs=4, checkpoint_seconds=1e9)
+    ctx = context(tmp_path, records, epochs=4, checkpoint_seconds=1e6)
     predictor = trainer.fit(get_spec("ann"), TrainData(features(96, 0), features(32, 1)), ctx)
     assert len({r["best_epoch"] for r in records}) > 1  # the best epoch moved during the fit
     assert writes == ["best.pt"] and not (ctx.workdir / "last.pt").exists()
@@ -335,9 +335,9 @@ def test_stop_mid_epoch_saves_and_resumes_exactly(tmp_path: Path, writes: list[s
     spec = get_spec("cnn")
     full: list[dict[str, Any]] = []
     straight = trainer.fit(spec, data, context(tmp_path / "a", full, epochs=3, batch_size=16,
-                                               checkpoint_seconds=1e9))
+                                               checkpoint_seconds=1e6))
     part: list[dict[str, Any]] = []
-    ctx = context(tmp_path / "b", part, epochs=3, batch_size=16, checkpoint_seconds=1e9)
+    ctx = context(tmp_path / "b", part, epochs=3, batch_size=16, checkpoint_seconds=1e6)
     polls = [0]
 
     def stop_in_epoch_two() -> bool:
@@ -378,7 +378,7 @@ def test_imagenet50_keeps_only_its_head_as_best_state(tmp_path: Path, writes: li
     data = TrainData(spectrograms(12, 0, frames=32), spectrograms(6, 1, frames=32))
     spec = get_spec("imagenet50")
     records: list[dict[str, Any]] = []
-    ctx = context(tmp_path, records, epochs=3, batch_size=6, checkpoint_seconds=1e9)
+    ctx = context(tmp_path, records, epochs=3, batch_size=6, checkpoint_seconds=1e6)
     ctx.pretrained = False
     ctx.should_stop = lambda: len(records) >= 2
     with pytest.raises(trainer.Interrupted):
@@ -396,9 +396,13 @@ def test_imagenet50_keeps_only_its_head_as_best_state(tmp_path: Path, writes: li
 
 
 def test_checkpoint_settings_cannot_be_negative() -> None:
+    """Refused where the recipe is made (engine.config checks every field)."""
     with pytest.raises(ConfigError) as info:
-        trainer.resolve_recipe(get_spec("ann"), TrainRecipe(checkpoint_seconds=-1))
-    assert "checkpoint_seconds=-1" in info.value.message
+        TrainRecipe(checkpoint_seconds=-1)
+    assert "checkpoint_seconds = -1" in info.value.message and "60" in info.value.hint
+    with pytest.raises(ConfigError) as info:
+        TrainRecipe(checkpoint_epochs=-2)
+    assert "checkpoint_epochs = -2" in info.value.message
 
 
 # ---------------------------------------------------------------- layout and casts (issue 12)
@@ -461,9 +465,9 @@ def test_cuda_resume_mid_epoch(tmp_path: Path) -> None:  # pragma: no cover
     spec = get_spec("cnn")
     full: list[dict[str, Any]] = []
     straight = trainer.fit(spec, data, cuda_context(tmp_path / "a", full, epochs=3, batch_size=16,
-                                                    checkpoint_seconds=1e9))
+                                                    checkpoint_seconds=1e6))
     part: list[dict[str, Any]] = []
-    ctx = cuda_context(tmp_path / "b", part, epochs=3, batch_size=16, checkpoint_seconds=1e9)
+    ctx = cuda_context(tmp_path / "b", part, epochs=3, batch_size=16, checkpoint_seconds=1e6)
     polls = [0]
     ctx.should_stop = lambda: (polls.__setitem__(0, polls[0] + 1) or polls[0] > 9)
     with pytest.raises(trainer.Interrupted):
@@ -541,7 +545,7 @@ def test_resume_with_fewer_processes_than_wrote_the_checkpoint(tmp_path: Path) -
     full: list[dict[str, Any]] = []
     trainer.fit(get_spec("ann"), data, context(tmp_path / "a", full, epochs=2, batch_size=16))
     part: list[dict[str, Any]] = []
-    ctx = context(tmp_path, part, epochs=2, batch_size=16, checkpoint_seconds=1e9)
+    ctx = context(tmp_path, part, epochs=2, batch_size=16, checkpoint_seconds=1e6)
     polls = [0]
     ctx.should_stop = lambda: (polls.__setitem__(0, polls[0] + 1) or polls[0] > 6 + 2)
     with pytest.raises(trainer.Interrupted):

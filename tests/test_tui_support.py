@@ -1,8 +1,10 @@
-"""Hand-written run directories for the TUI tests (no training needed), and their checks.
+"""Run directories for the TUI tests (no training needed), and their checks.
 
 ``make_finished_run`` writes what the engine's runner writes for a finished run: config,
 status, events, per model/seed metrics and predictions, and summary.json -- with fixed
-numbers, so screens and snapshots are deterministic.
+numbers, so screens and snapshots are deterministic. Events and JSON files go through the
+run record's own writer (:mod:`engine.runs`), so this fixture cannot drift from a real run:
+an event field the schema does not know is refused here as it would be in the runner.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.config import ExperimentConfig, TrainRecipe
+from engine.runs import EventLog, write_json
 
 MODELS = ("ann", "logreg")
 SEEDS = (0, 1)
@@ -63,7 +66,8 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 DATA_READY = {
     "clips": 80, "usable": 78, "labels": {"negative": 52, "positive": 26}, "groups": 40,
-    "excluded": [{"path": "demo/neg_07.wav", "reason": "silent", "stage": "audio"}],
+    "excluded": 1, "models": list(MODELS), "seeds": len(SEEDS), "device": "cpu",
+    "precision": "32-true",
     "synthetic": True, "description": "demo: 80 synthetic clips (not real coughs)",
     "split": {"train": {"clips": 44, "positives": 15, "groups": 22},
               "val": {"clips": 12, "positives": 4, "groups": 6},
@@ -79,9 +83,9 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
     config = ExperimentConfig(data="demo", models=MODELS, seeds=len(SEEDS),
                               recipe=TrainRecipe(epochs=EPOCHS))
     (run / "config.toml").write_text(config.to_toml())
-    (run / "status.json").write_text(json.dumps({
+    write_json(run / "status.json", {
         "state": "finished", "pid": 999999, "started": "2024-05-01T12:00:00+00:00",
-        "ended": "2024-05-01T12:01:40+00:00"}))
+        "ended": "2024-05-01T12:01:40+00:00"})
     t = 1714564800.0
     events: list[dict[str, Any]] = [
         {"type": "run_start", "run_id": run_id, "config": config.to_dict()},
@@ -98,7 +102,8 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
             events.append({"type": "model_start", "model": model, "seed": seed,
                            "epochs": EPOCHS if history else 0})
             for record in history:
-                events.append({"type": "epoch_end", "model": model, "seed": seed, **record})
+                events.append({"type": "epoch_end", "model": model, "seed": seed,
+                               **{k: v for k, v in record.items() if k != "epochs"}})
             events.append({"type": "model_end", "model": model, "seed": seed, "metrics": test,
                            "best_epoch": EPOCHS if history else None, "seconds": 1.5})
             metrics = {"model": model, "seed": seed, "test": test, "threshold": 0.5,
@@ -107,7 +112,7 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
                        "best_epoch": EPOCHS if history else None, "seconds": 1.5}
             folder = run / model / str(seed)
             folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(json.dumps(metrics))
+            write_json(folder / "metrics.json", metrics)
             rows = ["clip,group,label,probability,split"]
             for i in range(12):
                 label = "positive" if i % 3 == 0 else "negative"
@@ -133,15 +138,16 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
             "confound_warning": None,
         }
     events.append({"type": "run_end", "state": "finished", "seconds": 100.0})
-    with open(run / "events.jsonl", "w", encoding="utf-8") as fh:
+    with EventLog(run / "events.jsonl") as log:
         for i, event in enumerate(events):
-            fh.write(json.dumps({"v": 1, "time": t + i, **event}) + "\n")
-        if torn_tail:
+            log.emit(event.pop("type"), time=t + i, **event)
+    if torn_tail:  # a writer killed mid-line
+        with open(run / "events.jsonl", "a", encoding="utf-8") as fh:
             fh.write('{"v": 1, "type": "warning", "mess')
     summary = {"run_id": run_id, "preset": "default", "data": DATA_READY,
                "models": summary_models, "warnings": ["synthetic demo data: these numbers say "
                                                       "nothing about real coughs"]}
-    (run / "summary.json").write_text(json.dumps(summary))
+    write_json(run / "summary.json", summary)
     return run
 
 

@@ -5,6 +5,9 @@
   coughscope runs diff RUN_A RUN_B [--json]      only what differs: config, environment,
                                                  data, results
 
+  coughscope runs trust RUN [--yes]              sign a run made elsewhere so its models load
+                                                 (see the README's "Security model")
+
 RUN is a run directory, an id under --runs-dir, or `latest` (the newest run, running or not).
 """
 

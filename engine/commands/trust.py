@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .. import paths, trust
 from ..errors import ExitCode, RunError
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def _describe(state: trust.ModelDirState, run_path) -> str:
+def _describe(state: trust.ModelDirState, run_path: Path) -> str:
     rel = state.path.relative_to(run_path)
     verdict = "signed with your key" if state.problem is None else f"NOT TRUSTED: {state.problem}"
     lines = [f"  {rel}: {verdict}"]
