@@ -317,7 +317,7 @@ def train_one(
         should_stop=stop,
         warn=lambda message: announce("warning", model=spec.name, seed=seed, message=message),
     )
-    announce("model_start", model=spec.name, seed=seed, epochs=recipe.epochs,
+    announce("model_start", model=spec.name, seed=seed, epochs=max_epochs(spec, recipe),
              resumed=ctx.resume)
     started = time.perf_counter()
     try:
@@ -393,6 +393,12 @@ def check_balance_column(config: ExperimentConfig, prepared: PreparedData,
     if one_class:
         warn(f"balance by {column}: {', '.join(one_class)} hold(s) one class only in the "
              "training part and stay(s) as is")
+
+
+def max_epochs(spec: ModelSpec, recipe: Any) -> int:
+    """The most epochs a part of ``spec`` can take: the recipe's, or 1 for a model fitted in
+    one go (the sklearn baselines), so progress and ETA do not count a baseline as 30 steps."""
+    return 1 if spec.family == "sklearn" else int(recipe.epochs)
 
 
 def n_seeds(config: ExperimentConfig) -> int:
@@ -581,7 +587,8 @@ def _run_locked(
             ready = data_ready_fields(prepared)
             write_json(run.path / "data.json", ready)
             announce("data_ready", device=device, precision=precision,
-                     models=model_names, seeds=n_seeds(config), **ready)
+                     models=model_names, seeds=n_seeds(config),
+                     epochs={s.name: max_epochs(s, config.recipe) for s in specs}, **ready)
             for message in getattr(prepared.dataset, "warnings", []):
                 warn(message)  # e.g. the cache could not be written: the run goes on without
             if prepared.dataset.clipset.synthetic:
