@@ -17,6 +17,10 @@ import os
 from pathlib import Path
 
 
+RUNS_DIR_HELP = ("default: $COUGHSCOPE_RUNS_DIR, else ./runs when it exists, else the per-user "
+                 "runs folder (coughscope runs prints which)")
+
+
 def data_dir() -> Path:
     env = os.environ.get("COUGHSCOPE_DATA_DIR")
     if env:

@@ -173,7 +173,7 @@ def preflight(config: ExperimentConfig) -> list[str]:
     directory behind. Returns the models that will run."""
     from .devices import resolve_device
     from .errors import UnavailableError
-    from .sources import load_source
+    from .sources import load_source, require_both_classes
 
     resolve_device(config.device)
     notes: list[str] = []
@@ -195,17 +195,7 @@ def preflight(config: ExperimentConfig) -> list[str]:
 
             check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
-    counts = {label: 0 for label in LABELS}
-    for clip in clipset.clips:
-        counts[clip.label] = counts.get(clip.label, 0) + 1
-    missing = [label for label, n in counts.items() if n == 0]
-    if missing:
-        from .errors import DataError
-
-        raise DataError(
-            f"data set {config.data!r} has no {' and no '.join(missing)} clips "
-            f"({', '.join(f'{n} {k}' for k, n in counts.items())})",
-            "a classifier needs both classes: check the labels (data summary SPEC)")
+    require_both_classes(clipset, "training")
     if config.balance_by and config.balance_by not in clipset.meta_columns:
         raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
                           "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
@@ -352,7 +342,7 @@ def train_one(
         warn=lambda message: announce("warning", model=spec.name, seed=seed, message=message),
         augment=augmentation(config),
     )
-    announce("model_start", model=spec.name, seed=seed, epochs=recipe.epochs,
+    announce("model_start", model=spec.name, seed=seed, epochs=max_epochs(spec, recipe),
              resumed=ctx.resume)
     started = time.perf_counter()
     try:
@@ -560,6 +550,12 @@ def check_balance_column(config: ExperimentConfig, prepared: PreparedData,
     if one_class:
         warn(f"balance by {column}: {', '.join(one_class)} hold(s) one class only in the "
              "training part and stay(s) as is")
+
+
+def max_epochs(spec: ModelSpec, recipe: Any) -> int:
+    """The most epochs a part of ``spec`` can take: the recipe's, or 1 for a model fitted in
+    one go (the sklearn baselines), so progress and ETA do not count a baseline as 30 steps."""
+    return 1 if spec.family == "sklearn" else int(recipe.epochs)
 
 
 def n_seeds(config: ExperimentConfig) -> int:
@@ -785,7 +781,10 @@ def _run_locked(
             ready = data_ready_fields(prepared)
             write_json(run.path / "data.json", ready)
             announce("data_ready", device=device, precision=precision,
-                     models=model_names, seeds=n_seeds(config), **ready)
+                     models=model_names, seeds=n_seeds(config),
+                     epochs={s.name: max_epochs(s, config.recipe) for s in specs}, **ready)
+            for message in getattr(prepared.dataset, "warnings", []):
+                warn(message)  # e.g. the cache could not be written: the run goes on without
             if prepared.dataset.clipset.synthetic:
                 warn("synthetic demo data: these numbers say nothing about real coughs")
 

@@ -196,6 +196,7 @@ class DataReady(Event):
     precision: str = ""
     models: list[str] = field(default_factory=list)
     seeds: int = 0
+    epochs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1164,10 +1165,13 @@ class RunState:
             return
         # the parts are what the runner announced: the models that run, one per seed or fold
         epochs = int((self.config.get("recipe") or {}).get("epochs", 0) or 0)
+        per_model = e.epochs if isinstance(e.epochs, dict) else {}
         wanted = {(m, s) for m in e.models for s in range(max(int(e.seeds or 1), 1))}
         self.parts = {k: p for k, p in self.parts.items() if k in wanted or p.state != "pending"}
         for model, seed in sorted(wanted, key=lambda k: (e.models.index(k[0]), k[1])):
-            self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
+            part = self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
+            if part.state == "pending" and isinstance(per_model.get(model), int):
+                part.epochs = per_model[model]
         order = {m: i for i, m in enumerate(e.models)}
         self.parts = dict(sorted(self.parts.items(),
                                  key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][1])))
@@ -1180,7 +1184,7 @@ class RunState:
 
     def _on_model_start(self, e: ModelStart) -> None:
         part = self._part(e.model, e.seed)
-        part.epochs = int(e.epochs or part.epochs)
+        part.epochs = int(e.epochs) if isinstance(e.epochs, int) else part.epochs
         if not e.resumed:
             part.history.clear()  # trained from scratch again: the old curve is gone
         part.state = "training"

@@ -167,6 +167,15 @@ def test_eta_weights_each_model_by_its_own_pace():
     assert state.eta_seconds() == pytest.approx(45.0)  # 9 cnn epochs at 5 s, not at 0.01 s
 
 
+def test_a_baseline_counts_one_step_not_the_recipe_epochs(tmp_path):
+    run = _log(tmp_path,
+               ("run_start", dict(run_id="r", config={"models": ["logreg", "ann"], "seeds": 1,
+                                                      "recipe": {"epochs": 10}})),
+               ("data_ready", dict(models=["logreg", "ann"], seeds=1,
+                                   epochs={"logreg": 1, "ann": 10})))
+    assert R.load_run_state(run).progress() == (0, 11)
+
+
 def test_follower_keeps_following_across_a_resume(tmp_path):
     run = RunDir(tmp_path)
     alive = {"now": True}
@@ -238,7 +247,7 @@ def test_run_ids_stay_inside_the_runs_directory(tmp_path):
     (["--data", "/no/such/data"], 2, "does not exist"),
     (["--data", "demo:24", "--device", "cuda"], 3, "cuda"),
     (["--data", "demo:24", "--models", "resnet50"], 3, "weights"),
-    (["--data", "NEGATIVES"], 2, "no positive"),
+    (["--data", "NEGATIVES"], 2, "no usable positive"),
 ])
 def test_a_refused_command_leaves_no_run_directory(tmp_path, args, code, words):
     import torch

@@ -251,7 +251,7 @@ def test_last_data_set_models_and_theme_are_remembered(tmp_path: Path) -> None:
 def test_bad_settings_file_means_defaults_and_a_note(tmp_path: Path) -> None:
     from tui.settings import load_settings, settings_path
 
-    settings_path().parent.mkdir(parents=True)
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
     settings_path().write_text('{"seeds": "four", "data": "demo"')
     broken = load_settings()
     assert broken.data is None and "cannot be read" in broken.problems[0]

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="SPEC", required=True,
                         help="the data set to score on (Coswara root, manifest CSV, folder, demo)")
     parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
-    parser.add_argument("--runs-dir", metavar="DIR", help="where to look for RUN (default ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                       help=f"where to look for RUN ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                         help="where the networks run (default auto: a GPU when there is one; "

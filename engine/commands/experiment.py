@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import paths
 from ..config import PRESETS, ExperimentConfig
 from ..errors import ExitCode, RunError
 from ..runs import RunDir, new_run_id, resolve_run
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "AUC; paper: the paper's optimisers and losses, 100 epochs")
     g.add_argument("--config", metavar="FILE.toml",
                    help="experiment settings from a TOML file (flags override it)")
-    g.add_argument("--runs-dir", metavar="DIR", help="where run directories go (default ./runs)")
+    g.add_argument("--runs-dir", metavar="DIR",
+                       help=f"where run directories go ({paths.RUNS_DIR_HELP})")
     g.add_argument("--run-id", metavar="ID", help="name of the new run directory")
     g.add_argument("--resume", metavar="RUN",
                    help="continue an interrupted run (a path, an id under --runs-dir)")

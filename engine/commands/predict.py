@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", metavar="RUN", default="latest",
                         help="run directory or id (default: the latest finished run)")
     parser.add_argument("--models", metavar="LIST", help="only these models (comma-separated)")
-    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                       help=f"where runs are ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu",
                         help="where the networks run (default cpu: faster than a GPU's "

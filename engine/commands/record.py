@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import paths
 from ..errors import ExitCode
 
 
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--countdown", type=int, default=3, help="seconds before recording")
     parser.add_argument("--run", metavar="RUN", default="latest",
                         help="run whose models classify the recording (default: latest finished)")
-    parser.add_argument("--runs-dir", metavar="DIR", help="where runs are (default ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                       help=f"where runs are ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--no-classify", action="store_true", help="only record")
 
 

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN",
                         help="run directories, ids under --runs-dir, or latest")
     parser.add_argument("--runs-dir", metavar="DIR",
-                        help=f"where runs are (default: $COUGHSCOPE_RUNS_DIR or ./runs)")
+                        help=f"where runs are ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
 

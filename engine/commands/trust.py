@@ -24,7 +24,8 @@ from ..runs import resolve_run
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory or id")
-    parser.add_argument("--runs-dir", metavar="DIR", help="where to look for RUN (default ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR",
+                       help=f"where to look for RUN ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--yes", "-y", action="store_true",
                         help="sign without asking (after reading what will be trusted)")
 
