@@ -555,7 +555,7 @@ def check_balance_column(config: ExperimentConfig, prepared: PreparedData,
 def max_epochs(spec: ModelSpec, recipe: Any) -> int:
     """The most epochs a part of ``spec`` can take: the recipe's, or 1 for a model fitted in
     one go (the sklearn baselines), so progress and ETA do not count a baseline as 30 steps."""
-    return 1 if spec.family == "sklearn" else int(recipe.epochs)
+    return 1 if spec.family in ("sklearn", "ensemble") else int(recipe.epochs)
 
 
 def n_seeds(config: ExperimentConfig) -> int:
