@@ -21,6 +21,8 @@ from ..runs import RunDir, new_run_id, resolve_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..models import MODELS  # the registry: every model's name, nothing listed here
+
     g = parser.add_argument_group("experiment (with --headless)")
     g.add_argument("--headless", action="store_true",
                    help="run in the foreground without the app (progress on stderr)")
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="Coswara recording to use (default cough-heavy; cough-shallow, ...)")
     g.add_argument("--models", metavar="LIST",
                    help="comma-separated models (default: every model that can run here): "
-                        "ann, cnn, resnet50, imagenet50, cne, tabnet, majority, logreg, gbm")
+                        + ", ".join(MODELS))
     g.add_argument("--seeds", type=int, metavar="N", help="seeds per model (default 4)")
     g.add_argument("--epochs", type=int, metavar="N",
                    help="maximum epochs (default 30; the paper preset uses 100)")

@@ -12,8 +12,14 @@ recipe for it. Families are modules with two functions:
 
 Families: ``torch`` (:mod:`engine.models.nets` trained by :mod:`engine.trainer` on
 Lightning Fabric), ``tabular`` (:mod:`engine.models.tabular`, pytorch-tabular),
-``sklearn`` (:mod:`engine.models.baselines`). Adding a model is one entry here plus its
-builder in the family module.
+``sklearn`` (:mod:`engine.models.baselines`), ``ensemble`` (:mod:`engine.ensemble`).
+
+Adding a model is one :func:`register_model` call (and, for a torch model, its builder under
+``@network(name)`` in :mod:`engine.models.nets`); the command line, the app, the runner and
+``predict`` read :data:`MODELS` and nothing else lists models. The dependency runs one way:
+family modules import this light module for :class:`ModelSpec`, :class:`FitContext` and the
+data types; this module reaches a family only through :data:`FAMILY_MODULES`, imported when a
+model is fitted or loaded (so listing models never costs torch's 2 s).
 """
 
 from __future__ import annotations
@@ -44,9 +50,31 @@ class ModelSpec:
     baseline: bool = False
 
 
-MODELS: dict[str, ModelSpec] = {
-    s.name: s
-    for s in (
+FAMILY_MODULES = {
+    "torch": "engine.trainer",
+    "tabular": "engine.models.tabular",
+    "sklearn": "engine.models.baselines",
+    "ensemble": "engine.ensemble",
+}
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry: the one place a model is declared. The command line's
+    ``--models``, the app's Models screen, the runner, ``predict`` and the docs' lists all
+    read :data:`MODELS`. A torch model also registers its network builder with
+    :func:`engine.models.nets.network`."""
+    if spec.name in MODELS:
+        raise ValueError(f"model {spec.name!r} registered twice")
+    if spec.family not in FAMILY_MODULES:
+        raise ValueError(f"model {spec.name!r}: unknown family {spec.family!r}")
+    MODELS[spec.name] = spec
+    return spec
+
+
+for _spec in (
         ModelSpec("ann", "features", "torch", "26 -> 16 -> 8 -> 4 -> 2 fully connected network",
                   "ANN", "sgd", 0.01, "mse", default_lr=3e-3),
         ModelSpec("cnn", "spectrogram", "torch",
@@ -77,15 +105,8 @@ MODELS: dict[str, ModelSpec] = {
                   "logistic regression, C chosen by an inner participant-disjoint CV on the "
                   "training part", baseline=True),
         ModelSpec("gbm", "features", "sklearn", "histogram gradient boosting", baseline=True),
-    )
-}
-
-FAMILY_MODULES = {
-    "torch": "engine.trainer",
-    "tabular": "engine.models.tabular",
-    "sklearn": "engine.models.baselines",
-    "ensemble": "engine.ensemble",
-}
+):
+    register_model(_spec)
 
 
 def get_spec(name: str) -> ModelSpec:

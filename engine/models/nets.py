@@ -17,14 +17,14 @@ the same backbone fine-tuned end to end.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 
-NETS = ("ann", "cnn", "cnn2", "resnet50", "imagenet50")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -203,19 +203,64 @@ def build_net(
     n_frames: int = 130,
     backbone_state: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """A fresh network by name. ``backbone_state`` is a ResNet-50 state dict (ImageNet
-    weights, see :mod:`engine.weights`) or None for random initialisation."""
-    if name == "ann":
-        return ANN(n_features)
-    if name == "cnn":
-        return CNN(n_mels, n_frames)
-    if name == "cnn2":
-        return CNN2(n_mels, n_frames)
-    if name == "resnet50":
-        return ResNet50(backbone_state)
-    if name == "imagenet50":
-        return ImageNet50(backbone_state)
-    raise ConfigError(f"no torch network named {name!r}", f"torch networks: {', '.join(NETS)}")
+    """A fresh network by name, from the :func:`network` registry. ``backbone_state`` is a
+    ResNet-50 state dict (ImageNet weights, see :mod:`engine.weights`) or None for random
+    initialisation."""
+    builder = NETWORKS.get(name)
+    if builder is None:
+        raise ConfigError(f"no torch network named {name!r}",
+                          f"torch networks: {', '.join(NETWORKS)}")
+    return builder(Shape(n_features, n_mels, n_frames, backbone_state))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a network builder may need: input sizes and, for the ResNets, a backbone."""
+
+    n_features: int
+    n_mels: int
+    n_frames: int
+    backbone_state: dict[str, Any] | None
+
+
+NETWORKS: dict[str, Callable[[Shape], nn.Module]] = {}
+
+
+def network(name: str) -> Callable[[Callable[[Shape], nn.Module]], Callable[[Shape], nn.Module]]:
+    """Register a network builder under a model name (the torch family's half of a model;
+    the other half is its :class:`~engine.models.ModelSpec`, registered with
+    :func:`engine.models.register_model`). ``tests/test_nets.py`` checks the two agree."""
+    def register(builder: Callable[[Shape], nn.Module]) -> Callable[[Shape], nn.Module]:
+        if name in NETWORKS:
+            raise ValueError(f"network {name!r} registered twice")
+        NETWORKS[name] = builder
+        return builder
+    return register
+
+
+@network("ann")
+def _ann(shape: Shape) -> nn.Module:
+    return ANN(shape.n_features)
+
+
+@network("cnn")
+def _cnn(shape: Shape) -> nn.Module:
+    return CNN(shape.n_mels, shape.n_frames)
+
+
+@network("cnn2")
+def _cnn2(shape: Shape) -> nn.Module:
+    return CNN2(shape.n_mels, shape.n_frames)
+
+
+@network("resnet50")
+def _resnet50(shape: Shape) -> nn.Module:
+    return ResNet50(shape.backbone_state)
+
+
+@network("imagenet50")
+def _imagenet50(shape: Shape) -> nn.Module:
+    return ImageNet50(shape.backbone_state)
 
 
 def uses_channels_last(name: str) -> bool:
