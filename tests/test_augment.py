@@ -18,6 +18,8 @@ from engine.errors import ConfigError
 CFG = PreprocessConfig()
 OFF = AugmentConfig(enabled=True, time_shift=0, crop=1, gain_db=0, time_masks=0, freq_masks=0,
                     mixup=0, band_limit=0, eq_db=0, noise=0)
+ALL = AugmentConfig(enabled=True, time_shift=0.15, crop=0.6, gain_db=6.0, time_masks=2,
+                    freq_masks=2, mixup=0.2, band_limit=0.5, eq_db=6.0, noise=0.3)
 MEAN, STD = -45.0, 18.0
 
 
@@ -42,17 +44,17 @@ def augmenter(config: AugmentConfig, seed: int = 0) -> Augmenter:
 
 def test_seeded_by_seed_epoch_and_batch(real_logmels: np.ndarray) -> None:
     x = batch(real_logmels)
-    a, mix_a = augmenter(AugmentConfig())(x, epoch=3, batch=1)
-    b, mix_b = augmenter(AugmentConfig())(x, epoch=3, batch=1)
+    a, mix_a = augmenter(ALL)(x, epoch=3, batch=1)
+    b, mix_b = augmenter(ALL)(x, epoch=3, batch=1)
     assert torch.equal(a, b) and mix_a.lam == mix_b.lam and torch.equal(mix_a.perm, mix_b.perm)
     assert not torch.equal(a, x)
-    for other in (augmenter(AugmentConfig())(x, epoch=4, batch=1)[0],
-                  augmenter(AugmentConfig())(x, epoch=3, batch=2)[0],
-                  augmenter(AugmentConfig(), seed=1)(x, epoch=3, batch=1)[0]):
+    for other in (augmenter(ALL)(x, epoch=4, batch=1)[0],
+                  augmenter(ALL)(x, epoch=3, batch=2)[0],
+                  augmenter(ALL, seed=1)(x, epoch=3, batch=1)[0]):
         assert not torch.equal(a, other)
     # the global RNG streams (initialisation, shuffling) are not consumed
     torch.manual_seed(123)
-    augmenter(AugmentConfig())(x, epoch=0, batch=0)
+    augmenter(ALL)(x, epoch=0, batch=0)
     after = torch.rand(1)
     torch.manual_seed(123)
     assert torch.equal(after, torch.rand(1))
@@ -135,7 +137,7 @@ def test_config_records_and_validates_the_switches() -> None:
                     "checked on CPU tensors only")
 def test_runs_on_the_gpu(real_logmels: np.ndarray) -> None:
     x = batch(real_logmels).cuda().half()
-    out, mix = augmenter(AugmentConfig())(x, epoch=0, batch=0)
+    out, mix = augmenter(ALL)(x, epoch=0, batch=0)
     assert out.is_cuda and out.dtype == torch.float16 and mix.perm.is_cuda
 
 
@@ -166,7 +168,7 @@ def test_only_training_batches_are_augmented(tmp_path: Path, real_logmels: np.nd
     records: list[dict[str, Any]] = []
     ctx = FitContext(recipe=TrainRecipe(epochs=2, batch_size=8, early_stopping_patience=None),
                      seed=0, workdir=tmp_path / "cnn2" / "0", on_epoch=records.append,
-                     augment=Augmentation(AugmentConfig(), CFG.sample_rate))
+                     augment=Augmentation(ALL, CFG.sample_rate))
     predictor = trainer.fit(get_spec("cnn2"), TrainData(train, val), ctx)
     assert [sum(n for e, n in seen if e == epoch) for epoch in (1, 2)] == [24, 24]
     assert all(n == 8 for _, n in seen)
@@ -177,7 +179,7 @@ def test_only_training_batches_are_augmented(tmp_path: Path, real_logmels: np.nd
     assert len(seen) == count  # prediction never augments
     np.testing.assert_array_equal(p1, p2)
     meta = __import__("json").loads((tmp_path / "cnn2" / "0" / "model.json").read_text())
-    assert meta["augment"]["mixup"] == AugmentConfig().mixup
+    assert meta["augment"]["mixup"] == ALL.mixup
 
 
 def test_a_seeded_fit_with_augmentation_is_repeatable(tmp_path: Path,
@@ -192,6 +194,6 @@ def test_a_seeded_fit_with_augmentation_is_repeatable(tmp_path: Path,
     out = []
     for run in ("a", "b"):
         ctx = FitContext(recipe=TrainRecipe(epochs=2, batch_size=8), seed=3,
-                         workdir=tmp_path / run, augment=Augmentation(AugmentConfig(), 22050))
+                         workdir=tmp_path / run, augment=Augmentation(ALL, 22050))
         out.append(trainer.fit(get_spec("cnn"), TrainData(train, val), ctx).predict_proba(val.X))
     np.testing.assert_array_equal(out[0], out[1])
