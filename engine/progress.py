@@ -97,14 +97,14 @@ class Progress:
                    f"{done}/{self._amount(total)}")
         text = f"{self.label} {counted} ({frac:.0%})"
         if rate > 0 and done < total:
-            speed = (f"{_human_bytes(rate)}/s" if self.unit == "bytes" else
+            speed = (f"{human_bytes(rate)}/s" if self.unit == "bytes" else
                      f"{rate:.1f} {self.unit or 'items'}/s")
             text += f", {speed}, ETA {_clock((total - done) / rate)}"
         return text
 
     def _amount(self, value: int) -> str:
         if self.unit == "bytes":
-            return _human_bytes(value)
+            return human_bytes(value)
         return f"{value}{' ' + self.unit if self.unit else ''}"
 
     def close(self) -> None:
@@ -144,7 +144,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _human_bytes(n: float) -> str:
+def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if abs(n) < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -15,27 +15,18 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 try:
-    from test_tui_support import make_finished_run, text_of, wait_for
+    from test_tui_support import (drive as support_drive, make_app, make_finished_run, text_of,
+                                   wait_for)
 except ImportError:  # tests/ is a package
-    from tests.test_tui_support import make_finished_run, text_of, wait_for
+    from tests.test_tui_support import (drive as support_drive, make_app, make_finished_run, text_of,
+                                   wait_for)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = (80, 24)
 
 
 def drive(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = SMALL) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await body(pilot)
-
-    asyncio.run(main())
-
-
-def make_app(runs: Path, **kwargs: Any) -> Any:
-    from tui.app import build_app
-
-    return build_app(runs_dir=runs, detect_device=False, device_text="cpu (test)", **kwargs)
+    support_drive(app, body, size)
 
 
 async def models_screen(pilot: Any) -> Any:

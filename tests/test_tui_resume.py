@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs import RunDir, read_all_events
-from tests.test_tui_support import wait_for
+from tests.test_tui_support import drive, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,10 +66,4 @@ def test_resume_from_the_app_is_followed_with_the_earlier_epochs(tmp_path: Path)
         assert app.query_one("#results-table").row_count == 1
         app.stop_followed_run()  # the runner is gone: nothing to stop, and it says so
 
-    async def main() -> None:
-        async with app.run_test(size=(140, 40)) as pilot:
-            await body(pilot)
-
-    import asyncio
-
-    asyncio.run(main())
+    drive(app, body, size=(140, 40))

@@ -13,9 +13,11 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 try:
-    from test_tui_support import make_finished_run, text_of, wait_for
+    from test_tui_support import (drive as support_drive, make_app, make_finished_run, text_of,
+                                   wait_for)
 except ImportError:  # tests/ is a package
-    from tests.test_tui_support import make_finished_run, text_of, wait_for
+    from tests.test_tui_support import (drive as support_drive, make_app, make_finished_run, text_of,
+                                   wait_for)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,19 +28,7 @@ def _dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def drive(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (100, 32)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await body(pilot)
-
-    asyncio.run(main())
-
-
-def make_app(runs: Path, **kwargs: Any) -> Any:
-    from tui.app import build_app
-
-    return build_app(runs_dir=runs, detect_device=False, device_text="cpu (test)", **kwargs)
+drive = support_drive
 
 
 def test_every_screen_is_reachable_by_key_at_80x24(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from engine.config import ExperimentConfig, TrainRecipe
 from engine.runs import EventLog, write_json
@@ -149,6 +149,27 @@ def make_finished_run(runs_dir: Path, run_id: str = "20240501-120000-abcd",
                                                       "nothing about real coughs"]}
     write_json(run / "summary.json", summary)
     return run
+
+
+def drive(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (100, 32)
+          ) -> None:
+    """Run ``body(pilot)`` against ``app`` in a headless terminal of ``size``."""
+    import asyncio
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+def make_app(runs: Path, **kwargs: Any) -> Any:
+    """The real app (one factory, as the command line uses) on ``runs``, without probing the
+    device."""
+    from tui.app import build_app
+
+    return build_app(runs_dir=runs, detect_device=False, device_text="cpu (test)", **kwargs)
 
 
 async def wait_for(pilot: Any, predicate: Callable[[], bool], seconds: float = 10.0) -> None:

@@ -307,11 +307,10 @@ def short_clip_path(path: str, root: str) -> str:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
+    """``1536`` -> ``1.5 KB`` (the command line's progress uses the same words)."""
+    from engine.progress import human_bytes as words
+
+    return words(n)
 
 
 def downloaded_sets() -> list[tuple[str, str]]:
