@@ -154,7 +154,8 @@ def test_attach_to_a_headless_run(tmp_path: Path) -> None:
         drive(app, body)
         assert process.wait(timeout=60) == 0
         assert seen[-1] == 50 and seen == sorted(seen)
-        assert len(set(seen)) >= 3  # it was seen progressing, not only read when done
+        # that it is seen progressing step by step (not only read when done) is tested with a
+        # writer the test steps itself: tests/test_tui_resume.py, whatever the machine's speed
     finally:
         if process.poll() is None:
             process.kill()

@@ -67,3 +67,53 @@ def test_resume_from_the_app_is_followed_with_the_earlier_epochs(tmp_path: Path)
         app.stop_followed_run()  # the runner is gone: nothing to stop, and it says so
 
     drive(app, body, size=(140, 40))
+
+
+def test_an_attached_run_is_seen_progressing_step_by_step(tmp_path: Path) -> None:
+    """Another process's run, written through the real writer and lock, one step at a time:
+    the app shows each step before the test writes the next (no race with a fast runner)."""
+    from engine.runs import EventLog, RunLock, write_json
+
+    run = RunDir(tmp_path / "runs" / "other")
+    run.path.mkdir(parents=True)
+    config = {"data": "demo", "models": ["ann"], "seeds": 1, "recipe": {"epochs": 3}}
+    import tomli_w
+
+    run.config_path.write_text(tomli_w.dumps(config))
+    lock = RunLock(run.path)
+    lock.acquire()  # the "other process" is alive while the lock is held
+    write_json(run.status_path, {"state": "running", "pid": os.getpid(), "started_unix": 1.0})
+    log = EventLog(run.events_path)
+    log.emit("run_start", run_id="other", config=config)
+    log.emit("data_ready", models=["ann"], seeds=1, epochs={"ann": 3})
+    log.emit("model_start", model="ann", seed=0, epochs=3)
+    app = build_app_for(tmp_path / "runs", open_run="other")
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: app.followed is not None, 30)
+        followed = app.followed
+        assert followed.launched is None  # attached, not started by the app
+        for epoch in (1, 2, 3):
+            log.emit("epoch_end", model="ann", seed=0, epoch=epoch, val_auc=0.5)
+            await wait_for(pilot, lambda: followed.state.progress() == (epoch, 3), 30)
+            assert not followed.follower.done
+        log.emit("model_end", model="ann", seed=0, metrics={})
+        log.emit("run_end", state="finished", seconds=1.0)
+        write_json(run.status_path, {"state": "finished", "pid": os.getpid(),
+                                     "started_unix": 1.0})
+        log.close()
+        lock.release()  # the writer is gone: following ends
+        await wait_for(pilot, lambda: followed.follower.done, 30)
+        assert followed.state.state == "finished"
+
+    try:
+        drive(app, body, size=(100, 32))
+    finally:
+        lock.release()
+        log.close()
+
+
+def build_app_for(runs: Path, **kwargs: Any) -> Any:
+    from tests.test_tui_support import make_app
+
+    return make_app(runs, **kwargs)
