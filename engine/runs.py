@@ -33,6 +33,7 @@ Pure Python, no Textual, no heavy libraries.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import errno
@@ -1360,10 +1361,14 @@ class RunFollower:
         return True
 
     def follow(self, on_change: Callable[[RunState], None], cancelled: Callable[[], bool],
-               poll_seconds: float = 0.2) -> None:
-        """Poll until the run is done or ``cancelled()``; call ``on_change`` after changes."""
+               poll_seconds: float = 0.2, lock: Any = None) -> None:
+        """Poll until the run is done or ``cancelled()``; call ``on_change`` after changes.
+        ``lock`` (a context manager, e.g. a ``threading.Lock``) is held while the state is
+        updated, for readers in other threads."""
         while not cancelled():
-            if self.poll():
+            with lock if lock is not None else contextlib.nullcontext():
+                changed = self.poll()
+            if changed:
                 on_change(self.state)
             if self.done:
                 return

@@ -5,11 +5,10 @@ no finished models."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,26 +16,16 @@ import pytest
 try:
     from conftest import cough_signal
     from test_predict import DemoRun, demo_run
-    from test_tui_support import text_of, wait_for
+    from test_tui_support import drive, text_of, wait_for
 except ImportError:  # tests/ is a package
     from tests.conftest import cough_signal
     from tests.test_predict import DemoRun, demo_run
-    from tests.test_tui_support import text_of, wait_for
+    from tests.test_tui_support import drive, text_of, wait_for
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return demo_run(tmp_path_factory)
-
-
-def drive(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (100, 32)
-          ) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await pilot.pause()
-            await body(pilot)
-
-    asyncio.run(main())
 
 
 def make_app(runs: Path) -> Any:

@@ -9,7 +9,6 @@ an event field the schema does not know is refused here as it would be in the ru
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 

@@ -33,7 +33,7 @@ from textual.widgets import Tabs
 from textual.worker import get_current_worker
 
 from engine import paths
-from engine.errors import CoughscopeError, RunError
+from engine.errors import CoughscopeError
 from engine.runs import RunDir, RunFollower, RunState, pid_alive
 
 from .commands import CoughscopeCommands
@@ -441,20 +441,8 @@ class CoughscopeApp(App[None]):
         """Drive the engine's follower until the run is over and its writer gone (or another
         run is followed); each change becomes one :class:`RunUpdated` message."""
         worker = get_current_worker()
-
-        def changed(_: RunState) -> None:
-            self.post_message(RunUpdated(followed.run.id))
-
-        def poll() -> bool:
-            with followed.lock:
-                return followed.follower.poll()
-
-        while not worker.is_cancelled:
-            if poll():
-                changed(followed.state)
-            if followed.follower.done:
-                break
-            time.sleep(POLL_SECONDS)
+        followed.follower.follow(lambda _: self.post_message(RunUpdated(followed.run.id)),
+                                 lambda: worker.is_cancelled, POLL_SECONDS, lock=followed.lock)
         launched = followed.launched
         if followed.follower.done and launched is not None and launched.log is not None \
                 and not followed.run.path.exists():

@@ -14,9 +14,7 @@ saved under RUN/evaluations/.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import sys
 import time
 
 from .. import paths
