@@ -776,6 +776,132 @@ def _num(value: Any, path: Path, key: str, *, allow_none: bool = True) -> float 
     return float(value)
 
 
+DAMAGED = "the file is damaged; train the run again or restore it"
+
+
+def _damaged(path: Path, model: str, key: str, value: Any, expected: str) -> RunError:
+    return RunError(f"{path}: model {model!r}: {key} is {value!r}, not {expected}", DAMAGED)
+
+
+def _auc(value: Any, path: Path, model: str, key: str) -> float | None:
+    """An AUC: a number from 0 to 1, or None (undefined)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0.0 <= value <= 1.0:
+        raise _damaged(path, model, key, value, "an AUC (a number from 0 to 1, or null)")
+    return float(value)
+
+
+def _interval(value: Any, path: Path, model: str, key: str) -> list[float] | None:
+    """A 95% interval of an AUC: ``[low, high]``, both from 0 to 1, or None."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            and 0.0 <= value[0] <= value[1] <= 1.0):
+        raise _damaged(path, model, key, value, "an interval [low, high] of two numbers "
+                       "from 0 to 1")
+    return [float(value[0]), float(value[1])]
+
+
+def _mean_std(value: Any, path: Path, model: str, key: str) -> dict[str, float | None]:
+    """``{"mean", "std"}`` over seeds, each a number or None."""
+    if not isinstance(value, dict):
+        raise _damaged(path, model, key, value, 'an object {"mean": ..., "std": ...}')
+    out: dict[str, float | None] = {}
+    for part in ("mean", "std"):
+        v = value.get(part)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise _damaged(path, model, f"{key}.{part}", v, "a number or null")
+        out[part] = None if v is None else float(v)
+    return out
+
+
+def _object(value: Any, path: Path, model: str, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _damaged(path, model, key, value, "an object")
+    return value
+
+
+@dataclass(frozen=True)
+class OODSummary:
+    """``summary.json``'s ``ood`` of one model (a ``--test-group COLUMN=VALUE`` run): the
+    clips with that value, never trained or validated on, scored at the threshold chosen on
+    validation; mean and std over seeds, and the seeds' intervals of the AUC averaged."""
+
+    group: str  # "source=telegram"
+    metrics: dict[str, dict[str, float | None]]  # metric -> {"mean", "std"}
+    roc_auc_ci: list[float] | None
+
+    @property
+    def column(self) -> str:
+        return self.group.partition("=")[0]
+
+    @property
+    def value(self) -> str:
+        return self.group.partition("=")[2]
+
+    @property
+    def roc_auc(self) -> float | None:
+        return self.mean("roc_auc")
+
+    def mean(self, metric: str) -> float | None:
+        return (self.metrics.get(metric) or {}).get("mean")
+
+    def std(self, metric: str) -> float | None:
+        return (self.metrics.get(metric) or {}).get("std")
+
+
+@dataclass(frozen=True)
+class ConfoundControlled:
+    """``summary.json``'s ``confound_controlled`` of one model, written when the confound
+    check flags ``column``: the test AUC within each value of the column, pooled by pair
+    counts (:func:`engine.metrics.stratified_auc`), mean and std over seeds, with the seeds'
+    intervals averaged. The column cannot raise it."""
+
+    column: str
+    roc_auc: float | None  # mean over seeds
+    roc_auc_std: float | None
+    roc_auc_ci: list[float] | None
+
+
+def read_ood_summary(entry: Any, path: Path, model: str) -> OODSummary | None:
+    """A model's ``ood`` entry (None when the run held no group out)."""
+    if entry is None:
+        return None
+    entry = _object(entry, path, model, "ood")
+    group = entry.get("group")
+    if not isinstance(group, str) or "=" not in group:
+        raise _damaged(path, model, "ood.group", group, "COLUMN=VALUE")
+    metrics = _object(entry.get("metrics"), path, model, "ood.metrics")
+    if "roc_auc" not in metrics:
+        raise RunError(f"{path}: model {model!r}: ood.metrics has no roc_auc", DAMAGED)
+    typed = {k: _mean_std(v, path, model, f"ood.metrics.{k}")
+             for k, v in metrics.items() if isinstance(v, dict) or k == "roc_auc"}
+    _auc(typed["roc_auc"]["mean"], path, model, "ood.metrics.roc_auc.mean")
+    return OODSummary(group=group, metrics=typed,
+                      roc_auc_ci=_interval(entry.get("roc_auc_ci"), path, model,
+                                           "ood.roc_auc_ci"))
+
+
+def read_confound_controlled(entry: Any, path: Path, model: str) -> ConfoundControlled | None:
+    """A model's ``confound_controlled`` entry (None when no column was flagged)."""
+    if entry is None:
+        return None
+    entry = _object(entry, path, model, "confound_controlled")
+    column = entry.get("column")
+    if not isinstance(column, str) or not column:
+        raise _damaged(path, model, "confound_controlled.column", column, "a column name")
+    auc = _mean_std(entry.get("roc_auc"), path, model, "confound_controlled.roc_auc")
+    return ConfoundControlled(
+        column=column,
+        roc_auc=_auc(auc["mean"], path, model, "confound_controlled.roc_auc.mean"),
+        roc_auc_std=auc["std"],
+        roc_auc_ci=_interval(entry.get("roc_auc_ci"), path, model,
+                             "confound_controlled.roc_auc_ci"))
+
+
 @dataclass(frozen=True)
 class ModelSummary:
     """One model's aggregate over seeds in ``summary.json``."""
@@ -785,6 +911,10 @@ class ModelSummary:
     metrics: dict[str, dict[str, float | None]]  # metric -> {"mean", "std"}
     roc_auc_ci: list[float] | None
     raw: dict[str, Any]
+    # a --test-group run's held-out part; None for other runs (and runs made before it)
+    ood: OODSummary | None = None
+    # the stratified AUC within the column the confound check flagged; None when none was
+    confound_controlled: ConfoundControlled | None = None
 
     def mean(self, metric: str) -> float | None:
         v = (self.metrics.get(metric) or {}).get("mean")
@@ -842,6 +972,9 @@ def read_summary(run: RunDir) -> Summary | None:
             roc_auc_ci=[float(c) for c in ci] if isinstance(ci, list) and len(ci) == 2
             and all(isinstance(c, (int, float)) for c in ci) else None,
             raw=m,
+            ood=read_ood_summary(m.get("ood"), path, name),
+            confound_controlled=read_confound_controlled(m.get("confound_controlled"), path,
+                                                         name),
         )
     return Summary(run_id=str(raw.get("run_id", run.id)), preset=raw.get("preset"),
                    data=raw.get("data") if isinstance(raw.get("data"), dict) else {},
@@ -860,6 +993,10 @@ class ModelMetrics:
     best_epoch: int | None
     history: list[dict[str, Any]]
     raw: dict[str, Any]
+    # the test AUC within each value of every metadata column, pooled ({} for old runs)
+    stratified: dict[str, "StratifiedAUC"] = field(default_factory=dict)
+    # a --test-group run's held-out part at the same threshold; None for other runs
+    ood: "OODResult | None" = None
 
     @property
     def confusion(self) -> dict[str, int]:
@@ -871,6 +1008,63 @@ class ModelMetrics:
         if roc.get("fpr") and roc.get("tpr"):
             return list(roc["fpr"]), list(roc["tpr"])
         return None
+
+
+@dataclass(frozen=True)
+class StratifiedAUC:
+    """One seed's test AUC within each value of ``column``, pooled by pair counts
+    (``metrics.json``'s ``stratified``); ``left_out``: values with one class only."""
+
+    column: str
+    roc_auc: float | None
+    roc_auc_ci: list[float] | None
+    by_value: dict[str, dict[str, Any]]
+    left_out: list[str]
+
+
+@dataclass(frozen=True)
+class OODResult:
+    """One seed's held-out ``group`` (``metrics.json``'s ``ood``): the test report of those
+    clips at the seed's validation-chosen threshold."""
+
+    group: str
+    roc_auc: float | None
+    roc_auc_ci: list[float] | None
+    metrics: dict[str, Any]  # everything binary_metrics reports (accuracy, confusion, n...)
+
+
+def _read_stratified(raw: Any, path: Path, who: str) -> dict[str, StratifiedAUC]:
+    if raw is None:
+        return {}
+    raw = _object(raw, path, who, "stratified")
+    out = {}
+    for column, entry in raw.items():
+        key = f"stratified.{column}"
+        entry = _object(entry, path, who, key)
+        by_value = entry.get("by_value") or {}
+        left_out = entry.get("left_out") or []
+        if not isinstance(by_value, dict):
+            raise _damaged(path, who, f"{key}.by_value", by_value, "an object")
+        if not isinstance(left_out, list):
+            raise _damaged(path, who, f"{key}.left_out", left_out, "a list")
+        out[column] = StratifiedAUC(
+            column=column, roc_auc=_auc(entry.get("roc_auc"), path, who, f"{key}.roc_auc"),
+            roc_auc_ci=_interval(entry.get("roc_auc_ci"), path, who, f"{key}.roc_auc_ci"),
+            by_value={str(k): v for k, v in by_value.items() if isinstance(v, dict)},
+            left_out=[str(v) for v in left_out])
+    return out
+
+
+def _read_ood_result(raw: Any, path: Path, who: str) -> OODResult | None:
+    if raw is None:
+        return None
+    raw = _object(raw, path, who, "ood")
+    group = raw.get("group")
+    if not isinstance(group, str) or "=" not in group:
+        raise _damaged(path, who, "ood.group", group, "COLUMN=VALUE")
+    return OODResult(group=group, roc_auc=_auc(raw.get("roc_auc"), path, who, "ood.roc_auc"),
+                     roc_auc_ci=_interval(raw.get("roc_auc_ci"), path, who, "ood.roc_auc_ci"),
+                     metrics={k: v for k, v in raw.items() if k != "group"})
 
 
 def read_metrics(run: RunDir, model: str, seed: int) -> ModelMetrics | None:
@@ -893,7 +1087,9 @@ def read_metrics(run: RunDir, model: str, seed: int) -> ModelMetrics | None:
     history = raw.get("history") if isinstance(raw.get("history"), list) else []
     return ModelMetrics(model=model, seed=seed, test=test, validation=validation,
                         threshold=threshold, best_epoch=best if isinstance(best, int) else None,
-                        history=[h for h in history if isinstance(h, dict)], raw=raw)
+                        history=[h for h in history if isinstance(h, dict)], raw=raw,
+                        stratified=_read_stratified(raw.get("stratified"), path, model),
+                        ood=_read_ood_result(raw.get("ood"), path, model))
 
 
 def finished_parts(run: RunDir) -> list[tuple[str, int]]:
@@ -1038,6 +1234,22 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def results_of(m: ModelSummary) -> dict[str, Any]:
+    """A model's headline numbers (``runs show``/``diff``): the test AUC with its interval,
+    accuracy, seeds, and -- when the run has them -- the held-out group's AUC (``ood``) and
+    the AUC within the confounded column (``confound_controlled``)."""
+    out: dict[str, Any] = {"roc_auc": m.mean("roc_auc"), "roc_auc_ci": m.roc_auc_ci,
+                           "accuracy": m.mean("accuracy"), "seeds": m.seeds}
+    if m.ood is not None:
+        out["ood"] = {"group": m.ood.group, "roc_auc": m.ood.roc_auc,
+                      "roc_auc_ci": m.ood.roc_auc_ci}
+    if m.confound_controlled is not None:
+        cc = m.confound_controlled
+        out["confound_controlled"] = {"column": cc.column, "roc_auc": cc.roc_auc,
+                                      "roc_auc_ci": cc.roc_auc_ci}
+    return out
+
+
 def describe(run: RunDir) -> dict[str, Any]:
     """Everything ``runs show`` prints: identity, state, config, environment, data, results."""
     summary = None
@@ -1046,9 +1258,7 @@ def describe(run: RunDir) -> dict[str, Any]:
         summary = read_summary(run)
     except RunError as err:
         problem = err.message
-    results = {name: {"roc_auc": m.mean("roc_auc"), "roc_auc_ci": m.roc_auc_ci,
-                      "accuracy": m.mean("accuracy"), "seeds": m.seeds}
-               for name, m in (summary.models.items() if summary else [])}
+    results = {name: results_of(m) for name, m in (summary.models.items() if summary else [])}
     return {"id": run.id, "path": str(run.path), "status": run.status(),
             "config": read_config(run), "env": read_env(run), "data": read_data(run),
             "results": results, "problem": problem}

@@ -105,9 +105,34 @@ def show(run: RunDir, as_json: bool) -> int:
             continue
         for k, v in _flat(section).items():
             print(f"  {k} = {_fmt(v)}")
+    for line in headline_notes(info["results"]):
+        print(line)
     if info["problem"]:
         print(f"\nproblem: {info['problem']}", file=sys.stderr)
     return 0
+
+
+def headline_notes(results: dict[str, Any]) -> list[str]:
+    """What ``ood`` and ``confound_controlled`` mean, and which number the recording channel
+    cannot inflate (printed after the results when a model has them)."""
+    import textwrap
+
+    ood = next((m["ood"]["group"] for m in results.values() if m.get("ood")), None)
+    column = next((m["confound_controlled"]["column"] for m in results.values()
+                   if m.get("confound_controlled")), None)
+    notes = []
+    if ood:
+        notes.append(f"ood: the held-out {ood} clips, never trained or validated on, scored "
+                     "at the threshold chosen on validation; they all share that value, so "
+                     "it cannot inflate ood.roc_auc. roc_auc is the other clips' test part "
+                     "(in distribution).")
+    if column:
+        notes.append(f"confound_controlled: the test AUC within each {column}, pooled "
+                     f"(positives ranked only against negatives of the same {column}). "
+                     f"{column} alone predicts the label in this run: it can inflate roc_auc, "
+                     "not this number; trust this one.")
+    return [textwrap.fill(n, 92, initial_indent="  ", subsequent_indent="    ")
+            for n in notes]
 
 
 def diff(a: RunDir, b: RunDir, as_json: bool) -> int:
@@ -140,6 +165,8 @@ def _flat(section: dict[str, Any]) -> dict[str, Any]:
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
+        return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"  # e.g. an interval
     if isinstance(v, (list, dict)):
         return json.dumps(v)
     return "(absent)" if v is None else str(v)
