@@ -152,6 +152,7 @@ class CoughscopeApp(App[None]):
         self.startup_heavy: list[str] = []
         self.exit_after_first_frame = False
         self._dirty = False
+        self._stop_offered = False  # whether the footer offers Ctrl+X (a live run)
         self._mounting: dict[str, AwaitMount] = {}
 
     # ------------------------------------------------------------------ layout
@@ -294,7 +295,10 @@ class CoughscopeApp(App[None]):
         return rows
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Screen actions' keys work (and show in the footer) on their own screen only."""
+        """Screen actions' keys work (and show in the footer) on their own screen only; Stop
+        run only while the followed run is live (the palette's Stop still says why not)."""
+        if action == "stop_run" and not self.run_is_live():
+            return False
         tab = self.SCREEN_ACTIONS.get(action)
         if tab is None or not self.is_mounted or not self.screen.is_attached:
             return True
@@ -464,6 +468,9 @@ class CoughscopeApp(App[None]):
             self._dirty = True  # still being built: draw on the next tick
             return
         training.redraw()
+        if self.run_is_live() != self._stop_offered:  # the footer's Ctrl+X follows the run
+            self._stop_offered = not self._stop_offered
+            self.refresh_bindings()
         if followed.follower.done and not followed.was_over:
             followed.was_over = True
             self.with_view("results", lambda view: view.load(followed.run))
@@ -472,6 +479,10 @@ class CoughscopeApp(App[None]):
                 view = self.view(tab)
                 if view is not None:
                     view.refresh_runs()
+
+    def run_is_live(self) -> bool:
+        """Whether the followed run is still going (as far as its events say)."""
+        return self.followed is not None and not self.followed.state.is_over
 
     def action_stop_run(self) -> None:
         """Ctrl+X: ask first (a stopped run can be resumed, but its current epoch is lost)."""

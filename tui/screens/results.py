@@ -1,6 +1,11 @@
 """The Results screen: per model mean ± std over seeds next to the majority baseline, the
 paper's four views (train and held-out accuracy and loss), ROC curves, per-group results
-and the confound warning. Reads ``summary.json`` and ``<model>/<seed>/metrics.json``."""
+and the confound warning. Reads ``summary.json`` and ``<model>/<seed>/metrics.json``.
+
+Above the table, when the run has them, each model's test AUC stands beside the AUCs the
+recording channel cannot inflate: the held-out group of a ``--test-group`` run (``ood``) and
+the AUC within each value of the column the confound check flagged (``confound_controlled``),
+with a line in plain words saying which to trust."""
 
 from __future__ import annotations
 
@@ -14,10 +19,9 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from engine.runs import RunDir
-
 from engine.errors import RunError
-from engine.runs import Summary, model_seeds, read_metrics, read_summary, roc_curve_for
+from engine.runs import (RunDir, Summary, model_seeds, read_metrics, read_summary,
+                         roc_curve_for)
 
 from .training import MARKERS, integer_ticks
 
@@ -56,6 +60,75 @@ def ci_text(ci: Any) -> str:
     return "—"
 
 
+def short(value: float) -> str:
+    """``0.613`` -> ``".61"`` (an AUC, two decimals, as in ``.61 [.52–.69]``)."""
+    text = f"{value:.2f}"
+    return text[1:] if text.startswith("0") else text
+
+
+def auc_ci(mean: float | None, ci: list[float] | None) -> str:
+    """``.61 [.52–.69]``: an AUC with its 95% interval; ``—`` when undefined."""
+    if mean is None:
+        return "—"
+    return f"{short(mean)} [{short(ci[0])}–{short(ci[1])}]" if ci else short(mean)
+
+
+TRUST = "◆"  # marks the number the recording channel cannot inflate (a glyph: NO_COLOR too)
+
+
+def headline(summary: Summary) -> Text | None:
+    """Per model: the test AUC beside the held-out group's (``ood``) and the AUC within the
+    flagged column (``confound_controlled``), each with its interval, then in plain words
+    which of them the recording channel cannot inflate. None when the run has neither."""
+    models = summary.models
+    ood = next((m.ood for m in models.values() if m.ood), None)
+    column = next((m.confound_controlled.column for m in models.values()
+                   if m.confound_controlled), None)
+    if ood is None and column is None:
+        return None
+    heads = ["model", "test"]
+    if ood is not None:
+        heads.append(f"ood {ood.group} {TRUST}")
+    if column is not None:
+        heads.append(f"within each {column} {TRUST}")
+    rows = []
+    for name, m in models.items():
+        row = [name, auc_ci(m.mean("roc_auc"), m.roc_auc_ci)]
+        if ood is not None:
+            row.append(auc_ci(m.ood.roc_auc, m.ood.roc_auc_ci) if m.ood else "—")
+        if column is not None:
+            cc = m.confound_controlled
+            row.append(auc_ci(cc.roc_auc, cc.roc_auc_ci) if cc else "—")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [heads, *rows]) for i in range(len(heads))]
+    text = Text("ROC-AUC [95% interval], mean over seeds; test: in-distribution test part\n",
+                style="bold")
+    for line, header in [(heads, True), *((r, False) for r in rows)]:
+        for i, cell in enumerate(line):
+            style = "bold underline" if header else ("bold" if i >= 2 else "")
+            text.append(cell.ljust(widths[i]), style=style)
+            text.append("  " if i < len(line) - 1 else "\n")
+    if ood is not None and column is not None:
+        text.append(f"{TRUST} the recording channel ({column}) cannot inflate these:",
+                    style="bold")
+        text.append(f" 'within' ranks positives only against negatives of the same "
+                    f"{column}; 'ood' is {ood.group} alone, never trained or validated on. "
+                    f"{column} alone predicts the label, so it can raise 'test'.")
+    elif column is not None:
+        text.append(f"{TRUST} the number to trust:", style="bold")
+        text.append(f" positives are ranked only against negatives of the same {column}, so "
+                    f"the recording channel cannot inflate it. {column} alone predicts the "
+                    "label here, so it can raise 'test'.")
+    else:
+        assert ood is not None
+        text.append(f"{TRUST} the recording channel ({ood.column}) cannot inflate it:",
+                    style="bold")
+        text.append(f" {ood.group} clips only, never trained or validated on, at the "
+                    f"threshold chosen on validation: how a model does on a {ood.column} it "
+                    "has not seen. 'test' is the other clips' test part.")
+    return text
+
+
 def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The held-out metrics of a ``metrics.json`` (nested under ``test`` or at top level)."""
     return metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
@@ -63,6 +136,9 @@ def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 class ResultsView(VerticalScroll):
     TITLE = "Results"
+    DEFAULT_CSS = """
+    ResultsView #results-headline { margin: 1 0; }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -73,6 +149,7 @@ class ResultsView(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("No results yet: a run's results appear here when it finishes. Open a "
                      "finished run on the Runs screen (6).", id="results-header")
+        yield Static("", id="results-headline")
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
             yield Label("model")
@@ -101,22 +178,20 @@ class ResultsView(VerticalScroll):
     def load(self, run: RunDir) -> None:
         self.run = run
         header = self.query_one("#results-header", Static)
-        try:
-            self.typed = read_summary(run)
-        except RunError as err:
-            self.typed = None
-            header.update(Text(f"run {run.id}: {err.describe()}"))
-            self.summary = None
-            self.query_one("#results-model", Select).set_options([])
-            self._draw_model(None)
-            return
-        self.summary = self.typed.raw if self.typed else None
+        select = self.query_one("#results-model", Select)
         table = self.query_one("#results-table", DataTable)
         table.clear()
-        select = self.query_one("#results-model", Select)
+        problem = None
+        try:
+            self.typed = read_summary(run)
+        except RunError as err:  # a damaged summary: say which file and model, show nothing
+            self.typed, problem = None, err
+        self.summary = self.typed.raw if self.typed else None
+        self._show_headline()
         if self.summary is None:
             state = run.status().get("state", "unknown")
-            header.update(Text(f"run {run.id} ({state}): no summary.json yet — results "
+            header.update(Text(f"run {run.id}: {problem.describe()}") if problem else
+                          Text(f"run {run.id} ({state}): no summary.json yet — results "
                                "appear when every model has finished."))
             select.set_options([])
             self.query_one("#results-warnings", Static).update("")
@@ -144,6 +219,13 @@ class ResultsView(VerticalScroll):
             select.value = first
             self._draw_model(first)
         self._show_warnings()
+
+    def _show_headline(self) -> None:
+        """The test AUC beside the ones the channel cannot inflate (hidden without them)."""
+        widget = self.query_one("#results-headline", Static)
+        text = headline(self.typed) if self.typed is not None else None
+        widget.update(text or "")
+        widget.display = text is not None
 
     def _show_warnings(self) -> None:
         summary = self.summary or {}
