@@ -2,7 +2,9 @@
 
 A real run is interrupted with SIGINT after two epochs, then resumed by the app: the Training
 screen must follow the new attempt (not stay at "interrupted"), keep the epochs from before
-the stop, count its steps right, and load the results when the runner is done.
+the stop, count its steps right, and load the results when the runner is done. The run is
+held after epoch 2 until the signal is handled (tests/held_run.py), so it cannot finish
+before the SIGINT arrives, however fast its remaining epochs are (a few ms each here).
 """
 
 from __future__ import annotations
@@ -15,29 +17,39 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.runs import RunDir, read_all_events
+from engine.runs import EpochEnd, RunDir, read_all_events
 from tests.test_tui_support import drive, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def interrupted_run(runs: Path) -> RunDir:
+    # the headless runner, held after epoch 2's epoch_end until the SIGINT has been handled
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "--headless", "--data", "demo:24", "--models", "ann",
+        [sys.executable, "-m", "tests.held_run", "--hold-after", "2",
+         "--headless", "--data", "demo:24", "--models", "ann",
          "--seeds", "1", "--epochs", "25", "--runs-dir", str(runs), "--run-id", "r"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     run = RunDir(runs / "r")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # a condition, polled: two epochs in the log
-        events, _ = read_all_events(run.events_path)
-        if sum(e.type == "epoch_end" for e in events) >= 2:
-            break
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130, proc.stderr.read()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # a condition, polled: two epochs in the log
+            events, _ = read_all_events(run.events_path)
+            if sum(e.type == "epoch_end" for e in events) >= 2:
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert run.status()["state"] == "interrupted"
+    events, _ = read_all_events(run.events_path)
+    # stopped at epoch 3's first batch: the signal, not the run's length, ended it
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
     return run
 
 
