@@ -40,6 +40,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 LOGGERS = ("tensorboard", "wandb")
 FEATURE_SETS = ("paper", "extended", "mel_stats")
+PADS = ("zero", "repeat")
 
 # What each preset sets in a TrainRecipe; anything given explicitly overrides it.
 RECIPE_PRESETS: dict[str, dict[str, Any]] = {
@@ -80,6 +81,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "max_gap": Rule(lo=0, hi=60, hint="seconds; longer internal silences are cut, e.g. 0.25"),
         "min_duration": Rule(lo=0, hi=60, hint="seconds; shorter clips are excluded, e.g. 0.2"),
         "clip_fraction": Rule(lo=0, hi=1, hint="a fraction of samples, e.g. 0.01"),
+        "pad": Rule(choices=PADS, hint="'repeat' (the clip repeated to fill the log-mel) or "
+                                       "'zero' (silence after it, the paper's); leave it out "
+                                       "for the preset's choice"),
         "feature_set": Rule(choices=FEATURE_SETS,
                             hint="'paper' (26 features), 'extended' (92) or 'mel_stats' (282)"),
     },
@@ -256,6 +260,11 @@ class PreprocessConfig:
     min_duration: float = 0.2  # shorter than this after trimming: excluded ("too short")
     clip_fraction: float = 0.01  # more samples than this at full scale: excluded ("clipped")
     feature_set: str = "paper"  # "paper" (26) or "extended"
+    # how a clip shorter than ``duration`` fills the log-mel: "zero" (silence after it) or
+    # "repeat" (the clip again); None: by preset (engine.refit: default "repeat", paper
+    # "zero"). A config never resolved (an older run's config.toml) means "zero", which is
+    # what coughscope did before the option existed.
+    pad: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -293,7 +302,10 @@ class PreprocessConfig:
 
     def digest(self) -> str:
         """A short stable hash of every field (part of cache keys)."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        fields_ = asdict(self)
+        if fields_["pad"] in (None, "zero"):  # the padding before the option: caches stay valid
+            del fields_["pad"]
+        blob = json.dumps(fields_, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

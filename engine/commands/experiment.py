@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="features of the feature models: paper (the 26, default), extended "
                         "(92), mel_stats (the 26 plus mean and std of every log-mel band; the "
                         "band columns go to the baselines)")
+    p.add_argument("--pad", choices=("repeat", "zero"),
+                   help="how a clip shorter than --duration fills the log-mel of the "
+                        "spectrogram models: repeat (the clip again until the image is full; "
+                        "default) or zero (silence after it; --preset paper)")
     p.add_argument("--test-group", metavar="COLUMN=VALUE",
                    help="leave one value out: its clips (e.g. source=telegram) are an "
                         "out-of-distribution test part, reported beside the usual test part "
@@ -112,7 +116,7 @@ FLAG_NAMES = {
     "strategy": "--strategy", "weights": "--weights", "pretrained": "--no-pretrained",
     "loggers": "--logger", "recipe.compile": "--compile", "recipe.refit": "--refit",
     "augment.enabled": "--augment", "preprocess.feature_set": "--feature-set",
-    "split.test_group": "--test-group",
+    "split.test_group": "--test-group", "preprocess.pad": "--pad",
 }
 
 
@@ -134,6 +138,7 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "recipe.compile": True if getattr(args, "compile", False) else None,
         "recipe.refit": args.refit, "augment.enabled": args.augment,
         "preprocess.feature_set": args.feature_set, "split.test_group": args.test_group,
+        "preprocess.pad": args.pad,
     }
 
 
