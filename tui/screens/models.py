@@ -124,7 +124,7 @@ def holdout_choices(summary: dict[str, Any] | None) -> list[str]:
     choices = []
     for column in summary_columns(summary):
         counts = tallies.get(column) or {}
-        for value, count in counts.items():
+        for value, count in sorted(counts.items()):
             if value != "(blank)" and int(count) < usable and len(counts) > 1:
                 choices.append(f"{column}={value}")
     return choices
@@ -275,9 +275,10 @@ class ModelsView(Vertical):
         models.add_options([Selection(model_label(spec), spec.name, spec.name in ticked)
                             for spec in specs])
         self.query_one("#models-note", Static).update(Text(
+            # one line at 80 columns: the ticks themselves show which the quick ones are
             ("ticked: your choice last time" if remembered else
-             f"ticked: {', '.join(DEFAULT_MODELS)} (quick); headless trains every model that "
-             "can run here") + ". Space ticks."))
+             "quick ones ticked; headless trains every model that can run here") +
+            ". Space ticks."))
         self.registry_loaded = True
         self.show_preset_choices()
         self.call_after_refresh(self.fit_list)
@@ -398,7 +399,7 @@ class ModelsView(Vertical):
         models = self.query_one("#models-list", CheckList)
         others = sum(child.outer_size.height for child in self.children
                      if child is not models and child.display)
-        fits = models.option_count + 2 + others <= self.size.height  # + its border
+        fits = models.option_count + models.styles.gutter.height + others <= self.size.height
         models.styles.height = "auto" if fits else "1fr"
 
     def show_device(self, text: str) -> None:
