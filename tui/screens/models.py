@@ -56,6 +56,7 @@ FEATURE_HELP = {
 }
 # the help line, by the focused option's id ({…} filled in by ModelsView.help_text)
 HELP = {
+    "models-list": "models: Space ticks or unticks the highlighted one (↑ ↓ move)",
     "models-preset": "default: class weights, AdamW, early stopping; paper: as published, "
                      "100 epochs",
     "models-refit": "refit: retrain on train + validation after validation chose ({refit})",
