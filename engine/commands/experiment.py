@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=int, metavar="N", help="seeds per model (default 4)")
     g.add_argument("--epochs", type=int, metavar="N",
                    help="maximum epochs (default 30; the paper preset uses 100)")
-    g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
+    g.add_argument("--batch-size", type=int, metavar="N",
+                   help="batch size (default: each model's own, 16 for cnn and 64 for the "
+                        "rest; 64 with --preset paper)")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the ann/cnn/resnet networks (opt-in: compiling takes "
