@@ -1,6 +1,6 @@
-"""Issue 9 in the app: the Models screen's options (refit, augmentation, feature set, a
-metadata value held out as an out-of-distribution test, balance-by) reach the run as the
-headless flags do, offer the data set's own columns, refuse what the data set does not have
+"""Issue 9 in the app: the Models screen's options (refit, augmentation, feature set, the
+padding of short clips, a metadata value held out as an out-of-distribution test,
+balance-by) reach the run as the headless flags do, offer the data set's own columns, refuse what the data set does not have
 before anything starts, and are remembered per user.
 
 Driven with Pilot (the shared driver in test_tui_support) on the real app; the configs are
@@ -25,7 +25,8 @@ except ImportError:  # tests/ is a package
 
 SMALL, LARGE = (80, 24), (140, 40)
 OPTION_IDS = ("#models-preset", "#models-refit", "#models-augment", "#models-seeds",
-              "#models-epochs", "#models-device", "#models-features", "#models-test-group",
+              "#models-epochs", "#models-device", "#models-features", "#models-pad",
+              "#models-test-group",
               "#models-balance", "#models-help", "#models-start")
 
 
@@ -107,6 +108,9 @@ CASES = [
      lambda c: c["preprocess"]["feature_set"] == "extended"),
     ({"features": "mel_stats"}, ["--feature-set", "mel_stats"],
      lambda c: c["preprocess"]["feature_set"] == "mel_stats"),
+    ({"pad": "zero"}, ["--pad", "zero"], lambda c: c["preprocess"]["pad"] == "zero"),
+    ({"pad": "repeat", "preset": "paper"}, ["--pad", "repeat", "--preset", "paper"],
+     lambda c: c["preprocess"]["pad"] == "repeat" and c["recipe"]["preset"] == "paper"),
     ({"test_group": " source=telegram "}, ["--test-group", "source=telegram"],
      lambda c: c["split"]["test_group"] == "source=telegram"),
     ({"balance": "source"}, ["--balance-by", "source"], lambda c: c["balance_by"] == "source"),
@@ -125,13 +129,15 @@ def test_each_option_changes_the_built_config_as_its_flag_does(tmp_path: Path) -
     async def body(pilot: Any) -> None:
         view = await models_screen(pilot)
         untouched = request_toml(view)
-        # left alone: refit and augment follow the preset (not written), the paper's features
+        # left alone: refit, augment and pad follow the preset (not written), the paper's
+        # features
         assert untouched == headless_toml(*base(), "--preset", "default")
         assert "refit" not in untouched["recipe"] and "enabled" not in untouched["augment"]
+        assert "pad" not in untouched["preprocess"]
         assert "test_group" not in untouched["split"] and "balance_by" not in untouched
         assert untouched["preprocess"]["feature_set"] == "paper"
         for values, flags, holds in CASES:
-            set_options(app, preset="default", refit="preset", augment="preset",
+            set_options(app, preset="default", refit="preset", augment="preset", pad="preset",
                         features="paper", test_group="", balance="")
             await pilot.pause()
             set_options(app, **values)
@@ -175,6 +181,28 @@ def test_options_are_set_with_the_keyboard_and_the_help_line_follows(tmp_path: P
         await pilot.press("enter", "down", "down", "enter")  # off
         await wait_for(pilot, lambda: refit.value == "off")
         assert request_toml(view)["recipe"]["refit"] is False
+        # pad: named by the preset (repeat for default, zero for paper), the help says what
+        # it does; Down once: repeat, Down twice: zero
+        pad = app.query_one("#models-pad", Select)
+        assert "preset: repeat" in str(pad.query_one("SelectCurrent #label").render())
+        pad.focus()
+        await pilot.pause()
+        assert text_of(app, "#models-help").startswith(
+            "short clips: repeated to fill the spectrogram, or silence after them")
+        assert view.help_text("models-pad").endswith("(by preset: repeat)")
+        app.query_one("#models-preset", Select).value = "paper"
+        await wait_for(pilot, lambda: "preset: zero" in str(
+            pad.query_one("SelectCurrent #label").render()))
+        assert view.help_text("models-pad").endswith("(by preset: zero)")
+        assert request_toml(view)["recipe"]["preset"] == "paper"
+        assert "pad" not in request_toml(view)["preprocess"]  # the paper's, zero, at run time
+        pad.focus()
+        await pilot.press("enter", "down", "enter")  # repeat, whatever the preset
+        await wait_for(pilot, lambda: pad.value == "repeat")
+        assert request_toml(view)["preprocess"]["pad"] == "repeat"
+        app.query_one("#models-preset", Select).value = "default"
+        await pilot.pause()
+        assert pad.value == "repeat"  # an explicit choice stays when the preset changes
         # hold out: typed text (no summary read yet), and the help says where choices come from
         app.query_one("#models-test-group").focus()
         await pilot.press(*"source=synthetic")
@@ -323,7 +351,7 @@ def test_every_option_is_on_screen_without_colour(tmp_path: Path, size: tuple[in
         width, height = size
         labels = [str(label.render()) for label in app.query("#models-options Label")]
         assert labels == ["preset", "refit", "augment", "seeds", "epochs", "device",
-                          "features", "hold out", "balance by"]
+                          "features", "pad", "hold out", "balance by"]
         for selector in OPTION_IDS:
             region = app.query_one(selector).region
             assert region.width > 0 and region.height > 0, selector
@@ -357,25 +385,27 @@ def test_old_and_odd_settings_files_still_load(tmp_path: Path) -> None:
                                 "theme": "textual-light"}))
     old = load_settings()
     assert not old.problems and old.seeds == 2
-    assert (old.refit, old.augment, old.feature_set, old.test_group, old.balance_by) == \
-        (None, None, None, None, None)
+    assert (old.refit, old.augment, old.pad, old.feature_set, old.test_group,
+            old.balance_by) == (None, None, None, None, None, None)
     app = make_app(tmp_path / "runs")
 
     async def defaults(pilot: Any) -> None:
         view = await models_screen(pilot)
         assert app.query_one("#models-refit", Select).value == "preset"
         assert app.query_one("#models-augment", Select).value == "preset"
+        assert app.query_one("#models-pad", Select).value == "preset"
         assert app.query_one("#models-features", Select).value == "paper"
         assert app.query_one("#models-test-group", Input).value == ""
         built = request_toml(view)
         assert built["recipe"]["preset"] == "paper" and "refit" not in built["recipe"]
+        assert "pad" not in built["preprocess"]
 
     drive(app, defaults, SMALL)
     # values the screen does not know, and wrong types: defaults, and a note for the types
     path.write_text(json.dumps({"refit": "maybe", "augment": True, "feature_set": "mfcc",
-                                "test_group": 3, "balance_by": ["source"]}))
+                                "pad": "edge", "test_group": 3, "balance_by": ["source"]}))
     odd = load_settings()
-    assert odd.refit == "maybe" and odd.feature_set == "mfcc"
+    assert odd.refit == "maybe" and odd.feature_set == "mfcc" and odd.pad == "edge"
     assert {p.split(": ", 1)[1].split(" ")[0] for p in odd.problems} == {
         "'augment'", "'test_group'", "'balance_by'"}
     app = make_app(tmp_path / "runs")
@@ -384,9 +414,14 @@ def test_old_and_odd_settings_files_still_load(tmp_path: Path) -> None:
         await models_screen(pilot)
         assert app.query_one("#models-refit", Select).value == "preset"
         assert app.query_one("#models-features", Select).value == "paper"
+        assert app.query_one("#models-pad", Select).value == "preset"
         assert app.query_one("#models-balance", Input).value == ""
 
     drive(app, fallback, SMALL)
+    path.write_text(json.dumps({"pad": False}))  # a bool is not a choice's name
+    wrong = load_settings()
+    assert wrong.pad is None and wrong.problems == [f"{path}: 'pad' = False has the wrong type; "
+                                                    "ignored"]
 
 
 def test_a_real_run_gets_the_options_and_they_are_remembered(tmp_path: Path) -> None:
@@ -409,7 +444,8 @@ def test_a_real_run_gets_the_options_and_they_are_remembered(tmp_path: Path) -> 
         models.select("ann")
         models.select("logreg")
         set_options(app, seeds="1", epochs="2", device="cpu", refit="off", augment="off",
-                    features="extended", test_group="source=phone", balance="source")
+                    pad="zero", features="extended", test_group="source=phone",
+                    balance="source")
         await pilot.pause()
         await pilot.click("#models-start")
         await wait_for(pilot, lambda: app.followed is not None, 30)
@@ -425,6 +461,7 @@ def test_a_real_run_gets_the_options_and_they_are_remembered(tmp_path: Path) -> 
     config = tomllib.loads((run / "config.toml").read_text())
     assert config["recipe"]["refit"] is False and config["augment"]["enabled"] is False
     assert config["preprocess"]["feature_set"] == "extended"
+    assert config["preprocess"]["pad"] == "zero"
     assert config["split"]["test_group"] == "source=phone"
     assert config["balance_by"] == "source"
     assert config["data"] == str(manifest) and config["models"] == ["ann", "logreg"]
@@ -432,14 +469,15 @@ def test_a_real_run_gets_the_options_and_they_are_remembered(tmp_path: Path) -> 
     for model in ("ann", "logreg"):  # the held-out source is scored as its own part
         assert summary["models"][model]["ood"]["group"] == "source=phone"
     saved = load_settings()
-    assert (saved.refit, saved.augment, saved.feature_set, saved.test_group,
-            saved.balance_by) == ("off", "off", "extended", "source=phone", "source")
+    assert (saved.refit, saved.augment, saved.pad, saved.feature_set, saved.test_group,
+            saved.balance_by) == ("off", "off", "zero", "extended", "source=phone", "source")
     again = make_app(runs)
 
     async def reopened(pilot: Any) -> None:
         await models_screen(pilot)
         assert again.query_one("#models-refit", Select).value == "off"
         assert again.query_one("#models-augment", Select).value == "off"
+        assert again.query_one("#models-pad", Select).value == "zero"
         assert again.query_one("#models-features", Select).value == "extended"
         assert again.query_one("#models-test-group", Input).value == "source=phone"
         assert again.query_one("#models-balance", Input).value == "source"

@@ -40,6 +40,7 @@ class ExperimentRequest:
     refit: bool | None = None  # --refit / --no-refit
     augment: bool | None = None  # --augment / --no-augment
     feature_set: str | None = None  # --feature-set
+    pad: str | None = None  # --pad repeat|zero (None: the preset's choice)
     test_group: str | None = None  # --test-group COLUMN=VALUE
     balance_by: str | None = None  # --balance-by COLUMN
 
@@ -50,8 +51,8 @@ class ExperimentRequest:
         for name, value in (("refit", self.refit), ("augment", self.augment)):
             if value is not None:
                 flags.append(f"--{name}" if value else f"--no-{name}")
-        for name, text in (("feature-set", self.feature_set), ("test-group", self.test_group),
-                           ("balance-by", self.balance_by)):
+        for name, text in (("feature-set", self.feature_set), ("pad", self.pad),
+                           ("test-group", self.test_group), ("balance-by", self.balance_by)):
             if text is not None:
                 flags.append(f"--{name}={text}")  # one word: a value may start with "-"
         return flags

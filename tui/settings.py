@@ -29,6 +29,7 @@ class Settings:
     # the Models screen's options: "preset" (the preset's choice), "on" or "off"
     refit: str | None = None
     augment: str | None = None
+    pad: str | None = None  # "preset", "repeat" or "zero"
     feature_set: str | None = None
     test_group: str | None = None  # "" : none held out (the usual test part)
     balance_by: str | None = None  # "" : no rebalancing
@@ -58,7 +59,8 @@ def load_settings(path: Path | None = None) -> Settings:
     settings = Settings()
     types: dict[str, Any] = {"data": str, "preset": str, "device": str, "theme": str,
                              "seeds": int, "epochs": int, "refit": str, "augment": str,
-                             "feature_set": str, "test_group": str, "balance_by": str}
+                             "pad": str, "feature_set": str, "test_group": str,
+                             "balance_by": str}
     for f in fields(Settings):
         value = raw.get(f.name)
         if f.name == "problems" or value is None:

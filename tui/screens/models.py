@@ -10,7 +10,8 @@ to start without them, naming the file and the offline route.
 
 The options (``#models-options``, three rows that fit 80 columns) are the headless flags of
 the same names, passed the same way (:class:`~tui.launcher.ExperimentRequest`): refit and
-augmentation (the preset's choice, on or off), the feature set, a metadata value held out as
+augmentation (the preset's choice, on or off), the feature set, how a short clip fills the
+spectrogram (``--pad``: the preset's choice, repeat or zero), a metadata value held out as
 an out-of-distribution test part (``--test-group COLUMN=VALUE``) and a column to balance the
 training part by (``--balance-by``). The columns and values offered (completion and the help
 line) are those of the summary the Data screen read for this data set
@@ -47,6 +48,9 @@ DEVICES = (("auto", "auto"), ("cpu", "cpu"), ("cuda", "cuda"), ("mps", "mps"))
 # refit and augmentation: the preset's choice (the flag left out), --X or --no-X
 TOGGLES = ("preset", "on", "off")
 TOGGLE_FLAG = {"preset": None, "on": True, "off": False}
+# the padding of a clip shorter than the duration: the preset's choice (--pad left out),
+# --pad repeat or --pad zero
+PADS = ("preset", "repeat", "zero")
 FEATURE_LABELS = {"paper": "paper (26)", "extended": "extended (92)",
                   "mel_stats": "mel_stats (282)"}
 FEATURE_HELP = {
@@ -61,6 +65,7 @@ HELP = {
                      "100 epochs",
     "models-refit": "refit: retrain on train + validation after validation chose ({refit})",
     "models-augment": "augment the spectrogram models' training batches ({augment})",
+    "models-pad": "short clips: repeated to fill the spectrogram, or silence after them ({pad})",
     "models-seeds": "seeds: models trained per model name (mean ± std over them)",
     "models-epochs": "epochs: the most each network trains (early stopping may end it sooner)",
     "models-device": "device: auto trains on a GPU when there is one, else on the CPU",
@@ -241,10 +246,13 @@ class ModelsView(Vertical):
                 yield Select([(FEATURE_LABELS.get(f, f), f) for f in FEATURE_SETS],
                              value=remembered(settings.feature_set, FEATURE_SETS),
                              allow_blank=False, id="models-features", compact=True)
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row"):  # no fourth row at 80x24: pad goes here
+                yield Label("pad")
+                yield Select(pad_options(None), value=remembered(settings.pad, PADS),
+                             allow_blank=False, id="models-pad", compact=True)
                 yield Label("hold out")
                 yield Input(settings.test_group or "", id="models-test-group", compact=True,
-                            placeholder="none, or COLUMN=VALUE")
+                            placeholder="none, or COL=VAL")
                 yield Label("balance by")
                 yield Input(settings.balance_by or "", id="models-balance", compact=True,
                             placeholder="none, or COLUMN")
@@ -291,11 +299,14 @@ class ModelsView(Vertical):
     def show_data(self) -> None:
         """The data set the run will train on, prominently (SYNTHETIC in capitals)."""
         spec = self.app.data_spec
-        text = Text("data: ", style="bold")
+        text = Text()
+        text.append("data: ", style="bold")
         text.append(spec, style="bold reverse")
         if spec == "demo" or spec.startswith("demo:"):
-            text.append("  SYNTHETIC clips, not real coughs", style="bold")
-        text.append("  (change it on Data, key 1)")
+            append_separator(text)
+            text.append("SYNTHETIC clips, not real coughs", style="bold")
+        append_separator(text)
+        text.append("change it on Data, key 1", style="dim")
         self.query_one("#models-data", Static).update(text)
         self.show_choices()
 
@@ -312,9 +323,10 @@ class ModelsView(Vertical):
             columns, case_sensitive=False) if summary else None
         self.show_help()
 
-    def preset_choices(self) -> dict[str, bool] | None:
-        """What "by preset" means for the chosen preset ({"refit": .., "augment": ..}),
-        from the engine's own rule; None until the registry (which it imports) is loaded."""
+    def preset_choices(self) -> dict[str, Any] | None:
+        """What "by preset" means for the chosen preset ({"refit": bool, "augment": bool,
+        "pad": "repeat" or "zero"}), from the engine's own rule; None until the registry
+        (which it imports) is loaded."""
         if not self.registry_loaded:
             return None
         from engine.refit import resolve_preset_choices  # the registry: numpy, loaded
@@ -322,15 +334,17 @@ class ModelsView(Vertical):
         preset = str(self.query_one("#models-preset", Select).value)
         config = resolve_preset_choices(
             ExperimentConfig(recipe=TrainRecipe.from_preset(preset)))
-        return {"refit": bool(config.recipe.refit), "augment": bool(config.augment.enabled)}
+        return {"refit": bool(config.recipe.refit), "augment": bool(config.augment.enabled),
+                "pad": str(config.preprocess.pad)}
 
     def show_preset_choices(self) -> None:
-        """Refit and augment say what the preset's choice is: "by preset: on"."""
+        """Refit, augment and pad say what the preset's choice is: "preset: on"."""
         choices = self.preset_choices()
-        for name in ("refit", "augment"):
+        for name in ("refit", "augment", "pad"):
             select = self.query_one(f"#models-{name}", Select)
             value = select.value
-            select.set_options(toggle_options(None if choices is None else choices[name]))
+            known = None if choices is None else choices[name]
+            select.set_options(pad_options(known) if name == "pad" else toggle_options(known))
             select.value = value
             select.mutate_reactive(Select.value)  # the same value: redraw its new label
         self.show_help()
@@ -355,6 +369,7 @@ class ModelsView(Vertical):
                                    "off"),
             augment="by preset: " + (words[choices["augment"]] if choices else "default on, "
                                      "paper off"),
+            pad="by preset: " + (choices["pad"] if choices else "default repeat, paper zero"),
             feature_set=feature_set, features=FEATURE_HELP.get(feature_set, ""),
             test_groups=groups, columns=columns)
 
@@ -383,6 +398,7 @@ class ModelsView(Vertical):
         return {
             "refit": TOGGLE_FLAG[str(self.query_one("#models-refit", Select).value)],
             "augment": TOGGLE_FLAG[str(self.query_one("#models-augment", Select).value)],
+            "pad": pad_flag(str(self.query_one("#models-pad", Select).value)),
             "feature_set": str(self.query_one("#models-features", Select).value),
             "test_group": check_test_group(
                 self.query_one("#models-test-group", Input).value, spec, summary),
@@ -507,6 +523,7 @@ class ModelsView(Vertical):
                           epochs=request.epochs, preset=request.preset, device=request.device,
                           refit=str(self.query_one("#models-refit", Select).value),
                           augment=str(self.query_one("#models-augment", Select).value),
+                          pad=str(self.query_one("#models-pad", Select).value),
                           feature_set=request.feature_set, test_group=request.test_group or "",
                           balance_by=request.balance_by or "")
         self.set_message(f"started run {run.id}")
@@ -516,6 +533,26 @@ def toggle_options(preset_on: bool | None) -> list[tuple[str, str]]:
     """Refit's or augment's choices; the first says what the preset chooses when known."""
     first = "by preset" if preset_on is None else f"preset: {'on' if preset_on else 'off'}"
     return [(first, "preset"), ("on", "on"), ("off", "off")]
+
+
+def pad_options(preset_pad: str | None) -> list[tuple[str, str]]:
+    """The padding's choices; the first says what the preset chooses when known."""
+    first = "by preset" if preset_pad is None else f"preset: {preset_pad}"
+    return [(first, "preset"), ("repeat", "repeat"), ("zero", "zero")]
+
+
+def pad_flag(value: str) -> str | None:
+    """The pad Select's value as ``--pad``'s (None: left out, the preset's choice)."""
+    return None if value == "preset" else value
+
+
+def append_separator(text: Text) -> None:
+    """`` · `` between two parts of a line. The spaces are segments of their own (no style,
+    the dot dim): an SVG text run that starts with a space loses it in some renderers
+    (rsvg-convert draws the snapshots' ``demo  SYNTHETIC`` as ``demoSYNTHETIC``)."""
+    text.append(" ")
+    text.append("·", style="dim")
+    text.append(" ")
 
 
 def remembered(value: str | None, choices: tuple[str, ...]) -> str:
