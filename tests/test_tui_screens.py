@@ -98,7 +98,11 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         await pilot.press("3", "c", "c")  # C cycles loss -> accuracy -> validation AUC
         await pilot.pause()
         assert training.plotted["val_auc"] == [1.0, 2.0, 3.0, 4.0]
-        assert "finished" in text_of(app, "#training-status")
+        status = text_of(app, "#training-status").splitlines()[0]
+        assert status.startswith(f"run {run.name}  finished  10/10 steps  took ")
+        # one text run in the screenshot: an SVG renderer that drops a run's leading spaces
+        # (librsvg) would otherwise draw "finished10/10 steps"
+        assert "finished&#160;&#160;10/10&#160;steps" in app.export_screenshot()
         # classify lists the run's models with their held-out AUC
         await pilot.press("7")
         await pilot.pause()

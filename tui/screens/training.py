@@ -177,9 +177,10 @@ class TrainingView(Vertical):
             options.highlighted = highlighted
 
     def _status_text(self, state: Any, done: int, total: int) -> Text:
-        text = Text(f"run {state.run_id}  ", style="bold")
-        text.append(state.state, style="bold")
-        text.append(f"  {done}/{total} steps")
+        # one run of text (the whole status is bold): a style boundary before the "  " would
+        # start a segment of its own, whose leading spaces SVG renderers such as librsvg drop
+        # in an exported screenshot ("finished10/10 steps")
+        text = Text(f"run {state.run_id}  {state.state}  {done}/{total} steps", style="bold")
         if state.is_over:
             if state.seconds is not None:
                 text.append(f"  took {format_seconds(state.seconds)}")
