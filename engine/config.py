@@ -40,12 +40,14 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 LOGGERS = ("tensorboard", "wandb")
 FEATURE_SETS = ("paper", "extended", "mel_stats")
+PADS = ("zero", "repeat")
 
 # What each preset sets in a TrainRecipe; anything given explicitly overrides it.
 RECIPE_PRESETS: dict[str, dict[str, Any]] = {
     "default": {},  # the dataclass defaults: class-weighted loss, early stopping, AdamW
     "paper": {  # the paper's recipe: 100 epochs, imbalance ignored, no early stopping
         "epochs": 100,
+        "batch_size": 64,
         "class_weighting": False,
         "early_stopping_patience": None,
         "weight_decay": 0.0,
@@ -80,13 +82,17 @@ RULES: dict[str, dict[str, Rule]] = {
         "max_gap": Rule(lo=0, hi=60, hint="seconds; longer internal silences are cut, e.g. 0.25"),
         "min_duration": Rule(lo=0, hi=60, hint="seconds; shorter clips are excluded, e.g. 0.2"),
         "clip_fraction": Rule(lo=0, hi=1, hint="a fraction of samples, e.g. 0.01"),
+        "pad": Rule(choices=PADS, hint="'repeat' (the clip repeated to fill the log-mel) or "
+                                       "'zero' (silence after it, the paper's); leave it out "
+                                       "for the preset's choice"),
         "feature_set": Rule(choices=FEATURE_SETS,
                             hint="'paper' (26 features), 'extended' (92) or 'mel_stats' (282)"),
     },
     "TrainRecipe": {
         "preset": Rule(choices=PRESETS, hint="'default' or 'paper'"),
         "epochs": Rule(lo=1, hi=100_000, hint="e.g. 30"),
-        "batch_size": Rule(lo=1, hi=1 << 20, hint="e.g. 64"),
+        "batch_size": Rule(lo=1, hi=1 << 20, hint="e.g. 64; leave it out for each model's "
+                                                 "own (cnn 16, the rest 64)"),
         "lr": Rule(above=0, hi=10, hint="e.g. 1e-3; leave it out for each model's own rate"),
         "optimizer": Rule(choices=OPTIMIZERS, hint="leave it out for each model's own choice"),
         "loss": Rule(choices=LOSSES, hint="leave it out for each model's own choice"),
@@ -256,6 +262,11 @@ class PreprocessConfig:
     min_duration: float = 0.2  # shorter than this after trimming: excluded ("too short")
     clip_fraction: float = 0.01  # more samples than this at full scale: excluded ("clipped")
     feature_set: str = "paper"  # "paper" (26) or "extended"
+    # how a clip shorter than ``duration`` fills the log-mel: "zero" (silence after it) or
+    # "repeat" (the clip again); None: by preset (engine.refit: default "repeat", paper
+    # "zero"). A config never resolved (an older run's config.toml) means "zero", which is
+    # what coughscope did before the option existed.
+    pad: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -293,7 +304,10 @@ class PreprocessConfig:
 
     def digest(self) -> str:
         """A short stable hash of every field (part of cache keys)."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        fields_ = asdict(self)
+        if fields_["pad"] in (None, "zero"):  # the padding before the option: caches stay valid
+            del fields_["pad"]
+        blob = json.dumps(fields_, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -308,7 +322,9 @@ class TrainRecipe:
 
     preset: str = "default"
     epochs: int = 30
-    batch_size: int = 64
+    # None: each model's own (engine.models: 16 for the paper cnn, whose ~7 steps an epoch at
+    # 64 on a few hundred clips were too few to learn from; 64 for the rest)
+    batch_size: int | None = None
     lr: float | None = None  # None: the model's preset learning rate
     optimizer: str | None = None  # None: per model family, see engine.trainer
     loss: str | None = None

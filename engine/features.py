@@ -29,7 +29,13 @@ The log-mel spectrogram is the 128-band (``cfg.n_mels``) power mel spectrogram o
 fixed-length clip (``cfg.duration``: trimmed clip zero-padded at the end or cropped from the
 start), in dB with ``power_to_db(ref=np.max, top_db=80)``: each clip is scaled to its own
 peak, so values lie in [-80, 0] dB and the recording gain (which says more about the device
-than the cough) is gone. It is stored as float16 ``(n_mels, cfg.n_frames)``.
+than the cough) is gone. It is stored as float16 ``(n_mels, cfg.n_frames)``. With
+``cfg.pad = "repeat"`` (the default preset's choice, see :mod:`engine.refit`) a clip shorter
+than ``cfg.duration`` is not followed by silence but repeated, frame by frame, until the image
+is full: the spectrogram models then see the cough in every column instead of a cough and a
+blank half (the median covid19-cough clip is 1.7 s of a 3 s image), which measured as the
+largest single gain for the paper CNN within a recording source (README, "Models that learn
+the cough"). Features never depend on the padding: they use each clip's own frames.
 
 The "extended" feature set is the 26 means, the 26 standard deviations over frames of the
 same series, and the means and standard deviations of delta-MFCC 1-20
@@ -262,6 +268,8 @@ def _compute_group(waves: np.ndarray, lengths: np.ndarray, cfg: PreprocessConfig
             logmel = _logmel(mel[fixed], cfg)
         else:
             logmel = _logmel(torch.matmul(banks.mel_logmel, power[fixed]), cfg)
+        if cfg.pad == "repeat":
+            logmel = _repeat_pad(logmel, lengths, cfg)
         lens = torch.from_numpy(lengths)
         series = _frame_series(x[:b], mag[:b], power[:b], mel[:b], lens, banks, cfg)
         if cfg.feature_set == "mel_stats":
@@ -303,6 +311,18 @@ def _logmel(mel: Any, cfg: PreprocessConfig) -> Any:
     db = 10.0 * torch.log10(mel.clamp(min=AMIN))
     peak = db.amax(dim=(1, 2), keepdim=True)
     return torch.maximum(db - peak, torch.tensor(-TOP_DB))
+
+
+def _repeat_pad(logmel: Any, lengths: np.ndarray, cfg: PreprocessConfig) -> Any:
+    """A clip shorter than ``cfg.duration`` repeated along time to fill the image: its own
+    frames (``1 + len // hop``, the frames centred inside the clip) again and again instead
+    of silence. Longer clips (every frame is the clip's) are unchanged."""
+    import torch
+
+    n_valid = np.minimum(1 + np.asarray(lengths, dtype=np.int64) // cfg.hop_length,
+                         cfg.n_frames)
+    index = torch.arange(cfg.n_frames)[None, :] % torch.from_numpy(n_valid)[:, None]
+    return torch.gather(logmel, 2, index[:, None, :].expand(-1, logmel.shape[1], -1))
 
 
 def _band_db(bands: Any, valid: Any) -> Any:

@@ -11,9 +11,10 @@ model). The test part is never seen by either fit.
 What is reported as validation (AUC, the threshold, the ensemble's member choice) always comes
 from the first fit's predictions: the refit model has seen the validation clips.
 
-Defaults, by preset: ``default`` refits; ``paper`` keeps the paper's protocol (no refit, no
-augmentation). ``recipe.refit`` / ``augment.enabled`` set explicitly win; the resolved values
-are written to the run's ``config.toml``.
+Defaults, by preset: ``default`` refits, augments and repeat-pads short clips in the log-mel;
+``paper`` keeps the paper's protocol (no refit, no augmentation, silence after a short clip).
+``recipe.refit`` / ``augment.enabled`` / ``preprocess.pad`` set explicitly win; the resolved
+values are written to the run's ``config.toml``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ from .config import ExperimentConfig
 from .models import ModelSpec
 
 
-def resolve_preset_choices(config: ExperimentConfig) -> ExperimentConfig:
-    """``recipe.refit`` and ``augment.enabled`` left open (None) take the preset's choice."""
+def resolve_preset_choices(config: ExperimentConfig, *, resume: bool = False
+                           ) -> ExperimentConfig:
+    """``recipe.refit``, ``augment.enabled`` and ``preprocess.pad`` left open (None) take the
+    preset's choice. A resumed run whose ``config.toml`` has no ``pad`` was started by a
+    coughscope without the option, which zero-padded: it goes on zero-padding."""
     paper = config.recipe.preset == "paper"
-    recipe, augment = config.recipe, config.augment
+    recipe, augment, preprocess = config.recipe, config.augment, config.preprocess
     if recipe.refit is None:
         recipe = dataclasses.replace(recipe, refit=not paper)
     if augment.enabled is None:
         augment = dataclasses.replace(augment, enabled=not paper)
-    return dataclasses.replace(config, recipe=recipe, augment=augment)
+    if preprocess.pad is None:
+        preprocess = dataclasses.replace(preprocess,
+                                         pad="zero" if paper or resume else "repeat")
+    return dataclasses.replace(config, recipe=recipe, augment=augment, preprocess=preprocess)
 
 
 def refit_enabled(config: ExperimentConfig, spec: ModelSpec) -> bool:

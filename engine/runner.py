@@ -736,7 +736,8 @@ def _run_locked(
     remove_stale_temps(run.path)  # left by a writer killed mid-write (we hold the lock)
     from .refit import resolve_preset_choices
 
-    config = resolve_preset_choices(config)  # config.toml records refit and augmentation
+    # config.toml records refit, augmentation and padding
+    config = resolve_preset_choices(config, resume=resume)
     if not resume:
         atomic_write_text(run.config_path, config.to_toml())
     run.set_status("running")

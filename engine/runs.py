@@ -866,14 +866,20 @@ class ConfoundControlled:
     roc_auc_ci: list[float] | None
 
 
+def _ood_group(entry: dict[str, Any], path: Path, who: str) -> str:
+    """An ``ood`` entry's ``group`` ("COLUMN=VALUE"), or a RunError naming the file."""
+    group = entry.get("group")
+    if not isinstance(group, str) or "=" not in group:
+        raise _damaged(path, who, "ood.group", group, "COLUMN=VALUE")
+    return group
+
+
 def read_ood_summary(entry: Any, path: Path, model: str) -> OODSummary | None:
     """A model's ``ood`` entry (None when the run held no group out)."""
     if entry is None:
         return None
     entry = _object(entry, path, model, "ood")
-    group = entry.get("group")
-    if not isinstance(group, str) or "=" not in group:
-        raise _damaged(path, model, "ood.group", group, "COLUMN=VALUE")
+    group = _ood_group(entry, path, model)
     metrics = _object(entry.get("metrics"), path, model, "ood.metrics")
     if "roc_auc" not in metrics:
         raise RunError(f"{path}: model {model!r}: ood.metrics has no roc_auc", DAMAGED)
@@ -1059,9 +1065,7 @@ def _read_ood_result(raw: Any, path: Path, who: str) -> OODResult | None:
     if raw is None:
         return None
     raw = _object(raw, path, who, "ood")
-    group = raw.get("group")
-    if not isinstance(group, str) or "=" not in group:
-        raise _damaged(path, who, "ood.group", group, "COLUMN=VALUE")
+    group = _ood_group(raw, path, who)
     return OODResult(group=group, roc_auc=_auc(raw.get("roc_auc"), path, who, "ood.roc_auc"),
                      roc_auc_ci=_interval(raw.get("roc_auc_ci"), path, who, "ood.roc_auc_ci"),
                      metrics={k: v for k, v in raw.items() if k != "group"})

@@ -62,7 +62,7 @@ from .config import LOSSES, OPTIMIZERS, PRESETS, TrainRecipe
 from . import errors
 from .errors import ConfigError, DataError
 from .metrics import roc_auc  # the engine's one AUC (numpy only)
-from .models import FitContext, ModelSpec, TrainData, selection_auc
+from .models import FitContext, ModelSpec, TrainData, batch_size_of, selection_auc
 from .augment import mixup_loss
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
@@ -122,9 +122,10 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
         raise ConfigError(f"unknown loss {loss!r}", f"use one of: {', '.join(LOSSES)}")
     if not lr > 0:
         raise ConfigError(f"learning rate {lr} must be positive", "e.g. 1e-3")
-    if recipe.epochs < 1 or recipe.batch_size < 1:
+    batch_size = batch_size_of(spec, recipe)
+    if recipe.epochs < 1 or batch_size < 1:
         raise ConfigError(
-            f"epochs={recipe.epochs}, batch_size={recipe.batch_size} must be at least 1",
+            f"epochs={recipe.epochs}, batch_size={batch_size} must be at least 1",
             "e.g. epochs=30, batch_size=64",
         )
     return ResolvedRecipe(
@@ -137,7 +138,7 @@ def resolve_recipe(spec: ModelSpec, recipe: TrainRecipe) -> ResolvedRecipe:
         class_weighting=recipe.class_weighting,
         early_stopping_patience=recipe.early_stopping_patience,
         epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
+        batch_size=batch_size,
     )
 
 

@@ -39,7 +39,7 @@ from engine.runs import RunDir, RunFollower, RunState, pid_alive
 from .commands import CoughscopeCommands
 from .dialogs import ConfirmScreen, HelpScreen, QuitScreen
 from .launcher import ExperimentRequest, LaunchedRun, resume_run, start_run, stop_pid
-from .messages import DeviceDetected, RunUpdated
+from .messages import DataSummarised, DeviceDetected, RunUpdated
 from .settings import load_settings, save_settings
 from textual.widget import AwaitMount, Widget
 
@@ -146,6 +146,8 @@ class CoughscopeApp(App[None]):
         self.open_run_spec = open_run
         self.detect_device = detect_device
         self.device_text = device_text or ("detecting…" if detect_device else "not detected")
+        # (spec, summary) the Data screen read last: the Models screen offers its columns
+        self.data_summary: tuple[str, dict[str, Any]] | None = None
         self.followed: FollowedRun | None = None
         self.launched: dict[str, LaunchedRun] = {}
         self.startup_ms: float | None = None
@@ -252,6 +254,14 @@ class CoughscopeApp(App[None]):
         models = self.view("models")
         if models is not None:  # a Models screen built later reads app.device_text
             models.show_device(message.text)
+
+    def on_data_summarised(self, message: DataSummarised) -> None:
+        """The Data screen read a data set (the message bubbles up from it): keep the
+        summary for the Models screen's hold-out and balance choices."""
+        self.data_summary = (message.spec, message.summary)
+        models = self.view("models")
+        if models is not None:  # a Models screen built later reads app.data_summary
+            models.show_data()
 
     # ------------------------------------------------------------------ navigation
 

@@ -36,11 +36,26 @@ class ExperimentRequest:
     epochs: int
     preset: str = "default"
     device: str = "auto"
+    # None: not given, as a flag left out (refit and augment then follow the preset)
+    refit: bool | None = None  # --refit / --no-refit
+    augment: bool | None = None  # --augment / --no-augment
+    feature_set: str | None = None  # --feature-set
+    pad: str | None = None  # --pad repeat|zero (None: the preset's choice)
+    test_group: str | None = None  # --test-group COLUMN=VALUE
+    balance_by: str | None = None  # --balance-by COLUMN
 
     def flags(self) -> list[str]:
-        return ["--data", self.data, "--models", ",".join(self.models),
-                "--seeds", str(self.seeds), "--epochs", str(self.epochs),
-                "--preset", self.preset, "--device", self.device]
+        flags = ["--data", self.data, "--models", ",".join(self.models),
+                 "--seeds", str(self.seeds), "--epochs", str(self.epochs),
+                 "--preset", self.preset, "--device", self.device]
+        for name, value in (("refit", self.refit), ("augment", self.augment)):
+            if value is not None:
+                flags.append(f"--{name}" if value else f"--no-{name}")
+        for name, text in (("feature-set", self.feature_set), ("pad", self.pad),
+                           ("test-group", self.test_group), ("balance-by", self.balance_by)):
+            if text is not None:
+                flags.append(f"--{name}={text}")  # one word: a value may start with "-"
+        return flags
 
     def config(self) -> ExperimentConfig:
         """The :class:`~engine.config.ExperimentConfig` these choices make (raises the same

@@ -1,7 +1,10 @@
 """What the app remembers between sessions, per user: the last data set, the Models screen's
-choices and the theme. One small JSON file under :func:`engine.paths.config_dir`
-(``$COUGHSCOPE_CONFIG_DIR`` in tests). A missing or unreadable file means defaults: settings
-are a convenience and never stop the app from starting."""
+choices (models, recipe and options) and the theme. One small JSON file under
+:func:`engine.paths.config_dir` (``$COUGHSCOPE_CONFIG_DIR`` in tests). A missing or
+unreadable file means defaults: settings are a convenience and never stop the app from
+starting. A key the file lacks (one written before that choice existed) is ``None``, the
+screen's first-time default. Values are only type-checked here; a screen falls back to its
+default when a value is not one of its choices."""
 
 from __future__ import annotations
 
@@ -23,6 +26,13 @@ class Settings:
     epochs: int | None = None
     preset: str | None = None
     device: str | None = None
+    # the Models screen's options: "preset" (the preset's choice), "on" or "off"
+    refit: str | None = None
+    augment: str | None = None
+    pad: str | None = None  # "preset", "repeat" or "zero"
+    feature_set: str | None = None
+    test_group: str | None = None  # "" : none held out (the usual test part)
+    balance_by: str | None = None  # "" : no rebalancing
     theme: str | None = None
     problems: list[str] = field(default_factory=list, repr=False)
 
@@ -48,7 +58,9 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings(problems=[f"{path}: not a JSON object; using defaults"])
     settings = Settings()
     types: dict[str, Any] = {"data": str, "preset": str, "device": str, "theme": str,
-                             "seeds": int, "epochs": int}
+                             "seeds": int, "epochs": int, "refit": str, "augment": str,
+                             "pad": str, "feature_set": str, "test_group": str,
+                             "balance_by": str}
     for f in fields(Settings):
         value = raw.get(f.name)
         if f.name == "problems" or value is None:

@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=int, metavar="N", help="seeds per model (default 4)")
     g.add_argument("--epochs", type=int, metavar="N",
                    help="maximum epochs (default 30; the paper preset uses 100)")
-    g.add_argument("--batch-size", type=int, metavar="N", help="batch size (default 64)")
+    g.add_argument("--batch-size", type=int, metavar="N",
+                   help="batch size (default: each model's own, 16 for cnn and 64 for the "
+                        "rest; 64 with --preset paper)")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate for every model")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the ann/cnn/resnet networks (opt-in: compiling takes "
@@ -68,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="features of the feature models: paper (the 26, default), extended "
                         "(92), mel_stats (the 26 plus mean and std of every log-mel band; the "
                         "band columns go to the baselines)")
+    p.add_argument("--pad", choices=("repeat", "zero"),
+                   help="how a clip shorter than --duration fills the log-mel of the "
+                        "spectrogram models: repeat (the clip again until the image is full; "
+                        "default) or zero (silence after it; --preset paper)")
     p.add_argument("--test-group", metavar="COLUMN=VALUE",
                    help="leave one value out: its clips (e.g. source=telegram) are an "
                         "out-of-distribution test part, reported beside the usual test part "
@@ -112,7 +118,7 @@ FLAG_NAMES = {
     "strategy": "--strategy", "weights": "--weights", "pretrained": "--no-pretrained",
     "loggers": "--logger", "recipe.compile": "--compile", "recipe.refit": "--refit",
     "augment.enabled": "--augment", "preprocess.feature_set": "--feature-set",
-    "split.test_group": "--test-group",
+    "split.test_group": "--test-group", "preprocess.pad": "--pad",
 }
 
 
@@ -134,6 +140,7 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "recipe.compile": True if getattr(args, "compile", False) else None,
         "recipe.refit": args.refit, "augment.enabled": args.augment,
         "preprocess.feature_set": args.feature_set, "split.test_group": args.test_group,
+        "preprocess.pad": args.pad,
     }
 
 

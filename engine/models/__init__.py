@@ -46,8 +46,20 @@ class ModelSpec:
     paper_lr: float = 1e-3
     paper_loss: str = "bce"  # "bce" | "mse"
     default_lr: float = 1e-3
+    # the default preset's batch size for this model (None: DEFAULT_BATCH_SIZE); an explicit
+    # recipe.batch_size, and the paper preset's, win
+    default_batch_size: int | None = None
     needs_weights: bool = False  # ImageNet weights (transfer learning)
     baseline: bool = False
+
+
+DEFAULT_BATCH_SIZE = 64
+
+
+def batch_size_of(spec: ModelSpec, recipe: Any) -> int:
+    """The batch size ``spec`` trains with under ``recipe``: the recipe's when it gives one,
+    else the model's own default."""
+    return int(recipe.batch_size or spec.default_batch_size or DEFAULT_BATCH_SIZE)
 
 
 FAMILY_MODULES = {
@@ -79,7 +91,7 @@ for _spec in (
                   "ANN", "sgd", 0.01, "mse", default_lr=3e-3),
         ModelSpec("cnn", "spectrogram", "torch",
                   "small CNN on log-mel (paper Fig. 4: 2x conv16, 2x conv32, dropout .15)",
-                  "CNN", "adam", 1e-3, "bce"),
+                  "CNN", "adam", 1e-3, "bce", default_batch_size=16),
         ModelSpec("cnn2", "spectrogram", "torch",
                   "stronger CNN for small sets: 4 conv blocks with batch norm, global pooling "
                   "over time and frequency, dropout .3", "", "adam", 1e-3, "bce",

@@ -139,8 +139,9 @@ def summarize(ds: Any) -> dict[str, Any]:
     Keys: ``kind``, ``description``, ``synthetic``, ``root``, ``clips`` (usable + excluded),
     ``usable``, ``labels``, ``groups``, ``durations`` (min/median/max raw seconds; empty
     for a bare ClipSet), ``sample_rates``, ``channels``, ``meta`` (value counts of
-    low-cardinality columns), ``counts``, ``notes``, ``warnings`` (e.g. the cache could not be
-    written), ``excluded`` (``{path, reason, stage}``).
+    low-cardinality columns), ``meta_columns`` (the columns every clip has: what a run can
+    hold out or balance by, whatever their cardinality), ``counts``, ``notes``, ``warnings``
+    (e.g. the cache could not be written), ``excluded`` (``{path, reason, stage}``).
     """
     clipset: ClipSet = ds.clipset if hasattr(ds, "clipset") else ds
     clips = list(ds.clips)
@@ -162,6 +163,7 @@ def summarize(ds: Any) -> dict[str, Any]:
         "sample_rates": _tally(i.get("sample_rate") for i in info),
         "channels": _tally(i.get("channels") for i in info),
         "meta": _meta_tallies(clips),
+        "meta_columns": list(clipset.meta_columns),
         "counts": dict(clipset.counts),
         "notes": list(clipset.notes),
         "warnings": list(getattr(ds, "warnings", None) or []),

@@ -8,7 +8,17 @@ dataclasses'), except the ticked models, and the screen says why. ResNet-50 mode
 ImageNet weights: the screen checks for them (off the UI thread: it imports torch) and refuses
 to start without them, naming the file and the offline route.
 
-Options for later features go in ``#models-options`` (one ``.row`` each), above Start.
+The options (``#models-options``, three rows that fit 80 columns) are the headless flags of
+the same names, passed the same way (:class:`~tui.launcher.ExperimentRequest`): refit and
+augmentation (the preset's choice, on or off), the feature set, how a short clip fills the
+spectrogram (``--pad``: the preset's choice, repeat or zero), a metadata value held out as
+an out-of-distribution test part (``--test-group COLUMN=VALUE``) and a column to balance the
+training part by (``--balance-by``). The columns and values offered (completion and the help
+line) are those of the summary the Data screen read for this data set
+(``app.data_summary``); without one, typed text is taken. Start checks the text with the
+config layer's rules (:func:`engine.config.check_field`) and, when the summary is known,
+against the data set's columns and values, so a typo is refused before a run starts. One
+help line under the options describes the option that has the focus.
 """
 
 from __future__ import annotations
@@ -22,19 +32,48 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.strip import Strip
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from engine.config import ExperimentConfig, TrainRecipe
-from engine.errors import CoughscopeError
+from engine.config import (FEATURE_SETS, ExperimentConfig, SplitConfig, TrainRecipe,
+                           check_field)
+from engine.errors import ConfigError, CoughscopeError
 
 from ..launcher import ExperimentRequest
 from .data import spec_problem
 
-PRESETS = (("default: honest recipe (class weights, early stopping)", "default"),
-           ("paper: the paper's optimisers, losses, 100 epochs", "paper"))
-DEVICES = (("auto (GPU when there is one)", "auto"), ("cpu", "cpu"), ("cuda", "cuda"),
-           ("mps", "mps"))
+PRESETS = (("default (honest)", "default"), ("paper (published)", "paper"))
+DEVICES = (("auto", "auto"), ("cpu", "cpu"), ("cuda", "cuda"), ("mps", "mps"))
+# refit and augmentation: the preset's choice (the flag left out), --X or --no-X
+TOGGLES = ("preset", "on", "off")
+TOGGLE_FLAG = {"preset": None, "on": True, "off": False}
+# the padding of a clip shorter than the duration: the preset's choice (--pad left out),
+# --pad repeat or --pad zero
+PADS = ("preset", "repeat", "zero")
+FEATURE_LABELS = {"paper": "paper (26)", "extended": "extended (92)",
+                  "mel_stats": "mel_stats (282)"}
+FEATURE_HELP = {
+    "paper": "the paper's 26: chroma, RMS, spectral and MFCC 1-20 means",
+    "extended": "92: the paper's 26 with standard deviations and delta-MFCCs",
+    "mel_stats": "282: the 26 + each log-mel band's mean, std (baselines)",
+}
+# the help line, by the focused option's id ({…} filled in by ModelsView.help_text)
+HELP = {
+    "models-list": "models: Space ticks or unticks the highlighted one (↑ ↓ move)",
+    "models-preset": "default: class weights, AdamW, early stopping; paper: as published, "
+                     "100 epochs",
+    "models-refit": "refit: retrain on train + validation after validation chose ({refit})",
+    "models-augment": "augment the spectrogram models' training batches ({augment})",
+    "models-pad": "short clips: repeated to fill the spectrogram, or silence after them ({pad})",
+    "models-seeds": "seeds: models trained per model name (mean ± std over them)",
+    "models-epochs": "epochs: the most each network trains (early stopping may end it sooner)",
+    "models-device": "device: auto trains on a GPU when there is one, else on the CPU",
+    "models-features": "features {feature_set}: {features}",
+    "models-test-group": "hold out {test_groups}",
+    "models-balance": "balance by: as many positives as negatives per value in training; "
+                      "{columns}",
+}
 # headless trains every model that can run here; the app ticks the quick ones first, so a
 # first click gives an answer in a minute (the note under the list says so)
 DEFAULT_MODELS = ("ann", "logreg", "majority")
@@ -67,6 +106,87 @@ def parse_count(text: str, what: str, low: int, high: int) -> int:
     return value
 
 
+def known_summary(app: Any) -> dict[str, Any] | None:
+    """The Data screen's summary of the data set the run will use, when it has read it."""
+    found = getattr(app, "data_summary", None)
+    if found and found[0] == app.data_spec:
+        return found[1]
+    return None
+
+
+def summary_columns(summary: dict[str, Any]) -> list[str]:
+    """The metadata columns of every clip (older summaries: those with value counts)."""
+    columns = summary.get("meta_columns")
+    return list(columns) if columns is not None else list(summary.get("meta") or {})
+
+
+def holdout_choices(summary: dict[str, Any] | None) -> list[str]:
+    """``COLUMN=VALUE`` of every value that can be held out: its column has other values
+    too (something is left to train on); blank values cannot be named."""
+    if not summary:
+        return []
+    usable = int(summary.get("usable") or 0)
+    tallies = summary.get("meta") or {}
+    choices = []
+    for column in summary_columns(summary):
+        counts = tallies.get(column) or {}
+        for value, count in sorted(counts.items()):
+            if value != "(blank)" and int(count) < usable and len(counts) > 1:
+                choices.append(f"{column}={value}")
+    return choices
+
+
+def check_test_group(text: str, spec: str, summary: dict[str, Any] | None) -> str | None:
+    """The hold-out field's value (None when empty), checked by the config layer's rule and,
+    when the data set's summary is known, against its columns and values; raises
+    :class:`ConfigError` naming the value and what is valid."""
+    text = text.strip()
+    if not text:
+        return None
+    choices = holdout_choices(summary)
+    try:
+        check_field(SplitConfig, "test_group", text, f"hold out {text!r}")
+    except ConfigError as err:
+        known = f"; {spec} offers {', '.join(choices)}" if choices else ""
+        raise ConfigError(err.message, err.hint + known) from None
+    if summary is None:
+        return text  # the runner checks it against the data
+    from engine.splits import parse_test_group  # numpy: loaded with the registry already
+
+    column, value = parse_test_group(text)
+    columns = summary_columns(summary)
+    if column not in columns:
+        raise ConfigError(f"hold out {text!r}: {spec} has no metadata column {column!r}",
+                          f"columns: {', '.join(columns) or 'none'}; leave the field empty "
+                          "for the usual test part")
+    counts = (summary.get("meta") or {}).get(column)
+    if counts is None:  # too many values to be counted in the summary: the runner checks
+        return text
+    if value not in counts:
+        raise ConfigError(f"hold out {text!r}: no clip of {spec} has {column} = {value!r}",
+                          f"values of {column}: {', '.join(v for v in counts if v != '(blank)')}")
+    if int(counts[value]) >= int(summary.get("usable") or 0):
+        raise ConfigError(f"hold out {text!r}: every clip of {spec} has {column} = {value!r}: "
+                          "nothing is left to train on",
+                          f"hold out one of: {', '.join(choices)}" if choices else
+                          f"{spec} has no metadata value to hold out; leave the field empty")
+    return text
+
+
+def check_balance_by(text: str, spec: str, summary: dict[str, Any] | None) -> str | None:
+    """The balance field's column (None when empty), checked like :func:`check_test_group`."""
+    text = text.strip()
+    if not text:
+        return None
+    check_field(ExperimentConfig, "balance_by", text, f"balance by {text!r}")
+    if summary is not None and text not in summary_columns(summary):
+        columns = summary_columns(summary)
+        raise ConfigError(f"balance by {text!r}: {spec} has no metadata column {text!r}",
+                          f"columns: {', '.join(columns) or 'none'}; leave the field empty "
+                          "for no rebalancing")
+    return text
+
+
 class CheckList(SelectionList[str]):
     """A SelectionList whose ticks read ``[x]`` / ``[ ]``: selection that does not depend on
     colour (NO_COLOR, monochrome terminals, colour-blind users)."""
@@ -92,6 +212,7 @@ class ModelsView(Vertical):
         super().__init__(**kwargs)
         self.weights: tuple[bool, str] | None = None  # (available, why); None: not checked
         self.specs: dict[str, Any] = {}
+        self.help_topic = "models-features"  # the option the help line describes
 
     def compose(self) -> ComposeResult:
         settings = self.app.settings
@@ -104,6 +225,12 @@ class ModelsView(Vertical):
                 yield Select(PRESETS, value=settings.preset if settings.preset in
                              ("default", "paper") else "default", allow_blank=False,
                              id="models-preset", compact=True)
+                yield Label("refit")
+                yield Select(toggle_options(None), value=remembered(settings.refit, TOGGLES),
+                             allow_blank=False, id="models-refit", compact=True)
+                yield Label("augment")
+                yield Select(toggle_options(None), value=remembered(settings.augment, TOGGLES),
+                             allow_blank=False, id="models-augment", compact=True)
             with Horizontal(classes="row"):
                 yield Label("seeds")
                 yield Input(str(settings.seeds or DEFAULT_SEEDS), id="models-seeds",
@@ -115,6 +242,21 @@ class ModelsView(Vertical):
                 yield Select(DEVICES, value=settings.device if settings.device in
                              dict((v, v) for _, v in DEVICES) else "auto", allow_blank=False,
                              id="models-device", compact=True)
+                yield Label("features")
+                yield Select([(FEATURE_LABELS.get(f, f), f) for f in FEATURE_SETS],
+                             value=remembered(settings.feature_set, FEATURE_SETS),
+                             allow_blank=False, id="models-features", compact=True)
+            with Horizontal(classes="row"):  # no fourth row at 80x24: pad goes here
+                yield Label("pad")
+                yield Select(pad_options(None), value=remembered(settings.pad, PADS),
+                             allow_blank=False, id="models-pad", compact=True)
+                yield Label("hold out")
+                yield Input(settings.test_group or "", id="models-test-group", compact=True,
+                            placeholder="none, or COL=VAL")
+                yield Label("balance by")
+                yield Input(settings.balance_by or "", id="models-balance", compact=True,
+                            placeholder="none, or COLUMN")
+            yield Static("", id="models-help")
         with Horizontal(classes="row"):
             yield Button("Start training", id="models-start", variant="success", compact=True)
             yield Static("", id="models-message", classes="message")
@@ -122,6 +264,7 @@ class ModelsView(Vertical):
 
     def on_mount(self) -> None:
         self.show_device(self.app.device_text)
+        self.call_after_refresh(self.fit_list)
         self.show_data()
         self.load_registry()
 
@@ -141,10 +284,13 @@ class ModelsView(Vertical):
         models.add_options([Selection(model_label(spec), spec.name, spec.name in ticked)
                             for spec in specs])
         self.query_one("#models-note", Static).update(Text(
+            # one line at 80 columns: the ticks themselves show which the quick ones are
             ("ticked: your choice last time" if remembered else
-             f"ticked: {', '.join(DEFAULT_MODELS)} (quick); headless trains every model that "
-             "can run here") + ". Space ticks."))
+             "quick ones ticked; headless trains every model that can run here") +
+            ". Space ticks."))
         self.registry_loaded = True
+        self.show_preset_choices()
+        self.call_after_refresh(self.fit_list)
         self._check_weights_if_needed()
 
     def on_show(self) -> None:
@@ -153,12 +299,125 @@ class ModelsView(Vertical):
     def show_data(self) -> None:
         """The data set the run will train on, prominently (SYNTHETIC in capitals)."""
         spec = self.app.data_spec
-        text = Text("data: ", style="bold")
+        text = Text()
+        text.append("data: ", style="bold")
         text.append(spec, style="bold reverse")
         if spec == "demo" or spec.startswith("demo:"):
-            text.append("  SYNTHETIC clips, not real coughs", style="bold")
-        text.append("  (change it on Data, key 1)")
+            append_separator(text)
+            text.append("SYNTHETIC clips, not real coughs", style="bold")
+        append_separator(text)
+        text.append("change it on Data, key 1", style="dim")
         self.query_one("#models-data", Static).update(text)
+        self.show_choices()
+
+    # ------------------------------------------------------------------ options
+
+    def show_choices(self) -> None:
+        """Complete the hold-out and balance fields from the data set's summary (when the
+        Data screen has read it), and redraw the help line."""
+        summary = known_summary(self.app)
+        columns = summary_columns(summary) if summary else []
+        self.query_one("#models-test-group", Input).suggester = SuggestFromList(
+            holdout_choices(summary), case_sensitive=False) if summary else None
+        self.query_one("#models-balance", Input).suggester = SuggestFromList(
+            columns, case_sensitive=False) if summary else None
+        self.show_help()
+
+    def preset_choices(self) -> dict[str, Any] | None:
+        """What "by preset" means for the chosen preset ({"refit": bool, "augment": bool,
+        "pad": "repeat" or "zero"}), from the engine's own rule; None until the registry
+        (which it imports) is loaded."""
+        if not self.registry_loaded:
+            return None
+        from engine.refit import resolve_preset_choices  # the registry: numpy, loaded
+
+        preset = str(self.query_one("#models-preset", Select).value)
+        config = resolve_preset_choices(
+            ExperimentConfig(recipe=TrainRecipe.from_preset(preset)))
+        return {"refit": bool(config.recipe.refit), "augment": bool(config.augment.enabled),
+                "pad": str(config.preprocess.pad)}
+
+    def show_preset_choices(self) -> None:
+        """Refit, augment and pad say what the preset's choice is: "preset: on"."""
+        choices = self.preset_choices()
+        for name in ("refit", "augment", "pad"):
+            select = self.query_one(f"#models-{name}", Select)
+            value = select.value
+            known = None if choices is None else choices[name]
+            select.set_options(pad_options(known) if name == "pad" else toggle_options(known))
+            select.value = value
+            select.mutate_reactive(Select.value)  # the same value: redraw its new label
+        self.show_help()
+
+    def help_text(self, topic: str) -> str:
+        """The help line for option ``topic`` (a widget id), with this data set's facts."""
+        summary = known_summary(self.app)
+        spec = self.app.data_spec
+        choices = self.preset_choices()
+        feature_set = str(self.query_one("#models-features", Select).value)
+        if summary is None:
+            groups = "COLUMN=VALUE: an out-of-distribution test part; Data (1) lists them"
+            columns = "Data (1) lists the columns"
+        else:
+            found = holdout_choices(summary)
+            groups = (f"as an out-of-distribution test: {', '.join(found)}" if found else
+                      f"(COLUMN=VALUE): {spec} has no metadata value to hold out")
+            columns = f"columns: {', '.join(summary_columns(summary)) or 'none'}"
+        words = {True: "on", False: "off"}
+        return HELP.get(topic, "").format(
+            refit="by preset: " + (words[choices["refit"]] if choices else "default on, paper "
+                                   "off"),
+            augment="by preset: " + (words[choices["augment"]] if choices else "default on, "
+                                     "paper off"),
+            pad="by preset: " + (choices["pad"] if choices else "default repeat, paper zero"),
+            feature_set=feature_set, features=FEATURE_HELP.get(feature_set, ""),
+            test_groups=groups, columns=columns)
+
+    def show_help(self, topic: str | None = None) -> None:
+        self.help_topic = topic or self.help_topic
+        self.query_one("#models-help", Static).update(Text(
+            self.help_text(self.help_topic), no_wrap=True, overflow="ellipsis"))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """The help line follows the focus through the options (a Select's open list too)."""
+        node = event.widget
+        while node is not None and node is not self:
+            if node.id in HELP:
+                self.show_help(node.id)
+                return
+            node = node.parent
+
+    @on(Select.Changed, "#models-features")
+    def _features_changed(self) -> None:
+        self.show_help("models-features")
+
+    def options(self) -> dict[str, Any]:
+        """The options' values as :class:`ExperimentRequest` fields; :class:`ConfigError`
+        when the hold-out or balance field names what this data set does not have."""
+        spec, summary = self.app.data_spec, known_summary(self.app)
+        return {
+            "refit": TOGGLE_FLAG[str(self.query_one("#models-refit", Select).value)],
+            "augment": TOGGLE_FLAG[str(self.query_one("#models-augment", Select).value)],
+            "pad": pad_flag(str(self.query_one("#models-pad", Select).value)),
+            "feature_set": str(self.query_one("#models-features", Select).value),
+            "test_group": check_test_group(
+                self.query_one("#models-test-group", Input).value, spec, summary),
+            "balance_by": check_balance_by(
+                self.query_one("#models-balance", Input).value, spec, summary),
+        }
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_list)
+
+    def fit_list(self) -> None:
+        """The model list is as tall as its models when the screen has room for them all
+        (140x40), else it takes the room the rest leaves and scrolls (80x24): the options
+        and Start always stay on screen."""
+        models = self.query_one("#models-list", CheckList)
+        others = sum(child.outer_size.height for child in self.children
+                     if child is not models and child.display)
+        fits = models.option_count + models.styles.gutter.height + others <= self.size.height
+        models.styles.height = "auto" if fits else "1fr"
 
     def show_device(self, text: str) -> None:
         self.query_one("#models-device-found", Static).update(Text(f"device detected: {text}"))
@@ -167,6 +426,7 @@ class ModelsView(Vertical):
         widget = self.query_one("#models-message", Static)
         widget.set_class(error, "error")
         widget.update(Text(text))
+        self.call_after_refresh(self.fit_list)  # a longer message leaves less room
 
     @on(Select.Changed, "#models-preset")
     def _preset_changed(self, event: Select.Changed) -> None:
@@ -174,6 +434,8 @@ class ModelsView(Vertical):
         epochs = self.query_one("#models-epochs", Input)
         if epochs.value.strip() in (str(DEFAULT_EPOCHS), str(PAPER_EPOCHS)):
             epochs.value = str(PAPER_EPOCHS if event.value == "paper" else DEFAULT_EPOCHS)
+        if self.is_mounted:
+            self.show_preset_choices()
 
     # ------------------------------------------------------------------ weights
 
@@ -243,6 +505,7 @@ class ModelsView(Vertical):
             epochs=parse_count(self.query_one("#models-epochs", Input).value, "epochs", 1, 10000),
             preset=str(self.query_one("#models-preset", Select).value),
             device=str(self.query_one("#models-device", Select).value),
+            **self.options(),
         )
 
     def start(self) -> None:
@@ -257,8 +520,44 @@ class ModelsView(Vertical):
             self.set_message(f"could not start the runner: {exc}", error=True)
             return
         self.app.remember(data=request.data, models=list(request.models), seeds=request.seeds,
-                          epochs=request.epochs, preset=request.preset, device=request.device)
+                          epochs=request.epochs, preset=request.preset, device=request.device,
+                          refit=str(self.query_one("#models-refit", Select).value),
+                          augment=str(self.query_one("#models-augment", Select).value),
+                          pad=str(self.query_one("#models-pad", Select).value),
+                          feature_set=request.feature_set, test_group=request.test_group or "",
+                          balance_by=request.balance_by or "")
         self.set_message(f"started run {run.id}")
+
+
+def toggle_options(preset_on: bool | None) -> list[tuple[str, str]]:
+    """Refit's or augment's choices; the first says what the preset chooses when known."""
+    first = "by preset" if preset_on is None else f"preset: {'on' if preset_on else 'off'}"
+    return [(first, "preset"), ("on", "on"), ("off", "off")]
+
+
+def pad_options(preset_pad: str | None) -> list[tuple[str, str]]:
+    """The padding's choices; the first says what the preset chooses when known."""
+    first = "by preset" if preset_pad is None else f"preset: {preset_pad}"
+    return [(first, "preset"), ("repeat", "repeat"), ("zero", "zero")]
+
+
+def pad_flag(value: str) -> str | None:
+    """The pad Select's value as ``--pad``'s (None: left out, the preset's choice)."""
+    return None if value == "preset" else value
+
+
+def append_separator(text: Text) -> None:
+    """`` · `` between two parts of a line. The spaces are segments of their own (no style,
+    the dot dim): an SVG text run that starts with a space loses it in some renderers
+    (rsvg-convert draws the snapshots' ``demo  SYNTHETIC`` as ``demoSYNTHETIC``)."""
+    text.append(" ")
+    text.append("·", style="dim")
+    text.append(" ")
+
+
+def remembered(value: str | None, choices: tuple[str, ...]) -> str:
+    """A remembered choice when it is still one of ``choices``, else the first."""
+    return value if value in choices else choices[0]
 
 
 def check_weights() -> tuple[bool, str]:
