@@ -824,8 +824,23 @@ def _object(value: Any, path: Path, model: str, key: str) -> dict[str, Any]:
     return value
 
 
+class _OverSeeds:
+    """Metrics aggregated over seeds (``metrics``: metric -> ``{"mean", "std"}``), read the
+    same way by :class:`ModelSummary` and its held-out part :class:`OODSummary`."""
+
+    metrics: dict[str, dict[str, float | None]]
+
+    def mean(self, metric: str) -> float | None:
+        v = (self.metrics.get(metric) or {}).get("mean")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def std(self, metric: str) -> float | None:
+        v = (self.metrics.get(metric) or {}).get("std")
+        return float(v) if isinstance(v, (int, float)) else None
+
+
 @dataclass(frozen=True)
-class OODSummary:
+class OODSummary(_OverSeeds):
     """``summary.json``'s ``ood`` of one model (a ``--test-group COLUMN=VALUE`` run): the
     clips with that value, never trained or validated on, scored at the threshold chosen on
     validation; mean and std over seeds, and the seeds' intervals of the AUC averaged."""
@@ -845,12 +860,6 @@ class OODSummary:
     @property
     def roc_auc(self) -> float | None:
         return self.mean("roc_auc")
-
-    def mean(self, metric: str) -> float | None:
-        return (self.metrics.get(metric) or {}).get("mean")
-
-    def std(self, metric: str) -> float | None:
-        return (self.metrics.get(metric) or {}).get("std")
 
 
 @dataclass(frozen=True)
@@ -909,7 +918,7 @@ def read_confound_controlled(entry: Any, path: Path, model: str) -> ConfoundCont
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelSummary(_OverSeeds):
     """One model's aggregate over seeds in ``summary.json``."""
 
     name: str
@@ -922,13 +931,6 @@ class ModelSummary:
     # the stratified AUC within the column the confound check flagged; None when none was
     confound_controlled: ConfoundControlled | None = None
 
-    def mean(self, metric: str) -> float | None:
-        v = (self.metrics.get(metric) or {}).get("mean")
-        return float(v) if isinstance(v, (int, float)) else None
-
-    def std(self, metric: str) -> float | None:
-        v = (self.metrics.get(metric) or {}).get("std")
-        return float(v) if isinstance(v, (int, float)) else None
 
 
 @dataclass(frozen=True)
