@@ -93,6 +93,7 @@ def ensure_process_group(launch: Launch | None = None) -> bool:
     import torch
     import torch.distributed as dist
 
+    _leave_process_group_at_exit()
     if dist.is_initialized():
         return True
     from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
@@ -105,6 +106,31 @@ def ensure_process_group(launch: Launch | None = None) -> bool:
         backend = "cpu:gloo,cuda:nccl"
     _init_dist_connection(cluster, backend, launch.rank, launch.world_size)
     return True
+
+
+_LEAVING: list[bool] = []
+
+
+def _leave_process_group_at_exit() -> None:
+    """Destroy the default process group when the interpreter exits (once per process).
+
+    A process that exits without :func:`torch.distributed.destroy_process_group` leaves gloo's
+    C++ worker threads to be torn down during interpreter finalisation, which aborts the
+    process now and then (``terminate called without an active exception``, SIGABRT): a
+    finished run would exit with a failure code under torchrun. Destroying the group is local
+    to this rank (no collective), so it cannot wait on a rank that has already gone."""
+    if _LEAVING:
+        return
+    _LEAVING.append(True)
+    import atexit
+
+    def leave() -> None:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+    atexit.register(leave)
 
 
 def rank_zero_first(check: Callable[[], T], launch: Launch | None = None) -> T:

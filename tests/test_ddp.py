@@ -6,6 +6,7 @@ Run as a script, this file is the per-rank worker: ``torchrun ... tests/test_ddp
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -59,6 +60,14 @@ def _worker(mode: str, out: Path) -> None:
 
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
+
+    def at_exit() -> None:  # registered first, so it runs after the engine's own exit handlers
+        import torch.distributed as dist
+
+        (out / f"{mode}-rank{rank}-exit.json").write_text(
+            json.dumps({"group_left": not dist.is_initialized()}))
+
+    atexit.register(at_exit)
     result: dict[str, Any] = {"rank": rank, "world": int(os.environ["WORLD_SIZE"])}
     if mode == "basic":  # the default --devices 1 under torchrun: the launcher's two ranks
         from engine.errors import ConfigError
@@ -141,6 +150,9 @@ def _torchrun(mode: str, tmp_path: Path, timeout: float = 55) -> tuple[dict, dic
         pytest.fail(f"{mode}: the two ranks did not finish in {timeout} s (a hang?)\n"
                     f"{(exc.stderr or b'')[-2000:]!r}")
     assert done.returncode == 0, done.stderr[-3000:]
+    for r in (0, 1):  # a rank that leaves gloo's threads to interpreter shutdown may abort
+        exit_record = json.loads((tmp_path / f"{mode}-rank{r}-exit.json").read_text())
+        assert exit_record == {"group_left": True}, (mode, r)
     return tuple(json.loads((tmp_path / f"{mode}-rank{r}.json").read_text())  # type: ignore
                  for r in (0, 1))
 
