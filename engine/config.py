@@ -253,7 +253,7 @@ class PreprocessConfig:
     """
 
     sample_rate: int = 22050
-    duration: float = 3.0  # seconds after trimming; shorter clips are zero-padded, longer cropped
+    duration: float = 3.0  # seconds after trimming; shorter clips padded (``pad``), longer cropped
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 128
@@ -261,7 +261,7 @@ class PreprocessConfig:
     max_gap: float = 0.25  # internal silent gaps longer than this (s) are removed
     min_duration: float = 0.2  # shorter than this after trimming: excluded ("too short")
     clip_fraction: float = 0.01  # more samples than this at full scale: excluded ("clipped")
-    feature_set: str = "paper"  # "paper" (26) or "extended"
+    feature_set: str = "paper"  # "paper" (26), "extended" (92) or "mel_stats" (282)
     # how a clip shorter than ``duration`` fills the log-mel: "zero" (silence after it) or
     # "repeat" (the clip again); None: by preset (engine.refit: default "repeat", paper
     # "zero"). A config never resolved (an older run's config.toml) means "zero", which is
