@@ -312,6 +312,10 @@ class FileResult:
     duration: float | None = None  # seconds after trimming silence
     samples: Any = None  # the cleaned waveform (for display), not serialised
     logmel: Any = None  # (n_mels, frames) float16, for display
+    # how the log-mel was filled after a clip shorter than [preprocess] duration: "repeat"
+    # (the clip again, as the run's models saw their training clips) or "zero" (silence);
+    # None when the clip fills it. For display, not serialised.
+    filled: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "warnings": self.warnings}
@@ -359,9 +363,10 @@ class Classifier:
             warnings.append("no cough-like burst found (a sharp onset followed by a decay): is "
                             "this a cough? The models were trained on coughs only")
         verdicts = [self._verdict(name, feats, logmel) for name in self.model_names]
+        short = 1 + len(audio.samples) // cfg.hop_length < cfg.n_frames
         return FileResult(str(path), warnings, verdicts=verdicts,
                           duration=round(audio.trimmed_duration, 3), samples=audio.samples,
-                          logmel=logmel[0])
+                          logmel=logmel[0], filled=(cfg.pad or "zero") if short else None)
 
     @property
     def model_names(self) -> list[str]:

@@ -224,8 +224,8 @@ def test_predict_uses_the_runs_own_preprocessing(demo: DemoRun,
 
     # its own runs folder: the shared one's "latest finished run" must stay the default run
     base = tmp_path_factory.getbasetemp() / "demo-run-8k"
-    run8k = train_run(base, "r8k", "--sample-rate", "8000", models="logreg,cnn", seeds=1,
-                      epochs=1)
+    run8k = train_run(base, "r8k", "--sample-rate", "8000", "--pad", "zero",
+                      models="logreg,cnn", seeds=1, epochs=1)
     classifier = Classifier(RunDir(run8k.run))
     cfg = classifier.config.preprocess
     assert cfg.sample_rate == 8000
@@ -237,6 +237,14 @@ def test_predict_uses_the_runs_own_preprocessing(demo: DemoRun,
     assert list(result.logmel.shape) == spec  # what the run trained on
     default = Classifier(RunDir(demo.run)).classify(str(demo.wavs[0]))
     assert default.logmel.shape[1] > result.logmel.shape[1]  # 22050 Hz: more frames
+    # a clip shorter than the image is filled as each run's clips were: silence after it here,
+    # the clip repeated under the default preset (its frames again, not the floor)
+    assert result.duration < cfg.duration and result.filled == "zero"
+    assert default.filled == "repeat"
+    reach = (len(result.samples) + cfg.n_fft) // cfg.hop_length  # frames the window touches
+    assert reach < result.logmel.shape[1] and np.all(result.logmel[:, reach + 1:] == -80)
+    used = 1 + len(default.samples) // cfg.hop_length
+    assert np.array_equal(default.logmel[:, used:2 * used], default.logmel[:, :used])
     out = predict_json(run8k, str(demo.wavs[0]), "--run", "r8k")
     cnn = next(v for v in result.verdicts if v.model == "cnn")
     assert out["files"][0]["models"]["cnn"]["probability"] == pytest.approx(cnn.probability,

@@ -85,6 +85,9 @@ def test_file_gives_the_classifiers_numbers(demo: DemoRun, monkeypatch: pytest.M
         assert wave[0] == "waveform (cleaned)" and set(wave[1]) <= set("▁▂▃▄▅▆▇█")
         spec = text_of(app, "#classify-spec").splitlines()
         assert spec[0].startswith("log-mel spectrogram (128 mel bands")
+        # the demo run repeats short clips (the default preset): the caption says so
+        assert expected.filled == "repeat"
+        assert spec[0].endswith("; the clip repeated to fill it)")
         assert len(spec) == 1 + 8 and set(spec[1]) == {"▀"}
         assert text_of(app, "#classify-disclaimer") == DISCLAIMER  # still there
 

@@ -54,6 +54,17 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def spectrogram_caption(result: Any) -> str:
+    """The log-mel's title line: its bands and, for a clip shorter than the image, what fills
+    the rest (the run's ``[preprocess] pad``), so repeated coughs are not read as several."""
+    caption = f"log-mel spectrogram ({result.logmel.shape[0]} mel bands, low at the bottom"
+    if result.filled == "repeat":
+        caption += "; the clip repeated to fill it"
+    elif result.filled == "zero":
+        caption += "; silence after the clip"
+    return caption + ")\n"
+
+
 def level_meter(level_db: float, elapsed: float, seconds: float, width: int = 30) -> Text:
     """``● REC  1.2 s / 5.0 s  [#####.....]  -23 dBFS``"""
     fill = max(0, min(width, int((level_db + 60) / 60 * width)))
@@ -428,8 +439,7 @@ class ClassifyView(Vertical):
         wave = Text("waveform (cleaned)\n", style="bold")
         wave.append(sparkline(result.samples, width))
         self.query_one("#classify-wave", Static).update(wave)
-        spec = Text(f"log-mel spectrogram ({result.logmel.shape[0]} mel bands, low at the "
-                    "bottom)\n", style="bold")
+        spec = Text(spectrogram_caption(result), style="bold")
         spec.append_text(spectrogram_text(result.logmel, width, SPECTROGRAM_ROWS,
                                           colour=not self.app.no_color))
         self.query_one("#classify-spec", Static).update(spec)
