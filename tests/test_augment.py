@@ -102,11 +102,18 @@ def test_band_limit_silences_the_bands_above_a_cutoff(real_logmels: np.ndarray) 
 def test_time_shift_moves_frames_and_fills_silence(real_logmels: np.ndarray) -> None:
     x = batch(real_logmels)
     out, _ = augmenter(replace(OFF, time_shift=0.3))(x, epoch=0, batch=0)
+    floor = (FLOOR_DB - MEAN) / STD
+    moved = 0
     for i in range(len(x)):
         shifts = [k for k in range(-39, 40)
                   if torch.allclose(out[i, 0, :, max(k, 0):130 + min(k, 0)],
                                     x[i, 0, :, max(-k, 0):130 - max(k, 0)], atol=1e-5)]
         assert shifts, f"clip {i} is not a shifted copy"
+        k = shifts[0]
+        vacated = out[i, 0, :, :k] if k > 0 else out[i, 0, :, 130 + k:]
+        assert torch.allclose(vacated, torch.full_like(vacated, floor), atol=1e-5)
+        moved += k != 0
+    assert moved >= len(x) // 2
 
 
 def test_mixup_loss_mixes_the_two_label_sets() -> None:
