@@ -313,14 +313,19 @@ def _logmel(mel: Any, cfg: PreprocessConfig) -> Any:
     return torch.maximum(db - peak, torch.tensor(-TOP_DB))
 
 
+def clip_frames(lengths: Any, cfg: PreprocessConfig) -> Any:
+    """The frames (centred STFT windows) that hold a clip of ``lengths`` samples:
+    ``1 + length // hop``. Works on ints, numpy arrays and torch tensors alike."""
+    return 1 + lengths // cfg.hop_length
+
+
 def _repeat_pad(logmel: Any, lengths: np.ndarray, cfg: PreprocessConfig) -> Any:
     """A clip shorter than ``cfg.duration`` repeated along time to fill the image: its own
     frames (``1 + len // hop``, the frames centred inside the clip) again and again instead
     of silence. Longer clips (every frame is the clip's) are unchanged."""
     import torch
 
-    n_valid = np.minimum(1 + np.asarray(lengths, dtype=np.int64) // cfg.hop_length,
-                         cfg.n_frames)
+    n_valid = np.minimum(clip_frames(np.asarray(lengths, dtype=np.int64), cfg), cfg.n_frames)
     index = torch.arange(cfg.n_frames)[None, :] % torch.from_numpy(n_valid)[:, None]
     return torch.gather(logmel, 2, index[:, None, :].expand(-1, logmel.shape[1], -1))
 
@@ -341,7 +346,7 @@ def _frame_series(x: Any, mag: Any, power: Any, mel: Any, lengths: Any, banks: _
     import torch
 
     n_frames = mag.shape[-1]
-    valid = torch.arange(n_frames)[None, :] < (1 + lengths // cfg.hop_length)[:, None]
+    valid = torch.arange(n_frames)[None, :] < clip_frames(lengths, cfg)[:, None]
     tiny = float(np.finfo(np.float32).tiny)
     freqs = banks.freqs
     # moments of the magnitude over frequency: sum(mag), sum(f*mag), sum(f^2*mag)

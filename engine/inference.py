@@ -343,7 +343,7 @@ class Classifier:
         import dataclasses
 
         from .audio import ClipRejected, check_clipping, clean, decode
-        from .features import compute_batch
+        from .features import clip_frames, compute_batch
 
         cfg = self.config.preprocess
         warnings: list[str] = []
@@ -363,7 +363,7 @@ class Classifier:
             warnings.append("no cough-like burst found (a sharp onset followed by a decay): is "
                             "this a cough? The models were trained on coughs only")
         verdicts = [self._verdict(name, feats, logmel) for name in self.model_names]
-        short = 1 + len(audio.samples) // cfg.hop_length < cfg.n_frames
+        short = clip_frames(len(audio.samples), cfg) < cfg.n_frames
         return FileResult(str(path), warnings, verdicts=verdicts,
                           duration=round(audio.trimmed_duration, 3), samples=audio.samples,
                           logmel=logmel[0], filled=(cfg.pad or "zero") if short else None)
