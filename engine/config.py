@@ -41,6 +41,9 @@ STRATEGIES = ("auto", "ddp")
 LOGGERS = ("tensorboard", "wandb")
 FEATURE_SETS = ("paper", "extended", "mel_stats")
 PADS = ("zero", "repeat")
+CALIBRATIONS = ("platt", "temperature", "isotonic", "none")
+# engine.metrics.OperatingPoint parses it; this pattern refuses anything else at load time
+OPERATING_POINT_PATTERN = r"(?i)\s*(youden|(sensitivity|specificity)\s*=\s*(0?\.\d*[1-9]\d*))\s*"
 
 # What each preset sets in a TrainRecipe; anything given explicitly overrides it.
 RECIPE_PRESETS: dict[str, dict[str, Any]] = {
@@ -108,6 +111,14 @@ RULES: dict[str, dict[str, Rule]] = {
         "compile": Rule(hint="true or false"),
         "refit": Rule(hint="true or false; leave it out for the preset's choice (default: "
                            "true, paper: false)"),
+        "operating_point": Rule(pattern=OPERATING_POINT_PATTERN,
+                                hint="youden, sensitivity=0.8 (the DiCOVA point) or "
+                                     "specificity=0.95: where the decision threshold is put"),
+        "calibration": Rule(choices=CALIBRATIONS,
+                            hint="'platt' (default), 'temperature', 'isotonic' or 'none'"),
+        "oof_folds": Rule(lo=2, hi=20, hint="participant-disjoint folds of train + validation "
+                                            "whose out-of-fold predictions set a refit model's "
+                                            "threshold and calibration, e.g. 5"),
     },
     "SplitConfig": {
         "test": Rule(above=0, below=1, hint="a fraction, e.g. 0.3"),
@@ -339,6 +350,14 @@ class TrainRecipe:
     # retrain the final model on train + validation once validation has chosen the epochs,
     # the checkpoint and the threshold (engine.refit); None: by preset (default on, paper off)
     refit: bool | None = None
+    # where the decision threshold is put on the ROC curve (engine.metrics.OperatingPoint):
+    # "youden" (max sensitivity + specificity), "sensitivity=0.8", "specificity=0.95"; chosen
+    # on out-of-fold predictions of the refit recipe (refit) or on validation (no refit)
+    operating_point: str = "youden"
+    # how raw outputs become P(positive) (engine.calibration), fitted on the same predictions
+    calibration: str = "platt"
+    # the participant-disjoint folds of train + validation for those out-of-fold predictions
+    oof_folds: int = 5
 
     def __post_init__(self) -> None:
         if self.early_stopping_patience == 0 and not isinstance(self.early_stopping_patience,

@@ -5,7 +5,13 @@ This module owns every number a run reports about predictions:
 * :func:`roc_auc` (rank based, ties averaged), :func:`roc_curve`, and
   :func:`bootstrap_auc_ci` -- a stratified bootstrap percentile interval, vectorised.
 * :func:`choose_threshold` -- the decision threshold, chosen by Youden's J on the
-  *validation* predictions (never the test part).
+  *validation* predictions (never the test part); :class:`OperatingPoint` and
+  :func:`operating_threshold` -- the user's operating point (``youden``, ``sensitivity=0.8``,
+  ``specificity=0.95``), placed on out-of-fold or validation predictions, and
+  :func:`rates_with_intervals` -- the sensitivity, specificity and share called positive
+  expected there (or measured on test), with Wilson intervals.
+* :func:`calibration_metrics` -- Brier score and expected calibration error with bootstrap
+  intervals, and the reliability diagram's points.
 * :func:`binary_metrics` -- the full report at a threshold (a row is predicted positive when
   its probability is ``>= threshold``), with the majority-class baseline beside accuracy.
 * :func:`aggregate` -- mean and standard deviation over seeds.
@@ -22,6 +28,7 @@ is ``None``. Labels are 0/1 (1 = positive) or the strings ``negative``/``positiv
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -171,6 +178,189 @@ def spec_at_sens(y: Any, p: Any, sensitivity: float = 0.8) -> float:
         return math.nan
     first = int(np.argmax(tpr >= sensitivity - 1e-12))
     return float(1.0 - fpr[first])
+
+
+# ------------------------------------------------------------------------ operating points
+
+OPERATING_POINT_HINT = ("youden (the threshold maximising sensitivity + specificity), "
+                        "sensitivity=0.8 (the DiCOVA point: the highest threshold reaching that "
+                        "sensitivity) or specificity=0.95")
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Where a model's decision threshold is put on its ROC curve.
+
+    ``youden``: maximise sensitivity + specificity - 1. ``sensitivity=S``: the highest
+    threshold whose sensitivity reaches S (the most specific such point). ``specificity=S``:
+    the lowest threshold whose specificity reaches S (the most sensitive such point).
+    """
+
+    rule: str  # "youden" | "sensitivity" | "specificity"
+    target: float | None = None
+
+    def __str__(self) -> str:
+        return self.rule if self.target is None else f"{self.rule}={self.target:g}"
+
+    @classmethod
+    def parse(cls, text: str) -> "OperatingPoint":
+        """``"youden"``, ``"sensitivity=0.8"`` or ``"specificity=0.95"`` (a ValueError with
+        the valid forms otherwise)."""
+        raw = str(text).strip().lower()
+        if raw == "youden":
+            return cls("youden")
+        name, sep, value = raw.partition("=")
+        name = name.strip()
+        if sep and name in ("sensitivity", "specificity"):
+            try:
+                target = float(value)
+            except ValueError:
+                raise ValueError(f"operating point {text!r}: {value.strip()!r} is not a "
+                                 "number") from None
+            if not 0.0 < target < 1.0:
+                raise ValueError(f"operating point {text!r}: {name} must lie between 0 and 1 "
+                                 "(exclusive), e.g. 0.8")
+            return cls(name, target)
+        raise ValueError(f"unknown operating point {text!r}")
+
+
+def operating_threshold(y: Any, p: Any, point: OperatingPoint | str) -> float:
+    """The threshold for ``point`` on predictions ``p`` of labels ``y`` (a row is positive
+    when its probability is ``>= threshold``).
+
+    The threshold is put halfway between the last score called positive and the next lower
+    distinct score, so a model whose new scores fall between its old ones is not decided by
+    which side of a single old score they land. 0.5 when ``y`` holds one class or ``p`` is
+    constant (no threshold separates anything).
+    """
+    if isinstance(point, str):
+        point = OperatingPoint.parse(point)
+    yb, pv = _inputs(y, p)
+    if yb.size == 0 or yb.min() == yb.max() or pv.min() == pv.max():
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(yb, pv)
+    # index i >= 1: rows with p >= thresholds[i] positive; i == len-1 calls everything positive
+    if point.rule == "youden":
+        j = tpr[1:] - fpr[1:]
+        best = 1 + int(np.argmax(j))  # ties: the highest threshold
+        if not j[best - 1] > 0:
+            return 0.5
+    elif point.rule == "sensitivity":
+        best = int(np.argmax(tpr >= point.target - 1e-12))
+        best = max(best, 1)
+    else:  # specificity: the lowest threshold (largest index) with 1 - fpr >= target
+        ok = np.flatnonzero(1.0 - fpr >= point.target - 1e-12)
+        best = int(ok.max()) if ok.size else 0
+        if best == 0:  # not even the strictest threshold reaches it: nothing positive
+            return float(np.nextafter(pv.max(), np.inf))
+    t = float(thresholds[best])
+    lower = thresholds[best + 1] if best + 1 < thresholds.size else None
+    if lower is not None and np.isfinite(lower):
+        return float((t + float(lower)) / 2.0)
+    return t
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> list[float] | None:
+    """The Wilson score 95% interval of a proportion (None when ``n`` is 0)."""
+    if n <= 0:
+        return None
+    phat = successes / n
+    den = 1.0 + z * z / n
+    centre = (phat + z * z / (2 * n)) / den
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / den
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def rates_with_intervals(y: Any, p: Any, threshold: float) -> dict[str, Any]:
+    """Sensitivity, specificity and the share called positive at ``threshold``, each with its
+    Wilson 95% interval: what is *expected* when measured on out-of-fold predictions, what
+    was *measured* on the test part."""
+    yb, pv = _inputs(y, p)
+    c = confusion_at(yb, pv, threshold)
+    n_pos, n_neg = c["tp"] + c["fn"], c["tn"] + c["fp"]
+    called = c["tp"] + c["fp"]
+    n = n_pos + n_neg
+    return {
+        "sensitivity": _clean(_ratio(c["tp"], n_pos)),
+        "sensitivity_ci": wilson_interval(c["tp"], n_pos),
+        "specificity": _clean(_ratio(c["tn"], n_neg)),
+        "specificity_ci": wilson_interval(c["tn"], n_neg),
+        "positive_share": _clean(_ratio(called, n)),
+        "positive_share_ci": wilson_interval(called, n),
+        "n": int(n),
+    }
+
+
+# ----------------------------------------------------------------------------- calibration
+
+RELIABILITY_BINS = 10
+
+
+def brier(y: Any, p: Any) -> float:
+    """Mean squared difference between P(positive) and the 0/1 label (lower is better;
+    always answering the base rate scores base_rate * (1 - base_rate))."""
+    yb, pv = _inputs(y, p)
+    return float(np.mean((pv - yb) ** 2)) if yb.size else math.nan
+
+
+def expected_calibration_error(y: Any, p: Any, bins: int = RELIABILITY_BINS) -> float:
+    """ECE: over ``bins`` equal-width probability bins, the clip-weighted mean of
+    |mean predicted probability - share of positives|."""
+    yb, pv = _inputs(y, p)
+    if not yb.size:
+        return math.nan
+    b = np.minimum((np.clip(pv, 0.0, 1.0) * bins).astype(np.int64), bins - 1)
+    count = np.bincount(b, minlength=bins)
+    gap = np.abs(np.bincount(b, weights=pv, minlength=bins)
+                 - np.bincount(b, weights=yb, minlength=bins))
+    return float(gap.sum() / yb.size) if count.sum() else math.nan
+
+
+def reliability(y: Any, p: Any, bins: int = RELIABILITY_BINS) -> list[dict[str, Any]]:
+    """The reliability diagram's points: per non-empty equal-width bin ``[lo, hi)``, its
+    clip count, mean predicted probability and observed share of positives (with the Wilson
+    interval of that share)."""
+    yb, pv = _inputs(y, p)
+    b = np.minimum((np.clip(pv, 0.0, 1.0) * bins).astype(np.int64), bins - 1)
+    out = []
+    for i in range(bins):
+        mask = b == i
+        n = int(mask.sum())
+        if not n:
+            continue
+        pos = int(yb[mask].sum())
+        out.append({"lo": i / bins, "hi": (i + 1) / bins, "n": n,
+                    "predicted": float(pv[mask].mean()), "observed": pos / n,
+                    "observed_ci": wilson_interval(pos, n)})
+    return out
+
+
+def calibration_metrics(y: Any, p: Any, *, n_boot: int = 1000, seed: int = 0,
+                        level: float = 0.95) -> dict[str, Any]:
+    """Brier score and ECE with percentile bootstrap intervals (clips resampled), and the
+    reliability points. Undefined values are None."""
+    yb, pv = _inputs(y, p)
+    if not yb.size:
+        return {"brier": None, "brier_ci": None, "ece": None, "ece_ci": None, "reliability": []}
+    out: dict[str, Any] = {"brier": _clean(brier(yb, pv)), "brier_ci": None,
+                           "ece": _clean(expected_calibration_error(yb, pv)), "ece_ci": None,
+                           "reliability": reliability(yb, pv)}
+    if n_boot > 0 and yb.size > 1:
+        rng = np.random.default_rng([seed, 7])
+        idx = rng.integers(0, yb.size, size=(n_boot, yb.size))
+        ys, ps = yb[idx], pv[idx]
+        briers = ((ps - ys) ** 2).mean(axis=1)
+        bins = np.minimum((np.clip(ps, 0.0, 1.0) * RELIABILITY_BINS).astype(np.int64),
+                          RELIABILITY_BINS - 1)
+        flat = (bins + (np.arange(n_boot) * RELIABILITY_BINS)[:, None]).ravel()
+        size = n_boot * RELIABILITY_BINS
+        gap = np.abs(np.bincount(flat, weights=ps.ravel(), minlength=size)
+                     - np.bincount(flat, weights=ys.ravel(), minlength=size))
+        eces = gap.reshape(n_boot, RELIABILITY_BINS).sum(axis=1) / yb.size
+        alpha = (1.0 - level) / 2.0
+        out["brier_ci"] = [float(v) for v in np.quantile(briers, [alpha, 1 - alpha])]
+        out["ece_ci"] = [float(v) for v in np.quantile(eces, [alpha, 1 - alpha])]
+    return out
 
 
 # --------------------------------------------------------------------------------- report

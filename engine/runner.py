@@ -137,16 +137,31 @@ class PreparedData:
                    refit: bool = False) -> TrainData:
         """What a fit sees: train (with ``refit`` train + validation) and validation rows;
         never a test or ``ood`` row."""
-        X, y, s = self.inputs(spec), self.dataset.y, self.split_for(seed)
+        return self.data_for(spec, self.train_rows(seed, balance_by, refit),
+                             self.split_for(seed).val)
+
+    def balanced(self, rows: np.ndarray, balance_by: str | None, seed: int) -> np.ndarray:
+        """``rows`` rebalanced within ``balance_by`` (as :meth:`train_rows` does)."""
+        if not balance_by:
+            return rows
+        from .balance import balanced_indices
+
+        picked, _ = balanced_indices(self.dataset.y[rows], self.dataset.meta(balance_by)[rows],
+                                     seed)
+        return rows[picked]
+
+    def data_for(self, spec: ModelSpec, train: np.ndarray, val: np.ndarray) -> TrainData:
+        """A fit's data from explicit rows: ``train`` to learn from, ``val`` to report (and,
+        in a selection fit, to choose on)."""
+        X, y = self.inputs(spec), self.dataset.y
         groups = self.dataset.groups
-        train = self.train_rows(seed, balance_by, refit)
         names = list(self.dataset.feature_names)
         if spec.input == "features":
             names = names[: X.shape[1]]
-        strata = self.dataset.meta(self.strata_column)[s.val] if self.strata_column else None
+        strata = self.dataset.meta(self.strata_column)[val] if self.strata_column else None
         return TrainData(
             train=Part(X[train], y[train], groups[train]),
-            val=Part(X[s.val], y[s.val], groups[s.val], strata),
+            val=Part(X[val], y[val], groups[val], strata),
             feature_names=names,
         )
 
@@ -282,14 +297,22 @@ def check_split_unchanged(run: RunDir, prepared: PreparedData) -> None:
         )
 
 
-def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray, split: Any) -> None:
+def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray, split: Any, *,
+                      oof: np.ndarray | None = None,
+                      calibrated: np.ndarray | None = None) -> None:
+    """``predictions.csv``: per clip its raw ``probability`` (validation rows: the selection
+    model's), its ``split`` part, the ``calibrated`` P(positive), and ``oof`` -- the
+    out-of-fold probability that chose the operating point (train + validation rows of a
+    refit model; empty elsewhere)."""
     ds = prepared.dataset
     parts = split.parts(len(ds.clips))
     buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["clip", "group", "label", "probability", "split"])
-    for clip, p, part in zip(ds.clips, prob, parts):
-        w.writerow([str(clip.path), clip.group, clip.label, f"{float(p):.6f}", part])
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["clip", "group", "label", "probability", "split", "calibrated", "oof"])
+    for i, (clip, p, part) in enumerate(zip(ds.clips, prob, parts)):
+        cal = "" if calibrated is None else f"{float(calibrated[i]):.6f}"
+        o = "" if oof is None or not np.isfinite(oof[i]) else f"{float(oof[i]):.6f}"
+        w.writerow([str(clip.path), clip.group, clip.label, f"{float(p):.6f}", part, cal, o])
     atomic_write_text(path, buf.getvalue())
 
 
@@ -343,7 +366,7 @@ def train_one(
         augment=augmentation(config),
     )
     announce("model_start", model=spec.name, seed=seed, epochs=max_epochs(spec, recipe),
-             resumed=ctx.resume)
+             resumed=ctx.resume, refit=refit, oof_folds=recipe.oof_folds if refit else None)
     started = time.perf_counter()
     try:
         predictor = models.fit(spec, prepared.train_data(spec, seed, config.balance_by), ctx)
@@ -363,21 +386,33 @@ def train_one(
     if best_epoch is None and history:
         best_epoch = history[-1].get("best_epoch")
     refit_info = None
+    oof = None
     if refit:
         chosen = chosen_of(predictor, best_epoch)
+        oof, folds = out_of_fold(spec, seed, prepared, config, ctx, workdir, chosen, announce)
+        epochs = int(chosen.get("epochs") or max_epochs(spec, recipe))
+        announce("fit_progress", model=spec.name, seed=seed, phase="refit", epoch=0,
+                 epochs=epochs)
         predictor = models.fit(spec, prepared.train_data(spec, seed, config.balance_by,
                                                          refit=True),
-                               refit_context(ctx, workdir, chosen))
-        refit_info = {"chosen": chosen, "clips": int(len(split.train) + len(split.val))}
+                               refit_context(ctx, workdir, chosen,
+                                             progress(announce, spec, seed, "refit", None,
+                                                      None, epochs)))
+        refit_info = {"chosen": chosen, "clips": int(len(split.train) + len(split.val)),
+                      "oof_folds": folds}
     if refit:
         predictor.save(workdir)
-    trust.sign_model_dir(workdir)  # what a later load will verify (engine.trust)
     prob = np.asarray(predictor.predict_proba(X), dtype=np.float64)
     prob[split.val] = val_prob  # validation rows: the out-of-sample predictions
     result = score(spec.name, seed, prepared, prob, history=history, best_epoch=best_epoch,
-                   started=started)
+                   started=started, recipe=recipe, oof=oof)
     result["refit"] = refit_info
-    write_predictions(workdir / "predictions.csv", prepared, prob, split)
+    if refit_info:
+        result["operating_point"]["folds"] = refit_info["oof_folds"]
+    record_decision(workdir, result)  # model.json: the operating point and the calibration
+    trust.sign_model_dir(workdir)  # what a later load will verify (engine.trust)
+    write_predictions(workdir / "predictions.csv", prepared, prob, split, oof=oof,
+                      calibrated=result_calibrator(result).apply(prob))
     write_json(workdir / "metrics.json", result)
     threshold, test = result["threshold"], result["test"]
     for folder in (workdir, fit_dir):  # finished: nothing left to resume
@@ -398,10 +433,12 @@ def augmentation(config: ExperimentConfig) -> Any:
     return Augmentation(config.augment, config.preprocess.sample_rate)
 
 
-def refit_context(ctx: FitContext, workdir: Path, chosen: dict[str, Any]) -> FitContext:
-    """The selection fit's context for the refit: the chosen epochs and hyperparameters, no
-    early stopping, the last epoch kept, no epoch events (its validation numbers would be
-    in-sample), files in ``workdir``."""
+def refit_context(ctx: FitContext, workdir: Path, chosen: dict[str, Any],
+                  on_epoch: Callable[[dict[str, Any]], None] | None = None) -> FitContext:
+    """The selection fit's context for the refit (and the out-of-fold fits of its recipe):
+    the chosen epochs and hyperparameters, no early stopping, the last epoch kept, no epoch
+    events (their validation numbers would be in-sample; ``on_epoch`` may report progress),
+    files in ``workdir``."""
     import dataclasses
 
     recipe = ctx.recipe
@@ -410,22 +447,133 @@ def refit_context(ctx: FitContext, workdir: Path, chosen: dict[str, Any]) -> Fit
                                      early_stopping_patience=None)
     return dataclasses.replace(ctx, recipe=recipe, workdir=workdir, refit=True, chosen=chosen,
                                resume=(workdir / "last.pt").exists(),
-                               on_epoch=lambda record: None)
+                               on_epoch=on_epoch or (lambda record: None))
+
+
+def progress(announce: Announcer, spec: ModelSpec, seed: int, phase: str, fold: int | None,
+             folds: int | None, epochs: int) -> Callable[[dict[str, Any]], None]:
+    """An ``on_epoch`` that announces ``fit_progress`` (never ``epoch_end``)."""
+    def on_epoch(record: dict[str, Any]) -> None:
+        epoch = record.get("epoch")
+        announce("fit_progress", model=spec.name, seed=seed, phase=phase, fold=fold,
+                 folds=folds, epoch=min(int(epoch) if isinstance(epoch, int) else 0, epochs),
+                 epochs=epochs)
+
+    return on_epoch
+
+
+def out_of_fold(spec: ModelSpec, seed: int, prepared: PreparedData, config: ExperimentConfig,
+                ctx: FitContext, workdir: Path, chosen: dict[str, Any], announce: Announcer
+                ) -> tuple[np.ndarray, int]:
+    """Predictions for every train + validation clip from a model that did not train on it:
+    ``recipe.oof_folds`` participant-disjoint folds, each fitted with the refit recipe (the
+    chosen epochs and hyperparameters, no early stopping, the same seed) on the other folds.
+    They stand in for the refit model's outputs on new clips: its operating point and
+    calibration are chosen on them (DESIGN: a refit model has seen the validation clips).
+
+    Returns one probability per row of the data set (NaN outside train + validation) and the
+    number of folds. Each finished fold's predictions are kept in ``oof/fold<i>.json`` (a
+    resumed run does not fit it again); the fold's own model files are deleted."""
+    import shutil
+
+    from . import models
+    from .splits import inner_folds
+
+    ds, s = prepared.dataset, prepared.split_for(seed)
+    rows = np.sort(np.concatenate([s.train, s.val]))
+    fold_of = inner_folds(ds.y[rows], ds.groups[rows], config.recipe.oof_folds,
+                          seed=config.split.seed * 1009 + seed)
+    k = int(fold_of.max()) + 1
+    X = prepared.inputs(spec)
+    out = np.full(len(ds.y), np.nan)
+    epochs = int(chosen.get("epochs") or max_epochs(spec, ctx.recipe))
+    folder = workdir / "oof"
+    folder.mkdir(parents=True, exist_ok=True)
+    for fold in range(k):
+        held = rows[fold_of == fold]
+        done = folder / f"fold{fold + 1}.json"
+        if done.exists():
+            saved = read_json(done)
+            if (isinstance(saved, dict) and saved.get("rows") == held.tolist()
+                    and isinstance(saved.get("p"), list) and len(saved["p"]) == held.size):
+                out[held] = np.asarray(saved["p"], dtype=np.float64)
+                continue
+        announce("fit_progress", model=spec.name, seed=seed, phase="oof", fold=fold + 1,
+                 folds=k, epoch=0, epochs=epochs)
+        train = prepared.balanced(rows[fold_of != fold], config.balance_by, seed)
+        fit_dir = folder / str(fold + 1)
+        fctx = refit_context(ctx, fit_dir, chosen,
+                             progress(announce, spec, seed, "oof", fold + 1, k, epochs))
+        predictor = models.fit(spec, prepared.data_for(spec, train, held), fctx)
+        p = np.asarray(predictor.predict_proba(X[held]), dtype=np.float64)
+        if not np.all(np.isfinite(p)):
+            raise RunError(f"{spec.name} (seed {seed}) gave non-finite probabilities on "
+                           f"out-of-fold fold {fold + 1}", "the model diverged: try a lower "
+                           "learning rate (--lr) or another model")
+        write_json(done, {"rows": held.tolist(), "p": p.tolist()})
+        out[held] = p
+        shutil.rmtree(fit_dir, ignore_errors=True)
+    return out, k
+
+
+def record_decision(model_dir: Path, result: dict[str, Any]) -> None:
+    """Add the operating point and the calibration to the model's ``model.json`` (signed
+    with the rest of the directory afterwards), where ``predict`` and Classify read them."""
+    path = model_dir / "model.json"
+    body = read_json(path) if path.exists() else {}
+    if not isinstance(body, dict):
+        raise RunError(f"{path} is not a JSON object", "the model's files are damaged")
+    body["operating_point"] = result["operating_point"]
+    body["calibration"] = result["calibration"]
+    write_json(path, body)
+
+
+def result_calibrator(result: dict[str, Any]) -> Any:
+    """The calibrator a ``score`` result recorded."""
+    from .calibration import Calibrator
+
+    return Calibrator.from_json(result["calibration"])
 
 
 def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
-          history: list[dict[str, Any]], best_epoch: Any, started: float) -> dict[str, Any]:
-    """Everything a model/seed reports from its probabilities for every clip: the threshold
-    chosen on validation, then the test part (and the ``ood`` part) scored once."""
-    from .metrics import binary_metrics, choose_threshold, log_loss, per_group, stratified_auc
+          history: list[dict[str, Any]], best_epoch: Any, started: float,
+          recipe: Any = None, oof: np.ndarray | None = None) -> dict[str, Any]:
+    """Everything a model/seed reports from its probabilities for every clip: the operating
+    point and the calibration chosen on out-of-fold predictions (``oof``: a refit model) or
+    on validation (the model that did not see it), then the test part (and the ``ood`` part)
+    scored once at that threshold, its calibration measured on the calibrated probabilities.
+    """
+    from .calibration import fit_calibrator
+    from .metrics import (OperatingPoint, binary_metrics, calibration_metrics, log_loss,
+                          operating_threshold, per_group, rates_with_intervals, stratified_auc)
 
     ds, split = prepared.dataset, prepared.split_for(seed)
     y = ds.y
-    threshold = choose_threshold(y[split.val], prob[split.val])
+    recipe = recipe or ExperimentConfig().recipe
+    point = OperatingPoint.parse(recipe.operating_point)
+    if oof is not None:
+        rows = np.sort(np.concatenate([split.train, split.val]))
+        source, source_y, source_p = "out-of-fold", y[rows], oof[rows]
+    else:
+        source, source_y, source_p = "validation", y[split.val], prob[split.val]
+    threshold = operating_threshold(source_y, source_p, point)
+    calibrator = fit_calibrator(recipe.calibration, source_y, source_p)
     majority = int(round(float(y[split.train].mean())))  # the training majority class
-    # the test part is scored here, once, with everything chosen on validation
+    # the test part is scored here, once, with everything chosen without it
     test = binary_metrics(y[split.test], prob[split.test], threshold, majority_label=majority,
                           seed=seed)
+    calibrated = calibrator.apply(prob)
+    test.update(_measured(rates_with_intervals(y[split.test], prob[split.test], threshold)))
+    test.update(calibration_metrics(y[split.test], calibrated[split.test], seed=seed))
+    test["brier_uncalibrated"] = calibration_metrics(y[split.test], prob[split.test],
+                                                     n_boot=0)["brier"]
+    operating_point = {
+        "rule": str(point), "source": source, "threshold": threshold,
+        "threshold_calibrated": float(calibrator.apply(np.array([threshold]))[0]),
+        "folds": None,  # set by the caller for out-of-fold predictions
+        # what the source predictions promise at that threshold, with Wilson intervals
+        "expected": rates_with_intervals(source_y, source_p, threshold),
+    }
     val = binary_metrics(y[split.val], prob[split.val], threshold, majority_label=majority,
                          n_boot=0, seed=seed)
     train_pred = (prob[split.train] >= threshold).astype(int)
@@ -449,6 +597,9 @@ def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
                                          ds.meta(c)[split.test], seed=seed)
                        for c in prepared.meta_columns},
         "threshold": threshold,
+        "operating_point": operating_point,
+        "calibration": {**calibrator.to_json(), "source": source,
+                        "description": calibrator.describe()},
         "majority_label": majority,
         "best_epoch": best_epoch,
         "history": history,
@@ -456,8 +607,17 @@ def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
     }
     if split.ood is not None:  # the held-out value of test_group, at the same threshold
         result["ood"] = {"group": split.ood_group, **binary_metrics(
-            y[split.ood], prob[split.ood], threshold, majority_label=majority, seed=seed)}
+            y[split.ood], prob[split.ood], threshold, majority_label=majority, seed=seed),
+            **_measured(rates_with_intervals(y[split.ood], prob[split.ood], threshold)),
+            **calibration_metrics(y[split.ood], calibrated[split.ood], seed=seed)}
     return result
+
+
+def _measured(rates: dict[str, Any]) -> dict[str, Any]:
+    """The interval keys of :func:`engine.metrics.rates_with_intervals` (the point values
+    are already in binary_metrics' report)."""
+    return {k: v for k, v in rates.items()
+            if k in ("sensitivity_ci", "specificity_ci", "positive_share", "positive_share_ci")}
 
 
 def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: ExperimentConfig,
@@ -498,8 +658,6 @@ def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: Experiment
         workdir.mkdir(parents=True, exist_ok=True)
         selection.save(workdir)
         from . import trust
-
-        trust.sign_model_dir(workdir)  # the member list is what a later load reads
         from .metrics import log_loss
         from .models import selection_auc
 
@@ -510,10 +668,14 @@ def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: Experiment
                   "val_auc": selection_auc(Part(prob[split.val, None], y[split.val],
                                                 strata=strata), prob[split.val])}
         announce("epoch_end", model=spec.name, seed=index, **record)
+        oof = members_oof(run, selection, split)
         result = score(spec.name, index, prepared, prob, history=[record], best_epoch=1,
-                       started=started)
+                       started=started, recipe=config.recipe, oof=oof)
         result["members"] = selection.to_json()["members"]
-        write_predictions(workdir / "predictions.csv", prepared, prob, split)
+        record_decision(workdir, result)
+        trust.sign_model_dir(workdir)  # the member list and the decision a later load reads
+        write_predictions(workdir / "predictions.csv", prepared, prob, split, oof=oof,
+                          calibrated=result_calibrator(result).apply(prob))
         write_json(done, result)
         announce("model_end", model=spec.name, seed=index, metrics=result["test"],
                  train_acc=result["train"]["accuracy"], train_loss=result["train"]["loss"],
@@ -521,6 +683,24 @@ def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: Experiment
                  seconds=result["seconds"])
         out.append(result)
     return out
+
+
+def members_oof(run: RunDir, selection: Any, split: Any) -> np.ndarray | None:
+    """The ensemble's out-of-fold probabilities: its members' out-of-fold predictions,
+    averaged with the selection's weights. None when a member has none (a run without
+    refit): the ensemble's choices then come from validation, like its members'."""
+    from .runs import read_predictions
+
+    oofs = {}
+    rows = np.sort(np.concatenate([split.train, split.val]))
+    for member in selection.weights:
+        predictions = read_predictions(run, member.model, member.seed)
+        oof = None if predictions is None or predictions.oof is None else np.asarray(
+            predictions.oof, dtype=np.float64)
+        if oof is None or not np.all(np.isfinite(oof[rows])):
+            return None
+        oofs[member] = oof
+    return selection.average(oofs)
 
 
 def read_probabilities(run: RunDir, model: str, seed: int) -> np.ndarray:

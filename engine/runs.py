@@ -207,6 +207,27 @@ class ModelStart(Event):
     seed: int = 0
     epochs: int = 0
     resumed: bool = False
+    # refit: after the selection fit, ``oof_folds`` fits of the refit recipe on folds of
+    # train + validation (their out-of-fold predictions set the threshold and calibration),
+    # then the final fit on train + validation; each announces ``fit_progress``
+    refit: bool = False
+    oof_folds: int | None = None
+
+
+@dataclass(frozen=True)
+class FitProgress(Event):
+    """Progress of a fit that is not the selection fit: ``phase`` "oof" (fold ``fold`` of
+    ``folds``, 1-based) or "refit" (fold None). ``epoch`` 0 when the fit starts, then after
+    each of its ``epochs``. Its numbers are not validation numbers: never plot them."""
+
+    TYPE: ClassVar[str] = "fit_progress"
+    model: str = ""
+    seed: int = 0
+    phase: str = "refit"
+    fold: int | None = None
+    folds: int | None = None
+    epoch: int = 0
+    epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,7 +289,8 @@ class RunEnd(Event):
 
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (RunStart, DataReady, ModelStart, EpochEnd, ModelEnd, Warning_, Error, RunEnd)
+    for cls in (RunStart, DataReady, ModelStart, FitProgress, EpochEnd, ModelEnd, Warning_,
+                Error, RunEnd)
 }
 EVENT_TYPES = tuple(EVENT_CLASSES)
 
@@ -1127,6 +1149,12 @@ class Predictions:
     labels: list[int]  # 1 positive, 0 negative
     probabilities: list[float]
     splits: list[str]
+    # P(positive) after the run's calibration (engine.calibration); None: a run made before
+    # calibration existed
+    calibrated: list[float] | None = None
+    # the out-of-fold probability of train + validation rows of a refit model (NaN elsewhere,
+    # and everywhere in runs without it): what chose the operating point
+    oof: list[float] | None = None
 
     def part(self, split: str) -> tuple[list[int], list[float]]:
         """Labels and probabilities of one split part (``train``, ``val``, ``test``)."""
@@ -1143,6 +1171,8 @@ def read_predictions(run: RunDir, model: str, seed: int) -> Predictions | None:
     labels: list[int] = []
     probs: list[float] = []
     splits: list[str] = []
+    calibrated: list[float] = []
+    oof: list[float] = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             for line, row in enumerate(csv.DictReader(fh), 2):
@@ -1155,14 +1185,33 @@ def read_predictions(run: RunDir, model: str, seed: int) -> Predictions | None:
                 except ValueError:
                     raise RunError(f"{path}:{line}: probability {row.get('probability')!r} "
                                    "is not a number", "the file is damaged") from None
+                if not math.isfinite(p) or not 0.0 <= p <= 1.0:
+                    raise RunError(f"{path}:{line}: probability {p!r} is not a probability",
+                                   "the file is damaged")
                 clips.append(row.get("clip") or "")
                 groups.append(row.get("group") or "")
                 labels.append(1 if label in ("positive", "1") else 0)
                 probs.append(p)
                 splits.append(row.get("split") or "test")
+                for key, into in (("calibrated", calibrated), ("oof", oof)):
+                    text = row.get(key)
+                    if text is None:
+                        continue
+                    try:
+                        v = float(text) if text.strip() else math.nan
+                    except ValueError:
+                        raise RunError(f"{path}:{line}: {key} {text!r} is not a number",
+                                       "the file is damaged") from None
+                    if not (math.isnan(v) or 0.0 <= v <= 1.0) or math.isinf(v):
+                        raise RunError(f"{path}:{line}: {key} {v!r} is not a probability",
+                                       "the file is damaged")
+                    into.append(v)
     except FileNotFoundError:
         return None
-    return Predictions(clips, groups, labels, probs, splits)
+    n = len(clips)
+    return Predictions(clips, groups, labels, probs, splits,
+                       calibrated=calibrated if len(calibrated) == n and n else None,
+                       oof=oof if len(oof) == n and n else None)
 
 
 def roc_curve_for(run: RunDir, model: str, seed: int) -> tuple[list[float], list[float]]:

@@ -329,3 +329,19 @@ def _check_parts(split: Split, table: _GroupTable, config: SplitConfig) -> None:
                 "add data (at least 3 participants of each class, more for k folds), "
                 "or use fewer folds",
             )
+
+
+def inner_folds(y: Any, groups: Any, k: int, seed: int) -> np.ndarray:
+    """Fold number (0..k-1) per row: ``k`` participant-disjoint folds, stratified by label,
+    for the out-of-fold predictions that set a refit model's operating point and calibration
+    (:mod:`engine.refit`). Fewer folds when there are fewer than ``k`` groups per class
+    stratum (never fewer than 2); the caller reads the count from the result's maximum."""
+    table = _GroupTable.build(y, groups)
+    per_stratum = [int((table.stratum == s).sum()) for s in (0, 1)]
+    k = max(2, min(k, max(per_stratum)))
+    if table.n_groups < 2:
+        raise DataError("out-of-fold predictions need at least 2 participants",
+                        "add data, or turn refit off (--no-refit)")
+    rng = np.random.default_rng([seed, 3])
+    fold_of_group = table.assign(np.full(k, 1.0 / k), rng)
+    return fold_of_group[table.row_group]
