@@ -39,6 +39,19 @@ class LoadedModel:
     test_auc: float | None  # the held-out AUC of this model/seed in its run
     # the feature columns it takes (engine.features.model_columns)
     columns: slice = field(default_factory=lambda: slice(None))
+    # raw output -> P(positive) (engine.calibration); "none" for runs made before it existed
+    calibrator: Any = None
+    operating_point: str = "youden"  # the rule that put ``threshold`` (model.json)
+    decided_on: str = "validation"  # "out-of-fold" | "validation": the predictions it used
+
+    def calibrate(self, p: Any) -> np.ndarray:
+        from .calibration import Calibrator
+
+        return (self.calibrator or Calibrator("none")).apply(p)
+
+    @property
+    def threshold_calibrated(self) -> float:
+        return float(self.calibrate(np.array([self.threshold]))[0])
 
     def inputs(self, features: np.ndarray, logmel: np.ndarray) -> Any:
         if self.spec.input == "both":  # the ensemble: each member takes its own
@@ -134,10 +147,43 @@ def load_model(run: RunDir, name: str, seed: int, device: str | None = None) -> 
                        f"({type(exc).__name__}: {first})", DAMAGED) from None
     from .features import model_columns
 
-    return LoadedModel(spec=spec, seed=seed, predictor=predictor, threshold=metrics.threshold,
+    decision = read_decision(model_dir, metrics.threshold)
+    return LoadedModel(spec=spec, seed=seed, predictor=predictor, threshold=decision[0],
                        majority_label=majority, test_auc=test_auc,
                        columns=model_columns(run_config(run).preprocess,
-                                             baseline=spec.baseline))
+                                             baseline=spec.baseline),
+                       calibrator=decision[1], operating_point=decision[2],
+                       decided_on=decision[3])
+
+
+def read_decision(model_dir: Path, threshold: float) -> tuple[float, Any, str, str]:
+    """``(threshold, calibrator, operating point, source)`` from the model's signed
+    ``model.json``. It must agree with ``metrics.json``'s threshold. A run made before
+    operating points were recorded has none: its validation-chosen threshold, uncalibrated
+    probabilities."""
+    from .calibration import Calibrator
+
+    path = model_dir / "model.json"
+    body = read_run_json(path) if path.exists() else {}
+    point = body.get("operating_point") if isinstance(body, dict) else None
+    cal = body.get("calibration") if isinstance(body, dict) else None
+    if point is None and cal is None:
+        return threshold, Calibrator("none"), "youden", "validation"
+    if not isinstance(point, dict) or not isinstance(cal, dict):
+        raise RunError(f"{path}: operating_point and calibration must both be objects", DAMAGED)
+    t = point.get("threshold")
+    if not (_number(t) and 0.0 <= t <= 1.0):
+        raise RunError(f"{path}: operating_point.threshold {t!r} is not a probability", DAMAGED)
+    if abs(float(t) - threshold) > 1e-9:
+        raise RunError(f"{path}: its threshold {t} differs from metrics.json's {threshold}",
+                       DAMAGED)
+    try:
+        calibrator = Calibrator.from_json(cal)
+    except ValueError as exc:
+        raise RunError(f"{path}: {exc}", DAMAGED) from None
+    rule = point.get("rule") if isinstance(point.get("rule"), str) else "youden"
+    source = point.get("source") if isinstance(point.get("source"), str) else "validation"
+    return float(t), calibrator, rule[:40], source[:40]
 
 
 def read_run_json(path: Path) -> Any:
@@ -214,8 +260,9 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
     per model, mean and std over seeds of every metric and ``by_group`` per metadata column.
     """
-    from .metrics import (aggregate, aggregate_by_group, binary_metrics, group_columns,
-                          mean_interval, per_group, stratified_auc)
+    from .metrics import (aggregate, aggregate_by_group, binary_metrics, calibration_metrics,
+                          group_columns, mean_interval, per_group, pool_reliability,
+                          rates_with_intervals, stratified_auc)
     from .preprocess import preprocess
     from .sources import load_source
 
@@ -230,6 +277,13 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
         p = np.asarray(lm.predictor.predict_proba(lm.inputs(dataset.features, dataset.logmel)),
                        dtype=np.float64)
         m = binary_metrics(y, p, lm.threshold, majority_label=lm.majority_label, seed=lm.seed)
+        # calibration on this data set: a model can rank well and still be miscalibrated on
+        # a new channel
+        m.update(calibration_metrics(y, lm.calibrate(p), seed=lm.seed))
+        m["brier_uncalibrated"] = calibration_metrics(y, p, n_boot=0)["brier"]
+        rates = rates_with_intervals(y, p, lm.threshold)
+        m.update({k: rates[k] for k in ("sensitivity_ci", "specificity_ci", "positive_share",
+                                        "positive_share_ci")})
         m["by_group"] = per_group(y, p, lm.threshold, {c: dataset.meta(c) for c in columns})
         m["stratified"] = {c: stratified_auc(y, p, dataset.meta(c), seed=lm.seed)
                            for c in columns}
@@ -237,8 +291,8 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     confounded = [c for c in confounded_columns(run) if c in columns]
     out: dict[str, Any] = {}
     for name, ms in per_model.items():
-        agg = aggregate([{k: v for k, v in m.items() if k not in ("by_group", "stratified")}
-                         for m in ms])
+        agg = aggregate([{k: v for k, v in m.items()
+                          if k not in ("by_group", "stratified", "reliability")} for m in ms])
         by_group = aggregate_by_group([m["by_group"] for m in ms], columns)
         stratified = {c: {**aggregate([{"roc_auc": m["stratified"][c]["roc_auc"]} for m in ms]),
                           "roc_auc_ci": mean_interval([m["stratified"][c]["roc_auc_ci"]
@@ -246,6 +300,13 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                       for c in columns}
         out[name] = {**{k: v for k, v in agg.items() if k != "confusion_pooled"},
                      "roc_auc_ci": mean_interval([m["roc_auc_ci"] for m in ms]),
+                     "brier_ci": mean_interval([m.get("brier_ci") for m in ms]),
+                     "ece_ci": mean_interval([m.get("ece_ci") for m in ms]),
+                     "reliability": pool_reliability([m.get("reliability") or [] for m in ms]),
+                     "operating_point": next((x.operating_point for x in loaded
+                                              if x.spec.name == name), None),
+                     "calibration": next((x.calibrator.method for x in loaded
+                                          if x.spec.name == name and x.calibrator), "none"),
                      "confusion_pooled": agg.get("confusion_pooled"),
                      "by_group": by_group,
                      # AUC within each value of every metadata column, pooled (confound-free)
@@ -263,6 +324,20 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                  "excluded": len(dataset.excluded)},
         "models": out,
     }
+
+
+def trusted_aucs(run: RunDir) -> dict[str, dict[str, Any]]:
+    """Per model, the AUC the recording channel cannot inflate (engine.runs.trusted_auc)
+    from the run's summary; empty when it has none."""
+    from .runs import read_summary, trusted_auc
+
+    summary = read_summary(run)
+    out = {}
+    for name, m in (summary.models.items() if summary else []):
+        t = trusted_auc(m.raw)
+        if t is not None:
+            out[name] = t
+    return out
 
 
 def confounded_columns(run: RunDir) -> list[str]:
@@ -288,17 +363,33 @@ class ModelVerdict:
     model: str
     probability: float  # mean over seeds of P(positive)
     spread: float  # std over seeds (0 with one seed)
-    label: str  # at the mean of the seeds' validation-chosen thresholds
+    label: str  # calibrated mean against the seeds' calibrated thresholds (their mean)
     agreement: float  # share of seeds whose own label equals ``label``
     seeds: list[float]
-    threshold: float
-    test_auc: float | None  # the run's held-out AUC for this model (mean over seeds)
+    threshold: float  # the mean of the seeds' thresholds on the raw output
+    test_auc: float | None  # the run's in-distribution test AUC for this model (mean)
+    # P(positive) after each seed's calibration, mean over seeds (the raw output's mean when
+    # the run has no calibration: ``calibration`` is then "none")
+    calibrated: float | None = None
+    calibrated_threshold: float | None = None  # the operating point on that scale
+    calibration: str = "none"
+    operating_point: str = "youden"
+    # the AUC the recording channel cannot inflate (engine.runs.trusted_auc): kind, label,
+    # roc_auc, roc_auc_ci
+    trusted_auc: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"probability": round(self.probability, 4), "spread": round(self.spread, 4),
-                "label": self.label, "agreement": round(self.agreement, 3),
-                "seeds": [round(p, 4) for p in self.seeds], "threshold": round(self.threshold, 4),
-                "test_auc": self.test_auc}
+        def r(v: float | None) -> float | None:
+            return None if v is None or not math.isfinite(v) else round(v, 4)
+
+        return {"probability": r(self.probability), "spread": r(self.spread),
+                "calibrated_probability": r(self.calibrated),
+                "calibration": self.calibration, "label": self.label,
+                "agreement": round(self.agreement, 3),
+                "seeds": [r(p) for p in self.seeds], "threshold": r(self.threshold),
+                "calibrated_threshold": r(self.calibrated_threshold),
+                "operating_point": self.operating_point,
+                "test_auc": self.test_auc, "trusted_auc": self.trusted_auc}
 
 
 @dataclass
@@ -336,6 +427,7 @@ class Classifier:
         self.config = run_config(run)
         self.models = load_run_models(run, models, device)  # one clip: the CPU by default
         self.reference = check_reference(run.path / "data.json", read_data(run))
+        self.trusted = trusted_aucs(run)
 
     def classify(self, path: str | Any) -> FileResult:
         """Check and classify one file. Refusals (unreadable, silent, too short) become
@@ -378,13 +470,22 @@ class Classifier:
                  for m in ms]
         threshold = float(np.mean([m.threshold for m in ms]))
         mean = float(np.mean(probs))
-        label = "positive" if mean >= threshold else "negative"
+        calibrated = [float(m.calibrate(np.array([p]))[0]) for p, m in zip(probs, ms)]
+        cal_threshold = float(np.mean([m.threshold_calibrated for m in ms]))
+        cal_mean = float(np.mean(calibrated))
+        # seeds' raw outputs live on different scales; calibrated, they are comparable
+        label = "positive" if cal_mean >= cal_threshold else "negative"
         own = ["positive" if p >= m.threshold else "negative" for p, m in zip(probs, ms)]
         aucs = [m.test_auc for m in ms if m.test_auc is not None]
+        methods = list(dict.fromkeys((m.calibrator.method if m.calibrator else "none")
+                                     for m in ms))
         return ModelVerdict(
             model=name, probability=mean, spread=float(np.std(probs)), label=label,
             agreement=own.count(label) / len(own), seeds=probs, threshold=threshold,
             test_auc=float(np.mean(aucs)) if aucs else None,
+            calibrated=cal_mean, calibrated_threshold=cal_threshold,
+            calibration="; ".join(methods), operating_point=ms[0].operating_point,
+            trusted_auc=self.trusted.get(name),
         )
 
     def level_warnings(self, features: np.ndarray) -> list[str]:

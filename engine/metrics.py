@@ -363,6 +363,21 @@ def calibration_metrics(y: Any, p: Any, *, n_boot: int = 1000, seed: int = 0,
     return out
 
 
+def pool_reliability(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Reliability bins of several seeds (or models) pooled: counts added, predicted and
+    observed shares weighted by them, the Wilson interval of the pooled share."""
+    pooled: dict[tuple[float, float], list[float]] = {}
+    for bins in per_seed:
+        for b in bins:
+            entry = pooled.setdefault((b["lo"], b["hi"]), [0.0, 0.0, 0.0])
+            entry[0] += b["n"]
+            entry[1] += b["predicted"] * b["n"]
+            entry[2] += b["observed"] * b["n"]
+    return [{"lo": lo, "hi": hi, "n": int(n), "predicted": pred / n, "observed": obs / n,
+             "observed_ci": wilson_interval(int(round(obs)), int(n))}
+            for (lo, hi), (n, pred, obs) in sorted(pooled.items()) if n]
+
+
 # --------------------------------------------------------------------------------- report
 
 

@@ -794,7 +794,12 @@ def summarise(
             "ood": out_of_distribution(per_seed),
             "refit": all(r.get("refit") for r in per_seed) if name != "ensemble" else None,
             "members": per_seed[0].get("members"),
+            "operating_point": decision_summary(per_seed),
+            "calibration": calibration_summary(per_seed),
         }
+        from .runs import trusted_auc
+
+        models_out[name]["trusted_auc"] = trusted_auc(models_out[name])
     return {
         "run_id": run.id,
         "preset": config.recipe.preset,
@@ -803,6 +808,58 @@ def summarise(
         "group_baselines": baselines,
         "warnings": warnings,
     }
+
+
+def decision_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The operating point over seeds: its rule and source, the threshold (mean ± std), and
+    what the source predictions promised (expected) beside what the test part measured,
+    each mean over seeds with the seeds' Wilson intervals averaged. None for runs made
+    before operating points were recorded."""
+    from .metrics import aggregate, mean_interval
+
+    points = [r.get("operating_point") for r in per_seed]
+    if not all(isinstance(p, dict) for p in points):
+        return None
+    rates = ("sensitivity", "specificity", "positive_share")
+    expected = {k: aggregate([{k: p["expected"].get(k)} for p in points])[k] for k in rates}
+    measured = {k: aggregate([{k: r["test"].get(k)} for r in per_seed])[k] for k in rates}
+    for k in rates:
+        expected[k]["ci"] = mean_interval([p["expected"].get(f"{k}_ci") for p in points])
+        measured[k]["ci"] = mean_interval([r["test"].get(f"{k}_ci") for r in per_seed])
+    first = points[0]
+    return {"rule": first.get("rule"), "source": first.get("source"),
+            "folds": first.get("folds"),
+            "threshold": aggregate([{"t": p.get("threshold")} for p in points])["t"],
+            "threshold_calibrated": aggregate([{"t": p.get("threshold_calibrated")}
+                                               for p in points])["t"],
+            "expected": expected, "measured": measured}
+
+
+def calibration_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Calibration over seeds: the method, Brier score (calibrated and raw) and ECE on the
+    test part (mean ± std, the seeds' bootstrap intervals averaged) and the reliability
+    diagram's bins pooled over seeds. None for runs made before calibration existed."""
+    from .metrics import aggregate, mean_interval
+
+    cals = [r.get("calibration") for r in per_seed]
+    if not all(isinstance(c, dict) for c in cals):
+        return None
+    tests = [r["test"] for r in per_seed]
+    from .metrics import pool_reliability
+
+    reliability = pool_reliability([t.get("reliability") or [] for t in tests])
+    methods = list(dict.fromkeys(str(c.get("method")) for c in cals))
+    return {"method": methods[0] if len(methods) == 1 else "; ".join(methods),
+            "source": cals[0].get("source"),
+            "informative": all(c.get("informative", True) for c in cals),
+            "description": "; ".join(dict.fromkeys(str(c.get("description", "")) for c in cals)),
+            "brier": aggregate([{"v": t.get("brier")} for t in tests])["v"],
+            "brier_ci": mean_interval([t.get("brier_ci") for t in tests]),
+            "brier_uncalibrated": aggregate([{"v": t.get("brier_uncalibrated")}
+                                             for t in tests])["v"],
+            "ece": aggregate([{"v": t.get("ece")} for t in tests])["v"],
+            "ece_ci": mean_interval([t.get("ece_ci") for t in tests]),
+            "reliability": reliability}
 
 
 def controlled(per_seed: list[dict[str, Any]], column: str | None) -> dict[str, Any] | None:

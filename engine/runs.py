@@ -1289,6 +1289,37 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def trusted_auc(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The AUC the recording channel cannot inflate, from one model's ``summary.json``
+    entry: the held-out group's AUC of a ``--test-group`` run; else, when the confound
+    check flagged a column, the AUC within each of its values, pooled; else the test AUC,
+    labelled as in-distribution with no confound found. ``{"kind", "label", "roc_auc",
+    "roc_auc_ci"}``; None when the entry has no AUC at all. Shown wherever a verdict is."""
+    def mean(v: Any) -> float | None:
+        v = v.get("mean") if isinstance(v, dict) else v
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def interval(v: Any) -> list[float] | None:
+        ok = (isinstance(v, list) and len(v) == 2
+              and all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in v))
+        return [float(c) for c in v] if ok else None
+
+    ood = entry.get("ood")
+    if isinstance(ood, dict) and mean((ood.get("metrics") or {}).get("roc_auc")) is not None:
+        return {"kind": "held-out", "label": f"held-out {ood.get('group')}",
+                "roc_auc": mean(ood["metrics"]["roc_auc"]),
+                "roc_auc_ci": interval(ood.get("roc_auc_ci"))}
+    cc = entry.get("confound_controlled")
+    if isinstance(cc, dict) and mean(cc.get("roc_auc")) is not None:
+        return {"kind": "within", "label": f"within {cc.get('column')}",
+                "roc_auc": mean(cc.get("roc_auc")), "roc_auc_ci": interval(cc.get("roc_auc_ci"))}
+    auc = mean((entry.get("metrics") or {}).get("roc_auc"))
+    if auc is None:
+        return None
+    return {"kind": "test", "label": "test (no confound found)", "roc_auc": auc,
+            "roc_auc_ci": interval(entry.get("roc_auc_ci"))}
+
+
 def results_of(m: ModelSummary) -> dict[str, Any]:
     """A model's headline numbers (``runs show``/``diff``): the test AUC with its interval,
     accuracy, seeds, and -- when the run has them -- the held-out group's AUC (``ood``) and
@@ -1302,6 +1333,30 @@ def results_of(m: ModelSummary) -> dict[str, Any]:
         cc = m.confound_controlled
         out["confound_controlled"] = {"column": cc.column, "roc_auc": cc.roc_auc,
                                       "roc_auc_ci": cc.roc_auc_ci}
+    out["trusted_auc"] = trusted_auc(m.raw)
+    if isinstance(m.raw.get("operating_point"), dict):
+        out["operating_point"] = m.raw["operating_point"]
+    if isinstance(m.raw.get("calibration"), dict):  # the diagram's bins: see reliability_of
+        out["calibration"] = {k: v for k, v in m.raw["calibration"].items()
+                              if k != "reliability"}
+    return out
+
+
+def reliability_of(m: ModelSummary) -> list[dict[str, Any]]:
+    """The reliability diagram's bins of a model (test part, calibrated, pooled over
+    seeds); empty for runs made before calibration existed. Bins that are not well-formed
+    are left out."""
+    bins = (m.raw.get("calibration") or {}).get("reliability") if isinstance(
+        m.raw.get("calibration"), dict) else None
+    out = []
+    for b in bins if isinstance(bins, list) else []:
+        if not isinstance(b, dict):
+            continue
+        values = [b.get(k) for k in ("lo", "hi", "predicted", "observed")]
+        if (all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                and math.isfinite(v) and 0.0 <= v <= 1.0 for v in values)
+                and isinstance(b.get("n"), int) and b["n"] > 0):
+            out.append(b)
     return out
 
 
@@ -1314,9 +1369,12 @@ def describe(run: RunDir) -> dict[str, Any]:
     except RunError as err:
         problem = err.message
     results = {name: results_of(m) for name, m in (summary.models.items() if summary else [])}
+    reliability = {name: reliability_of(m)
+                   for name, m in (summary.models.items() if summary else [])}
     return {"id": run.id, "path": str(run.path), "status": run.status(),
             "config": read_config(run), "env": read_env(run), "data": read_data(run),
-            "results": results, "problem": problem}
+            "results": results, "reliability": {k: v for k, v in reliability.items() if v},
+            "problem": problem}
 
 
 def diff_runs(a: RunDir, b: RunDir) -> dict[str, dict[str, tuple[Any, Any]]]:

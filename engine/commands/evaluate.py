@@ -1,7 +1,10 @@
 """Score a finished run's models on another data set (external validation).
 
 Every usable clip of the other data set is a test clip, classified at each model's own
-validation-chosen threshold. Prints a table (or one JSON object with --json) with, per model,
+operating point (the threshold its run chose without the test part), and its calibrated
+probabilities are scored too: Brier score, expected calibration error (with intervals) and
+the reliability bins -- a model that ranks well on a new channel can still be miscalibrated
+there. Prints a table (or one JSON object with --json) with, per model,
 mean and std over seeds of every metric, the test AUC's 95% bootstrap interval
 (``roc_auc_ci``), the results per metadata group (with intervals), the AUC within each value
 of every metadata column pooled (``stratified_auc``) and, when the run found a column
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(result))
     else:
         table = {"models": {k: {"metrics": v, "roc_auc_ci": v.get("roc_auc_ci"),
-                                "confound_controlled": v.get("confound_controlled")}
+                                "confound_controlled": v.get("confound_controlled"),
+                                "calibration_method": v.get("calibration")}
                             for k, v in result["models"].items()},
                  "warnings": []}
         d = result["data"]

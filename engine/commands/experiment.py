@@ -82,6 +82,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="retrain each final model on train + validation once validation has "
                         "chosen epochs, checkpoint and threshold (default: on, off with "
                         "--preset paper)")
+    p.add_argument("--operating-point", metavar="POINT",
+                   help="where the decision threshold is put: youden (default: the most "
+                        "sensitivity + specificity), sensitivity=0.8 (the DiCOVA point) or "
+                        "specificity=0.95. Chosen on out-of-fold predictions of the final "
+                        "model's recipe (refit) or on validation (--no-refit), never on test")
+    p.add_argument("--calibration", choices=("platt", "temperature", "isotonic", "none"),
+                   help="how raw outputs become P(positive), fitted on the same predictions "
+                        "(default platt)")
+    p.add_argument("--oof-folds", type=int, metavar="K",
+                   help="participant-disjoint folds of train + validation whose out-of-fold "
+                        "predictions set a refit model's operating point and calibration "
+                        "(default 5; each costs one fit of the final recipe)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="augment the spectrogram models' training batches (shift, crop, gain, "
                         "channel, SpecAugment, mixup; [augment] in --config to tune; default: "
@@ -119,6 +131,8 @@ FLAG_NAMES = {
     "loggers": "--logger", "recipe.compile": "--compile", "recipe.refit": "--refit",
     "augment.enabled": "--augment", "preprocess.feature_set": "--feature-set",
     "split.test_group": "--test-group", "preprocess.pad": "--pad",
+    "recipe.operating_point": "--operating-point", "recipe.calibration": "--calibration",
+    "recipe.oof_folds": "--oof-folds",
 }
 
 
@@ -140,7 +154,8 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "recipe.compile": True if getattr(args, "compile", False) else None,
         "recipe.refit": args.refit, "augment.enabled": args.augment,
         "preprocess.feature_set": args.feature_set, "split.test_group": args.test_group,
-        "preprocess.pad": args.pad,
+        "preprocess.pad": args.pad, "recipe.operating_point": args.operating_point,
+        "recipe.calibration": args.calibration, "recipe.oof_folds": args.oof_folds,
     }
 
 
@@ -261,9 +276,51 @@ def results_table(summary: dict[str, Any]) -> str:
             lines.append(f"{name}: AUC within each {cc['column']}, pooled (confound-controlled) "
                          f"{cc['roc_auc']['mean']:.3f}"
                          + (f" [{ci[0]:.3f}–{ci[1]:.3f}]" if ci else ""))
+    lines += decision_lines(summary["models"])
     for w in summary.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+def _span(ci: Any) -> str:
+    return f" [{ci[0]:.2f}–{ci[1]:.2f}]" if isinstance(ci, list) and len(ci) == 2 else ""
+
+
+def decision_lines(models: dict[str, Any]) -> list[str]:
+    """Per model: where the operating point was put and what it promised beside what the
+    test part measured; how well calibrated P(positive) is (Brier, ECE, with intervals)."""
+    lines = []
+    for name, m in models.items():
+        op = m.get("operating_point")
+        if isinstance(op, dict) and op.get("expected"):
+            folds = f", {op['folds']} folds" if op.get("folds") else ""
+            t = (op.get("threshold") or {}).get("mean")
+            parts = []
+            for key, label in (("sensitivity", "sens"), ("specificity", "spec"),
+                               ("positive_share", "called positive")):
+                e, me = op["expected"].get(key) or {}, (op.get("measured") or {}).get(key) or {}
+                if e.get("mean") is None or me.get("mean") is None:
+                    continue
+                parts.append(f"{label} {e['mean']:.2f}{_span(e.get('ci'))} expected, "
+                             f"{me['mean']:.2f}{_span(me.get('ci'))} measured")
+            lines.append(f"{name}: operating point {op.get('rule')} on {op.get('source')} "
+                         f"predictions{folds}" + (f", threshold {t:.3f}" if t is not None else "")
+                         + ("; " + "; ".join(parts) if parts else ""))
+    for name, m in models.items():
+        metrics, cal = m.get("metrics") or {}, m.get("calibration")
+        brier = (metrics.get("brier") or {}).get("mean") if isinstance(
+            metrics.get("brier"), dict) else None
+        if brier is None:
+            continue
+        ece = (metrics.get("ece") or {}).get("mean")
+        raw = (metrics.get("brier_uncalibrated") or {}).get("mean")
+        method = cal.get("method") if isinstance(cal, dict) else m.get("calibration_method")
+        ci_b = (cal or {}).get("brier_ci") if isinstance(cal, dict) else metrics.get("brier_ci")
+        ci_e = (cal or {}).get("ece_ci") if isinstance(cal, dict) else metrics.get("ece_ci")
+        lines.append(f"{name}: calibration {method or 'n/a'}: Brier {brier:.3f}{_span(ci_b)}"
+                     + (f" (uncalibrated {raw:.3f})" if raw is not None else "")
+                     + (f", ECE {ece:.3f}{_span(ci_e)}" if ece is not None else ""))
+    return lines
 
 
 def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, Any]:
@@ -272,6 +329,9 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
         models[name] = {**m["metrics"], "roc_auc_ci": m.get("roc_auc_ci"),
                         "confound_controlled": m.get("confound_controlled"),
                         "ood": m.get("ood"), "refit": m.get("refit"),
+                        "operating_point": m.get("operating_point"),
+                        "calibration": m.get("calibration"),
+                        "trusted_auc": m.get("trusted_auc"),
                         "by_group": m["by_group"],
                         "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
     return {"run_dir": str(run.path), "run_id": run.id, "state": state,

@@ -2,8 +2,9 @@
 
 For every file: input checks (unreadable, too short, silent, clipped, unusually loud or quiet,
 no cough-like burst), then per model the probability of `positive` (mean over the run's seeds,
-with their spread), the label at the run's validation-chosen threshold, and the run's held-out
-AUC so you know how far to trust it. Folders are searched for audio files.
+calibrated on predictions the models did not train on), the label at the run's operating point,
+and the AUC the recording channel cannot inflate beside the in-distribution one, so you know
+how far to trust it. Folders are searched for audio files.
 
 coughscope is a research tool, not a diagnostic device.
 
@@ -47,12 +48,25 @@ def format_result(result: Any) -> str:
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     for v in result.verdicts or []:
-        auc = f"{v.test_auc:.2f}" if v.test_auc is not None else "n/a"
-        bar = "#" * int(round(v.probability * 20))
-        lines.append(f"  {v.model:<11} P(positive) {v.probability:5.2f} ± {v.spread:4.2f} "
-                     f"[{bar:<20}] {v.label:<8} ({v.agreement:.0%} of seeds agree; "
-                     f"held-out AUC {auc})")
+        p = v.calibrated if v.calibrated is not None else v.probability
+        bar = "#" * int(round(p * 20))
+        cal = "calibrated" if v.calibration != "none" else "uncalibrated"
+        lines.append(f"  {v.model:<11} P(positive) {p:5.2f} {cal:<12} [{bar:<20}] "
+                     f"{v.label:<8} at {v.operating_point} ({v.agreement:.0%} of seeds agree)")
+        lines.append(f"  {'':<11} {auc_note(v)}")
     return "\n".join(lines)
+
+
+def auc_note(v: Any) -> str:
+    """The AUC to trust beside the in-distribution one, labelled, with its interval."""
+    test = f"test AUC {v.test_auc:.2f}" if v.test_auc is not None else "test AUC n/a"
+    t = v.trusted_auc
+    if not t or t.get("kind") == "test":
+        return f"{test} (in distribution; no confound found)"
+    ci = t.get("roc_auc_ci")
+    span = f" [{ci[0]:.2f}–{ci[1]:.2f}]" if ci else ""
+    return (f"AUC to trust: {t['roc_auc']:.2f}{span} {t['label']} "
+            f"(in distribution: {test.removeprefix('test AUC ')})")
 
 
 def classify_paths(files: list[str], run_spec: str, runs_dir: str | None,

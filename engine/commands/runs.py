@@ -107,9 +107,30 @@ def show(run: RunDir, as_json: bool) -> int:
             print(f"  {k} = {_fmt(v)}")
     for line in headline_notes(info["results"]):
         print(line)
+    for line in reliability_lines(info.get("reliability") or {}):
+        print(line)
     if info["problem"]:
         print(f"\nproblem: {info['problem']}", file=sys.stderr)
     return 0
+
+
+def reliability_lines(reliability: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The reliability diagram as text, per model: for each probability bin the clips, the
+    mean calibrated probability and the share that were positive (test part, seeds pooled).
+    A calibrated model's two columns agree within the interval."""
+    if not reliability:
+        return []
+    lines = ["\n[reliability (test part, calibrated P(positive), seeds pooled)]"]
+    for model, bins in reliability.items():
+        lines.append(f"  {model}")
+        lines.append(f"    {'bin':<11}{'clips':>6}{'predicted':>11}{'observed':>10}  95% interval")
+        for b in bins:
+            ci = b.get("observed_ci")
+            span = (f"{ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2
+                    else "")
+            lines.append(f"    {b['lo']:.1f}–{b['hi']:.1f}    {b['n']:>6}{b['predicted']:>11.3f}"
+                         f"{b['observed']:>10.3f}  {span}")
+    return lines
 
 
 def headline_notes(results: dict[str, Any]) -> list[str]:
@@ -123,7 +144,7 @@ def headline_notes(results: dict[str, Any]) -> list[str]:
     notes = []
     if ood:
         notes.append(f"ood: the held-out {ood} clips, never trained or validated on, scored "
-                     "at the threshold chosen on validation; they all share that value, so "
+                     "at the run's operating point; they all share that value, so "
                      "it cannot inflate ood.roc_auc. roc_auc is the other clips' test part "
                      "(in distribution).")
     if column:
@@ -131,6 +152,18 @@ def headline_notes(results: dict[str, Any]) -> list[str]:
                      f"(positives ranked only against negatives of the same {column}). "
                      f"{column} alone predicts the label in this run: it can inflate roc_auc, "
                      "not this number; trust this one.")
+    point = next((m["operating_point"] for m in results.values() if m.get("operating_point")),
+                 None)
+    if point:
+        notes.append(f"operating_point: the threshold is put at {point.get('rule')} on "
+                     f"{point.get('source')} predictions"
+                     + (f" ({point.get('folds')} participant-disjoint folds of train + "
+                        "validation, each fitted with the final model's recipe)"
+                        if point.get("folds") else "")
+                     + "; expected.* is what those predictions promise, measured.* what the "
+                       "test part gave. calibration: P(positive) after calibration on the same "
+                       "predictions; brier and ece are measured on the test part (lower is "
+                       "better).")
     return [textwrap.fill(n, 92, initial_indent="  ", subsequent_indent="    ")
             for n in notes]
 
