@@ -6,7 +6,11 @@ Per model, as PNG (150 dpi) and SVG (text kept as text, so it stays editable):
   per seed (solid: train, dashed: validation);
 * ``roc_<model>``       -- the test ROC curve of every seed, the majority-class baseline
   (the diagonal, AUC 0.5) and, when given, each group-only baseline (dotted);
-* ``confusion_<model>`` -- the confusion matrix pooled over seeds: counts and row rates.
+* ``confusion_<model>`` -- the confusion matrix pooled over seeds: counts and row rates;
+* ``reliability_<model>`` -- the reliability diagram of the calibrated P(positive) on the
+  test part, seeds pooled: observed share of positives per probability bin (with its 95%
+  interval) against the predicted one, the diagonal of perfect calibration, the clips per
+  bin below, and the operating point; Brier score and ECE in the title.
 
 Output is deterministic for the same input (fixed SVG hash salt, no dates in metadata).
 matplotlib is imported inside :func:`write_figures` and used through ``Figure`` objects
@@ -43,7 +47,8 @@ def write_figures(run_dir: Path, results: dict[str, Any]) -> list[Path]:
     with matplotlib.rc_context(_RC):
         for model, result in results.items():
             seeds = result.get("seeds", {})
-            for kind, draw in (("curves", _curves), ("roc", _roc), ("confusion", _confusion)):
+            for kind, draw in (("curves", _curves), ("roc", _roc), ("confusion", _confusion),
+                               ("reliability", _reliability)):
                 fig = draw(model, seeds, result)
                 if fig is not None:
                     written += _save(fig, out_dir / f"{kind}_{_safe(model)}")
@@ -152,6 +157,43 @@ def _confusion(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> Any
            yticklabels=["negative", "positive"], xlabel="predicted", ylabel="true",
            title=f"{model}: confusion, {len(seeds)} seed(s) pooled")
     fig.colorbar(image, ax=ax, label="share of true class")
+    return fig
+
+
+def _reliability(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> Any:
+    from .metrics import pool_reliability
+
+    tests = [s.get("metrics") or {} for _, s in _sorted(seeds)]
+    bins = pool_reliability([t.get("reliability") or [] for t in tests])
+    if not bins:
+        return None
+    fig = _figure(4.4, 5.0)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+    pred = np.array([b["predicted"] for b in bins])
+    obs = np.array([b["observed"] for b in bins])
+    lo = np.array([(b.get("observed_ci") or [o, o])[0] for b, o in zip(bins, obs)])
+    hi = np.array([(b.get("observed_ci") or [o, o])[1] for b, o in zip(bins, obs)])
+    top.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    top.errorbar(pred, obs, yerr=[obs - lo, hi - obs], fmt="o-", color="C0", capsize=2,
+                 label="observed share of positives (95% CI)")
+    cut = [t.get("threshold_calibrated") for t in result.get("points", [])
+           if t.get("threshold_calibrated") is not None]
+    if cut:
+        top.axvline(float(np.mean(cut)), color="C3", alpha=0.7, linestyle="--",
+                    label=f"operating point ({result.get('rule', '')})")
+    briers = [t["brier"] for t in tests if t.get("brier") is not None]
+    eces = [t["ece"] for t in tests if t.get("ece") is not None]
+    title = f"{model}: reliability (test, calibrated)"
+    if briers and eces:
+        title += f"\nBrier {np.mean(briers):.3f}, ECE {np.mean(eces):.3f}"
+    top.set(title=title, ylabel="observed share positive", xlim=(0, 1), ylim=(0, 1.01))
+    top.legend(fontsize=7, loc="upper left")
+    top.grid(alpha=0.3)
+    width = [b["hi"] - b["lo"] for b in bins]
+    bottom.bar([b["lo"] for b in bins], [b["n"] for b in bins], width=width, align="edge",
+               color="C0", alpha=0.5, edgecolor="white")
+    bottom.set(xlabel="predicted P(positive)", ylabel="clips")
+    bottom.grid(alpha=0.3)
     return fig
 
 

@@ -1127,6 +1127,9 @@ def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]],
             seeds[r["seed"]] = {"history": r["history"], "test_y": ys, "test_p": ps,
                                 "metrics": r["test"]}
         out[name] = {"seeds": seeds,
+                     "points": [r.get("operating_point") or {} for r in per_seed],
+                     "rule": ((per_seed[0].get("operating_point") or {}).get("rule")
+                              if per_seed else None),
                      "group_baseline": {c: b["metrics"] for c, b in baselines.items()
                                         if b["metrics"]}}
     return out
