@@ -174,7 +174,8 @@ def _reliability(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> A
     lo = np.array([(b.get("observed_ci") or [o, o])[0] for b, o in zip(bins, obs)])
     hi = np.array([(b.get("observed_ci") or [o, o])[1] for b, o in zip(bins, obs)])
     top.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
-    top.errorbar(pred, obs, yerr=[obs - lo, hi - obs], fmt="o-", color="C0", capsize=2,
+    top.errorbar(pred, obs, yerr=[np.maximum(obs - lo, 0), np.maximum(hi - obs, 0)],
+                 fmt="o-", color="C0", capsize=2,
                  label="observed share of positives (95% CI)")
     cut = [t.get("threshold_calibrated") for t in result.get("points", [])
            if t.get("threshold_calibrated") is not None]

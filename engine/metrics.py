@@ -338,7 +338,11 @@ def reliability(y: Any, p: Any, bins: int = RELIABILITY_BINS) -> list[dict[str, 
 def calibration_metrics(y: Any, p: Any, *, n_boot: int = 1000, seed: int = 0,
                         level: float = 0.95) -> dict[str, Any]:
     """Brier score and ECE with percentile bootstrap intervals (clips resampled), and the
-    reliability points. Undefined values are None."""
+    reliability points. Undefined values are None.
+
+    ECE sums absolute gaps, so resampling noise only adds to it: for a well-calibrated model
+    the interval lies above the estimate (it says how large the gap could look, not that it
+    is larger). Brier's interval has no such bias."""
     yb, pv = _inputs(y, p)
     if not yb.size:
         return {"brier": None, "brier_ci": None, "ece": None, "ece_ci": None, "reliability": []}

@@ -311,8 +311,8 @@ def write_predictions(path: Path, prepared: PreparedData, prob: np.ndarray, spli
     w.writerow(["clip", "group", "label", "probability", "split", "calibrated", "oof"])
     for i, (clip, p, part) in enumerate(zip(ds.clips, prob, parts)):
         cal = "" if calibrated is None else f"{float(calibrated[i]):.6f}"
-        o = "" if oof is None or not np.isfinite(oof[i]) else f"{float(oof[i]):.6f}"
-        w.writerow([str(clip.path), clip.group, clip.label, f"{float(p):.6f}", part, cal, o])
+        o = "" if oof is None or not np.isfinite(oof[i]) else f"{float(oof[i]):.8f}"
+        w.writerow([str(clip.path), clip.group, clip.label, f"{float(p):.8f}", part, cal, o])
     atomic_write_text(path, buf.getvalue())
 
 
