@@ -13,6 +13,15 @@ each as the mean over seeds with the seeds' 95% bootstrap interval (averaged bou
 beside the logistic-regression baseline of the same run. It is a yardstick, not a test: it
 has no thresholds.
 
+A second table gives the numbers a user acts on, per model, on the in-distribution test
+part: the share called positive, sensitivity and specificity at the run's operating point
+(``--operating-point``, chosen on out-of-fold predictions of the refit recipe), beside what
+those predictions promised ("exp") and beside what the former scheme gave ("before": the
+threshold chosen on the first fit's validation outputs, applied to the refit model); then the
+Brier score before and after calibration and the ECE.
+
+    python bench/quality.py --reuse RUN_DIR              # only the tables, from a finished run
+
     python bench/quality.py                              # default models, 2 seeds, 15 epochs
     python bench/quality.py --models logreg,ann,cnn --seeds 2 --epochs 15 --json out.json
 """
@@ -48,6 +57,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs-dir", type=Path, help="where the runs go (default: a temp dir)")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
     p.add_argument("--no-cross", action="store_true", help="only the in-distribution run")
+    p.add_argument("--operating-point", default=None,
+                   help="youden, sensitivity=0.8, specificity=0.95 (default: the config's)")
+    p.add_argument("--reuse", type=Path, metavar="RUN_DIR",
+                   help="read a finished in-distribution run instead of training one "
+                        "(implies --no-cross)")
     return p.parse_args()
 
 
@@ -57,6 +71,9 @@ def base_config(args: argparse.Namespace) -> Any:
     config = (ExperimentConfig.from_toml(args.config) if args.config else ExperimentConfig())
     recipe = config.recipe.__class__(**{**config.recipe.__dict__, "preset": args.preset,
                                         "epochs": args.epochs})
+    if args.operating_point:
+        recipe = recipe.__class__(**{**recipe.__dict__,
+                                     "operating_point": args.operating_point})
     preprocess = config.preprocess
     if args.feature_set:
         preprocess = preprocess.__class__(**{**preprocess.__dict__,
@@ -102,14 +119,21 @@ def main() -> int:
 
     with open(args.data, newline="", encoding="utf-8") as fh:
         values = sorted({row[args.column] for row in csv.DictReader(fh)})
-    runs_dir = args.runs_dir or Path(mkdtemp(prefix="coughscope-quality-"))
     config = base_config(args)
-    models = list(config.models)
+    if args.reuse:
+        from engine.config import ExperimentConfig
+
+        config = ExperimentConfig.from_toml(args.reuse / "config.toml")
+        args.no_cross = True
+        models = [m for m in config.models or sorted(
+            p.parent.name for p in args.reuse.glob("*/0/metrics.json"))]
+    runs_dir = args.runs_dir or Path(mkdtemp(prefix="coughscope-quality-"))
+    models = list(config.models) if not args.reuse else models
     print(f"runs in {runs_dir}", file=sys.stderr)
     started = time.perf_counter()
     table: dict[str, dict[str, Any]] = {m: {} for m in models}
 
-    ind = run_one(config, runs_dir, "in-distribution")
+    ind = args.reuse or run_one(config, runs_dir, "in-distribution")
     for m in models:
         per_seed = seed_metrics(ind, m)
         table[m]["test"] = mean_auc([r["test"] for r in per_seed])
@@ -125,10 +149,13 @@ def main() -> int:
                     [r.get("ood") or r["test"] for r in seed_metrics(cross, m)])
     seconds = time.perf_counter() - started
     print_table(table, baseline="logreg" if "logreg" in models else models[0])
-    print(f"\n{len(models)} models x {args.seeds} seeds x {args.epochs} epochs, "
+    decisions = {m: decision_row(ind, m) for m in models}
+    print_decisions(decisions)
+    print(f"\n{len(models)} models x {config.seeds} seeds x {config.recipe.epochs} epochs, "
           f"{1 + (0 if args.no_cross else len(values))} runs: {seconds:.0f} s")
     if args.json:
-        args.json.write_text(json.dumps({"table": table, "seconds": seconds,
+        args.json.write_text(json.dumps({"table": table, "decisions": decisions,
+                                         "seconds": seconds,
                                          "config": config.to_dict()}, indent=1))
     return 0
 
@@ -178,6 +205,75 @@ def _cross_source_before(config: Any, runs_dir: Path, column: str, held: str) ->
                              runner.StopFlag(), device, precision_for(device))
     print(f"  test-{held}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     return run.path
+
+
+def decision_row(run_path: Path, model: str) -> dict[str, Any]:
+    """Mean over seeds, on the test part, of what a user acts on: at the recorded operating
+    point (and what its out-of-fold predictions promised), and at the former threshold (the
+    same rule on the first fit's validation outputs -- ``predictions.csv``'s validation rows
+    -- applied to the refit model); Brier raw and calibrated, ECE."""
+    import csv
+
+    from engine.metrics import OperatingPoint, operating_threshold, rates_with_intervals
+
+    rows: dict[str, list[float]] = {}
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, (int, float)):
+            rows.setdefault(key, []).append(float(value))
+
+    for seed_dir in sorted((run_path / model).glob("*/metrics.json")):
+        m = json.loads(seed_dir.read_text())
+        op = m.get("operating_point")
+        if not op:
+            continue
+        with open(seed_dir.parent / "predictions.csv", newline="", encoding="utf-8") as fh:
+            preds = list(csv.DictReader(fh))
+        y = np.array([r["label"] == "positive" for r in preds], dtype=int)
+        p = np.array([float(r["probability"]) for r in preds])
+        part = np.array([r["split"] for r in preds])
+        test, val = part == "test", part == "val"
+        old = operating_threshold(y[val], p[val], OperatingPoint.parse(op["rule"]))
+        before = rates_with_intervals(y[test], p[test], old)
+        now = rates_with_intervals(y[test], p[test], m["threshold"])
+        for key in ("positive_share", "sensitivity", "specificity"):
+            add(f"{key} before", before[key])
+            add(f"{key} now", now[key])
+            add(f"{key} expected", op["expected"][key])
+        add("positive true", float(y[test].mean()))
+        add("brier raw", m["test"].get("brier_uncalibrated"))
+        add("brier", m["test"].get("brier"))
+        add("ece", m["test"].get("ece"))
+        rows.setdefault("rule", []).append(op["rule"])  # type: ignore[arg-type]
+    out: dict[str, Any] = {k: float(np.mean(v)) for k, v in rows.items() if k != "rule"}
+    out["rule"] = (rows.get("rule") or ["-"])[0]
+    return out
+
+
+def print_decisions(decisions: dict[str, dict[str, Any]]) -> None:
+    rule = next((d["rule"] for d in decisions.values() if d.get("rule")), "-")
+    print(f"\nAt the operating point ({rule}), test part, mean over seeds: now [expected from "
+          "out-of-fold] (before: the first fit's validation threshold on the refit model)")
+    head = ["model", "called positive", "sensitivity", "specificity", "Brier raw -> cal.",
+            "ECE"]
+    rows = [head]
+    for m, d in decisions.items():
+        if "positive_share now" not in d:
+            rows.append([m, "-", "-", "-", "-", "-"])
+            continue
+        cells = [m]
+        for key in ("positive_share", "sensitivity", "specificity"):
+            cells.append(f"{d[key + ' now']:.2f} [{d[key + ' expected']:.2f}] "
+                         f"(before {d[key + ' before']:.2f})")
+        cells.append(f"{d.get('brier raw', float('nan')):.3f} -> {d.get('brier', float('nan')):.3f}")
+        cells.append(f"{d.get('ece', float('nan')):.3f}")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    for r in rows:
+        print("  ".join(x.ljust(w) for x, w in zip(r, widths)))
+    truth = next((d["positive true"] for d in decisions.values() if "positive true" in d), None)
+    if truth is not None:
+        print(f"(the test part is {truth:.2f} positive)")
 
 
 def fmt(cell: dict[str, Any] | None) -> str:
