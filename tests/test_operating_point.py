@@ -400,3 +400,30 @@ def test_refit_models_test_part_agrees_with_out_of_fold_promise(
                                                    test[f"{key}_ci"])
         assert 0.1 <= test["positive_share"] <= 0.9, (model, test["positive_share"])
         assert 0.65 <= test["sensitivity"] <= 0.95, (model, test["sensitivity"])
+
+
+@pytest.mark.realdata
+def test_runs_list_and_predict_show_the_within_source_auc_on_a_confounded_set(
+        shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real call-centre and Telegram clips, the source confounded with the label: the runs
+    list and predict put the within-source AUC (with its interval) beside the test AUC."""
+    from test_ood import real_manifests
+
+    monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    dev, _ = real_manifests(shared_data, tmp_path / "m")
+    runs = tmp_path / "runs"
+    config = ExperimentConfig(data=str(dev), models=("logreg",), seeds=1,
+                              recipe=TrainRecipe(oof_folds=3))
+    run = RunDir(runs / "confounded")
+    run_experiment(config, run)
+    entry = read_summary(run).models["logreg"].raw
+    t = entry["trusted_auc"]
+    assert t["kind"] == "within" and t["label"] == "within source"
+    assert t["roc_auc"] == entry["confound_controlled"]["roc_auc"]["mean"]
+    listing = _cli("runs", "--runs-dir", str(runs))
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("confounded"))
+    assert f"{t['roc_auc']:.3f}" in row and "logreg, within source" in row
+    clip = read_predictions(run, "logreg", 0).clips[0]
+    text = _cli("predict", clip, "--run", str(run.path)).stdout
+    assert f"AUC to trust: {t['roc_auc']:.2f}" in text and "within source" in text

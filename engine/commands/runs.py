@@ -54,7 +54,33 @@ def describe_run(run: RunDir) -> dict[str, Any]:
         best = summary.best()
         if best:
             row["best_model"], row["best_auc"] = best
+        row["trusted_auc"] = best_trusted(summary)
     return row
+
+
+def trusted_cell(t: dict[str, Any] | None) -> str:
+    """The list's "AUC to trust" cell: the AUC, its interval, the model and what it is."""
+    if not t:
+        return "-"
+    if t.get("kind") == "test":
+        return "= best (no confound found)"
+    ci = t.get("roc_auc_ci")
+    return (f"{t['roc_auc']:.3f}" + (f" [{ci[0]:.2f}–{ci[1]:.2f}]" if ci else "")
+            + f" {t['model']}, {t['label']}")
+
+
+def best_trusted(summary: Any) -> dict[str, Any] | None:
+    """The model with the highest AUC the recording channel cannot inflate
+    (:func:`engine.runs.trusted_auc`), with that AUC, its kind, label and interval; the
+    majority baseline left out. None when no model has one."""
+    from ..runs import trusted_auc
+
+    best = None
+    for name, m in summary.models.items():
+        t = trusted_auc(m.raw) if name != "majority" else None
+        if t and t.get("roc_auc") is not None and (best is None or t["roc_auc"] > best["roc_auc"]):
+            best = {"model": name, **t}
+    return best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,12 +107,17 @@ def run(args: argparse.Namespace) -> int:
               "(or point --runs-dir / $COUGHSCOPE_RUNS_DIR at your runs)")
         return 0
     print(f"runs in {root} ({why}), newest first")
-    print(f"{'run':<26}{'state':<13}{'best AUC':>9}  {'data':<18}models")
-    for r in rows:
+    cells = [trusted_cell(r.get("trusted_auc")) for r in rows]
+    width = max([len("AUC to trust"), *map(len, cells)]) + 2
+    print(f"{'run':<26}{'state':<13}{'best AUC':>9}  {'AUC to trust':<{width}}{'data':<20}models")
+    for r, trusted in zip(rows, cells):
         auc = f"{r['best_auc']:.3f}" if r["best_auc"] is not None else "-"
         name = r["data_name"] + (" (synthetic)" if r["synthetic"] else "")
-        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  {name:<18}"
+        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  {trusted:<{width}}{name:<20}"
               f"{','.join(r['models']) or '(default)'}")
+    if any((r.get("trusted_auc") or {}).get("kind") not in (None, "test") for r in rows):
+        print("AUC to trust: within the confounded column, or on the held-out group "
+              "(--test-group): the recording channel cannot inflate it")
     return 0
 
 
