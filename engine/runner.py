@@ -800,6 +800,8 @@ def summarise(
         from .runs import trusted_auc
 
         models_out[name]["trusted_auc"] = trusted_auc(models_out[name])
+        models_out[name]["seed_ensemble"] = seed_ensemble(run, prepared, name, per_seed,
+                                                          confounded)
     return {
         "run_id": run.id,
         "preset": config.recipe.preset,
@@ -808,6 +810,47 @@ def summarise(
         "group_baselines": baselines,
         "warnings": warnings,
     }
+
+
+def seed_ensemble(run: RunDir, prepared: PreparedData, name: str,
+                  per_seed: list[dict[str, Any]], confounded: str | None
+                  ) -> dict[str, Any] | None:
+    """The model as ``predict`` and Classify use it: its seeds' calibrated probabilities
+    averaged, labelled against the mean of their calibrated operating points, scored on the
+    test part (and within the confounded column, and on the held-out group). None with one
+    seed, in a k-fold run (each seed has its own test part) or for runs without
+    calibration."""
+    from .metrics import binary_metrics, calibration_metrics, stratified_auc
+    from .runs import read_predictions
+
+    if len(per_seed) < 2 or len(prepared.splits) > 1:
+        return None
+    cal, cuts = [], []
+    for r in per_seed:
+        predictions = read_predictions(run, name, r["seed"])
+        point = r.get("operating_point") or {}
+        if predictions is None or predictions.calibrated is None or \
+                point.get("threshold_calibrated") is None:
+            return None
+        cal.append(np.asarray(predictions.calibrated, dtype=np.float64))
+        cuts.append(float(point["threshold_calibrated"]))
+    p, cut = np.mean(cal, axis=0), float(np.mean(cuts))
+    y, split = prepared.dataset.y, prepared.split
+    majority = per_seed[0].get("majority_label")
+    test = binary_metrics(y[split.test], p[split.test], cut, majority_label=majority)
+    cm = calibration_metrics(y[split.test], p[split.test])
+    test.update({k: cm[k] for k in ("brier", "brier_ci", "ece", "ece_ci")})
+    out: dict[str, Any] = {"seeds": len(per_seed), "threshold_calibrated": cut, "test": test}
+    if confounded:
+        out["confound_controlled"] = {"column": confounded, **{
+            k: v for k, v in stratified_auc(y[split.test], p[split.test],
+                                            prepared.dataset.meta(confounded)[split.test]
+                                            ).items() if k in ("roc_auc", "roc_auc_ci")}}
+    if split.ood is not None:
+        ood = binary_metrics(y[split.ood], p[split.ood], cut, majority_label=majority)
+        out["ood"] = {"group": split.ood_group, "roc_auc": ood["roc_auc"],
+                      "roc_auc_ci": ood["roc_auc_ci"]}
+    return out
 
 
 def decision_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:

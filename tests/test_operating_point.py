@@ -427,3 +427,19 @@ def test_runs_list_and_predict_show_the_within_source_auc_on_a_confounded_set(
     clip = read_predictions(run, "logreg", 0).clips[0]
     text = _cli("predict", clip, "--run", str(run.path)).stdout
     assert f"AUC to trust: {t['roc_auc']:.2f}" in text and "within source" in text
+
+
+def test_seed_ensemble_scores_the_average_predict_uses(point_run: RunDir) -> None:
+    """summary.json's seed_ensemble is the seeds' calibrated probabilities averaged and
+    labelled against their mean calibrated operating point: predict's rule, on test."""
+    se = read_summary(point_run).models["logreg"].raw["seed_ensemble"]
+    seeds = [read_predictions(point_run, "logreg", s) for s in (0, 1)]
+    test = np.array([part == "test" for part in seeds[0].splits])
+    p = np.mean([np.asarray(s.calibrated) for s in seeds], axis=0)[test]
+    y = np.asarray(seeds[0].labels)[test]
+    cut = np.mean([_metrics(point_run, "logreg", s)["operating_point"]["threshold_calibrated"]
+                   for s in (0, 1)])
+    assert se["seeds"] == 2 and se["threshold_calibrated"] == pytest.approx(cut)
+    assert se["test"]["roc_auc"] == pytest.approx(roc_auc(y, p), abs=1e-4)
+    c = confusion_at(y, p, cut)
+    assert se["test"]["confusion"] == {k: c[k] for k in ("tn", "fp", "fn", "tp")}

@@ -277,6 +277,21 @@ def results_table(summary: dict[str, Any]) -> str:
                          f"{cc['roc_auc']['mean']:.3f}"
                          + (f" [{ci[0]:.3f}–{ci[1]:.3f}]" if ci else ""))
     lines += decision_lines(summary["models"])
+    for name, m in summary["models"].items():
+        se = m.get("seed_ensemble")
+        if not se or (se.get("test") or {}).get("roc_auc") is None:
+            continue
+        extra = ""
+        cc, ood = se.get("confound_controlled"), se.get("ood")
+        if cc and cc.get("roc_auc") is not None:
+            extra += f", within {cc['column']} {cc['roc_auc']:.3f}{_span(cc.get('roc_auc_ci'))}"
+        if ood and ood.get("roc_auc") is not None:
+            extra += f", held-out {ood['group']} {ood['roc_auc']:.3f}{_span(ood.get('roc_auc_ci'))}"
+        t = se["test"]
+        lines.append(f"{name}: its {se['seeds']} seeds averaged (what predict and Classify "
+                     f"use): AUC {t['roc_auc']:.3f}{_span(t.get('roc_auc_ci'))}{extra}; "
+                     f"sens {_fmt(t.get('sensitivity'))}, spec {_fmt(t.get('specificity'))}, "
+                     f"Brier {_fmt(t.get('brier'))}")
     for w in summary.get("warnings", []):
         lines.append(f"warning: {w}")
     return "\n".join(lines)
@@ -332,6 +347,7 @@ def json_result(run: RunDir, summary: dict[str, Any], state: str) -> dict[str, A
                         "operating_point": m.get("operating_point"),
                         "calibration": m.get("calibration"),
                         "trusted_auc": m.get("trusted_auc"),
+                        "seed_ensemble": m.get("seed_ensemble"),
                         "by_group": m["by_group"],
                         "confusion_pooled": m["confusion_pooled"], "seeds": m["seeds"]}
     return {"run_dir": str(run.path), "run_id": run.id, "state": state,
