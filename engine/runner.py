@@ -388,7 +388,11 @@ def train_one(
     refit_info = None
     oof = None
     if refit:
-        chosen = chosen_of(predictor, best_epoch)
+        from .launch import rank_zero_first
+
+        # under DDP only rank 0 saw the epochs (on_epoch): every rank takes its choice, or the
+        # ranks would train different epoch counts and wait on each other forever
+        chosen = rank_zero_first(lambda: chosen_of(predictor, best_epoch))
         oof, folds = out_of_fold(spec, seed, prepared, config, ctx, workdir, chosen, announce)
         epochs = int(chosen.get("epochs") or max_epochs(spec, recipe))
         announce("fit_progress", model=spec.name, seed=seed, phase="refit", epoch=0,

@@ -234,5 +234,37 @@ def test_headless_run_under_torchrun_checks_on_rank_zero_and_cleans_up(tmp_path:
     assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
 
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_refit_under_torchrun_trains_the_epochs_rank_zero_chose(tmp_path: Path) -> None:
+    """Refit and its out-of-fold fits train the epoch count validation chose. Only rank 0
+    sees the epochs, so every rank must take rank 0's choice: before, rank 1 refit for the
+    recipe's epochs while rank 0 refit for the chosen ones, and the ranks desynchronised
+    (a crash, or a hang until the process group's timeout)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
+               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("LOCAL_RANK", None)
+    runs = tmp_path / "runs"
+    config = tmp_path / "c.toml"
+    # patience 1 over 4 epochs: validation stops early and chooses fewer than 4 epochs
+    config.write_text('[recipe]\nepochs = 4\nearly_stopping_patience = 1\noof_folds = 2\n')
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
+                "--json", "--config", str(config)]
+    args = ["--data", "demo:40", "--models", "cnn,ann", "--seeds", "1", "--run-id", "r2"]
+    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
+                          timeout=280, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["state"] == "finished"
+    events = [json.loads(line) for line in (runs / "r2" / "events.jsonl").read_text().splitlines()]
+    for model in ("cnn", "ann"):
+        metrics = json.loads((runs / "r2" / model / "0" / "metrics.json").read_text())
+        chosen = metrics["refit"]["chosen"].get("epochs")
+        fits = [e for e in events if e["type"] == "fit_progress" and e["model"] == model]
+        assert fits and {e["epochs"] for e in fits} == {chosen or 4}
+
+
 if __name__ == "__main__":
     _worker(sys.argv[1], Path(sys.argv[2]))

@@ -202,6 +202,14 @@ class ConsolePrinter:
             self._p(f"{e['model']} seed {e['seed']} epoch {e['epoch']}: "
                     f"train loss {e.get('train_loss', float('nan')):.4f} "
                     f"val loss {e.get('val_loss', float('nan')):.4f} val AUC {auc_s}")
+        elif t == "fit_progress":
+            # one line when each extra fit starts (an epoch-per-line log would double)
+            if e.get("epoch") == 0:
+                unit = "epoch" if e.get("epochs") == 1 else "epochs"
+                what = (f"out-of-fold fit {e.get('fold')}/{e.get('folds')} (for the threshold "
+                        "and calibration)" if e.get("phase") == "oof"
+                        else "final fit on train + validation")
+                self._p(f"{e['model']} seed {e['seed']}: {what}, {e.get('epochs')} {unit}")
         elif t == "model_end":
             m = e["metrics"]
             self._p(f"{e['model']} seed {e['seed']}: test AUC {_fmt(m.get('roc_auc'))} "
