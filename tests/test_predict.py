@@ -156,7 +156,7 @@ def test_predict_on_a_folder_lists_each_audio_file(demo: DemoRun, tmp_path: Path
 def test_text_output_has_bars_auc_and_disclaimer(demo: DemoRun) -> None:
     done = predict(demo, str(demo.wavs[0]))
     assert done.returncode == 0, done.stderr
-    assert "held-out AUC" in done.stdout and "of seeds agree" in done.stdout
+    assert "test AUC" in done.stdout and "of seeds agree" in done.stdout
     assert "research tool, not a diagnostic device" in done.stdout
 
 
