@@ -415,12 +415,15 @@ def check_reference(path: Path, data: Any) -> dict[str, Any]:
     return reference
 
 
-def check_writable(folder: Path) -> None:
-    """Make ``folder`` if needed and prove a file can be written there (before long work)."""
+def check_writable(folder: Path, root: Path | None = None) -> None:
+    """Make ``folder`` if needed and prove a file can be written there (before long work);
+    with ``root``, the folder must be inside it and reached through no link."""
     import tempfile
 
+    from .paths import ensure_dir
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_dir(folder.parent if root is None else root, folder)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
             pass
     except OSError as exc:

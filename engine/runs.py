@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 from .errors import RunError
+from . import paths
 from .paths import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -325,11 +326,15 @@ def repair_torn_tail(path: Path) -> bool:
 class EventLog:
     """Append-only writer for ``events.jsonl``; each event is one flushed line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
+        """``root``: the folder the log must stay inside (default: its own folder); a log
+        that is a symbolic link, or reached through one, is refused (:mod:`engine.paths`)."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        root = path.parent if root is None else root
+        paths.ensure_dir(root, path.parent)
+        paths.inside(root, path)
         self.repaired = repair_torn_tail(path)
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = paths.open_append(root, path)
 
     def write(self, event: Event) -> Event:
         self._fh.write(dumps(event.to_dict()) + "\n")
@@ -401,8 +406,10 @@ def read_all_events(path: Path) -> tuple[list[Event], list[str]]:
 # ============================================================================ files
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, dumps(obj, indent=2) + "\n")
+def write_json(path: Path, obj: Any, *, root: Path | None = None) -> None:
+    """``obj`` as JSON (no NaN, :func:`dumps`), written atomically inside ``root`` (default:
+    the file's folder; never through a link, :func:`engine.paths.inside`)."""
+    atomic_write_text(path, dumps(obj, indent=2) + "\n", root=root)
 
 
 def read_json(path: Path) -> Any:
@@ -432,8 +439,14 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        paths.ensure_dir(self.path.parent, self.path.parent)
+        paths.inside(self.path.parent, self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                paths.inside(self.path.parent, self.path)  # names the link planted meanwhile
+            raise
         for attempt in range(5):  # a reader's probe holds a shared lock for microseconds
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -588,7 +601,7 @@ class RunDir:
             current.pop("ended", None)
         else:
             current["ended"] = now_iso()
-        write_json(self.status_path, current)
+        write_json(self.status_path, current, root=self.path)
 
     def started_at(self) -> float:
         """The recorded start time (Unix seconds): ``status.json``, else the first event,
@@ -759,9 +772,9 @@ def write_env(run: RunDir, env: dict[str, Any], resumed: bool) -> None:
         except RunError:
             current = {}
         current.setdefault("resumes", []).append(env)
-        write_json(run.env_path, current)
+        write_json(run.env_path, current, root=run.path)
     else:
-        write_json(run.env_path, env)
+        write_json(run.env_path, env, root=run.path)
 
 
 # ============================================================================ readers

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, RunError
+from . import paths
 from .paths import atomic_write_text, config_dir
 
 SIGNATURE = "signature.json"
@@ -202,15 +203,20 @@ def _mac(key: bytes, files: dict[str, str]) -> str:
 # ----------------------------------------------------------------------------- sign and verify
 
 
-def sign_model_dir(model_dir: Path) -> Path:
-    """Sign every artefact in ``model_dir`` with this user's key (made on first use)."""
+def sign_model_dir(model_dir: Path, root: Path | None = None) -> Path:
+    """Sign every artefact in ``model_dir`` with this user's key (made on first use).
+
+    ``root``: the run folder the signature must stay inside (default: ``model_dir``); a
+    model folder that is, or is reached through, a symbolic link is refused."""
     model_dir = Path(model_dir)
+    root = model_dir if root is None else Path(root)
+    paths.inside(root, model_dir / SIGNATURE)
     key = load_key(create=True)
     assert key is not None  # made above when absent
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
     body = {"format": FORMAT, "key_id": key_id(key), "files": files, "hmac": _mac(key, files)}
     path = model_dir / SIGNATURE
-    atomic_write_text(path, json.dumps(body, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(body, indent=2) + "\n", root=root)
     return path
 
 

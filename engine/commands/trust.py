@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise RunError(f"{unsignable[0].path} cannot be trusted: {unsignable[0].problem}",
                        "coughscope signs plain files only; remove links and special files")
     pending = [s for s in states if s.problem]
+    for state in pending:  # before anything is signed: no signature goes through a link
+        paths.inside(run_dir.path, state.path / trust.SIGNATURE)
     if not pending:
         print("every model of this run is already signed with your key; nothing to do")
         return int(ExitCode.OK)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print("nothing was trusted")
             return int(ExitCode.USAGE)
     for state in pending:
-        trust.sign_model_dir(state.path)
+        trust.sign_model_dir(state.path, root=run_dir.path)
         print(f"signed {state.path}")
     print(f"trusted {len(pending)} model folder(s) of {run_dir.path} (key {trust.key_path()})")
     return int(ExitCode.OK)
