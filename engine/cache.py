@@ -40,6 +40,7 @@ import numpy as np
 from .config import PreprocessConfig
 from .features import feature_names
 from .paths import cache_dir
+from .runs import dumps
 
 CACHE_VERSION = 2  # 2: rejection reasons no longer name a file
 MAX_BUNDLES = 8  # per config; the least recently written are removed beyond this
@@ -119,7 +120,7 @@ class FeatureCache:
     def save_memo(self) -> None:
         if self._memo is not None and self._memo_dirty and self.problem is None:
             self._write(lambda: _write_atomic(
-                self.root / "hashes.json", json.dumps(self._memo, separators=(",", ":")).encode()))
+                self.root / "hashes.json", json.dumps(self._memo, separators=(",", ":"), allow_nan=False).encode()))
             self._memo_dirty = False
 
     def _write(self, write: Any) -> bool:
@@ -171,7 +172,7 @@ class FeatureCache:
             return
         if entry.usable:
             arrays = {"features": entry.features, "logmel": entry.logmel,
-                      "info": np.array(json.dumps(entry.info))}
+                      "info": np.array(dumps(entry.info))}
         else:
             arrays = {"rejected": np.array(entry.rejected)}
         self._write(lambda: _write_atomic(self.entry_path(key), _npz_bytes(arrays)))
@@ -213,7 +214,7 @@ class FeatureCache:
         return bundle
 
     def store_bundle(self, keys: list[str], bundle: Bundle) -> None:
-        arrays = {"keys": np.array(keys), "status": np.array(json.dumps(bundle.status)),
+        arrays = {"keys": np.array(keys), "status": np.array(dumps(bundle.status)),
                   "features": bundle.features, "logmel": bundle.logmel}
         path = self.bundle_path(keys)
         if self._write(lambda: _write_atomic(path, _npz_bytes(arrays))):

@@ -104,7 +104,7 @@ def library_output_to_stderr() -> Iterator[None]:
 
 def json_error(message: str, hint: str, code: int) -> str:
     """The JSON object a ``--json`` command prints on stdout when it fails."""
-    return json.dumps({"error": message, "hint": hint, "exit_code": code})
+    return json.dumps({"error": message, "hint": hint, "exit_code": code}, allow_nan=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

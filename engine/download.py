@@ -528,7 +528,7 @@ def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
         for rec in records:
             why = _unusable_record(rec)
             if why:
-                skipped.append(f"{why}: {json.dumps(rec)}")  # unusable, but listed
+                skipped.append(f"{why}: {json.dumps(rec, allow_nan=False)}")  # unusable, but listed
                 continue
             writer.writerow([
                 f"raw/{rec['filename']}",

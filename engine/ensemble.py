@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .paths import atomic_write_text
+from .runs import dumps as _dumps
 
 MAX_STEPS = 25  # at most this many picks (with repetition)
 FORMAT = "coughscope.ensemble/1"
@@ -57,7 +58,7 @@ class Selection:
                 "val_auc": self.val_auc, "steps": self.steps}
 
     def save(self, model_dir: Path) -> None:
-        atomic_write_text(Path(model_dir) / "model.json", json.dumps(self.to_json(), indent=2))
+        atomic_write_text(Path(model_dir) / "model.json", _dumps(self.to_json(), indent=2))
 
 
 def select(y_val: np.ndarray, val_probabilities: dict[Member, np.ndarray],

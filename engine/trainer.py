@@ -66,6 +66,7 @@ from .models import FitContext, ModelSpec, TrainData, batch_size_of, selection_a
 from .augment import mixup_loss
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
+from .runs import dumps
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -266,7 +267,7 @@ class TorchPredictor:
             atomic_write_bytes(model_dir / BEST, _serialise(state))
             self.weights_saved_in = model_dir
         meta = dict(self.meta, threshold=self.threshold)
-        atomic_write_text(model_dir / MODEL_JSON, json.dumps(meta, indent=2))
+        atomic_write_text(model_dir / MODEL_JSON, dumps(meta, indent=2))
 
 
 def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPredictor:

@@ -196,7 +196,8 @@ def _sha256(path: Path) -> str:
 
 
 def _mac(key: bytes, files: dict[str, str]) -> str:
-    body = json.dumps({"format": FORMAT, "files": files}, sort_keys=True, separators=(",", ":"))
+    body = json.dumps({"format": FORMAT, "files": files}, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -216,7 +217,7 @@ def sign_model_dir(model_dir: Path, root: Path | None = None) -> Path:
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
     body = {"format": FORMAT, "key_id": key_id(key), "files": files, "hmac": _mac(key, files)}
     path = model_dir / SIGNATURE
-    atomic_write_text(path, json.dumps(body, indent=2) + "\n", root=root)
+    atomic_write_text(path, json.dumps(body, indent=2, allow_nan=False) + "\n", root=root)
     return path
 
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine import paths
 
-
-REPO = Path(__file__).resolve().parents[1]
+from tiny_run import copy_run, cs, tiny_run
 
 
 # ----------------------------------------------------------------------------- the helper
@@ -70,31 +67,9 @@ def test_the_root_itself_may_be_a_link(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- the breaches
 
 
-def _env(base: Path) -> dict[str, str]:
-    return {**os.environ, "COUGHSCOPE_DATA_DIR": str(base / "data"),
-            "COUGHSCOPE_CACHE_DIR": str(base / "cache"), "PYTHONPATH": str(REPO)}
-
-
-def cs(base: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine", *argv], cwd=REPO, env=_env(base),
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished run of the cheapest model, trained once by the real headless runner."""
-    base = tmp_path_factory.mktemp("contained")
-    done = cs(base, "--headless", "--data", "demo:16", "--models", "majority", "--seeds", "1",
-              "--runs-dir", str(base / "runs"), "--run-id", "made")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return base / "runs" / "made"
-
-
-def copy_run(run: Path, dest: Path) -> Path:
-    import shutil
-
-    shutil.copytree(run, dest, symlinks=True)
-    return dest
+    return tiny_run(tmp_path_factory)
 
 
 def interrupted(run: Path, dest: Path) -> Path:

@@ -38,7 +38,7 @@ class Settings:
 
     def to_json(self) -> str:
         values = {k: v for k, v in asdict(self).items() if k != "problems" and v is not None}
-        return json.dumps(values, indent=1)
+        return json.dumps(values, indent=1, allow_nan=False)
 
 
 def settings_path() -> Path:

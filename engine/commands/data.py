@@ -80,7 +80,9 @@ def _summary(args: argparse.Namespace) -> int:
     )
     summary = _preprocess_and_summarize(clipset, args)
     if args.json:
-        print(json.dumps(summary))
+        from ..runs import dumps
+
+        print(dumps(summary))  # allow_nan=False
     else:
         print(format_summary(summary))
     return int(ExitCode.OK)
@@ -204,7 +206,7 @@ def _list(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue()
     if args.json:
-        print(json.dumps({
+        print(json.dumps(allow_nan=False, obj={
             name: {k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")}
             for name, e in catalogue.items()
         }))

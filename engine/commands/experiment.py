@@ -355,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         if args.json:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
-                              "state": "interrupted"}))
+                              "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
     if args.json:
         from ..runs import dumps

@@ -14,7 +14,7 @@ coughscope is a research tool, not a diagnostic device.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 import time
 from typing import Any
@@ -48,7 +48,10 @@ def format_result(result: Any) -> str:
         lines.append(f"  warning: {w}")
     for v in result.verdicts or []:
         auc = f"{v.test_auc:.2f}" if v.test_auc is not None else "n/a"
-        bar = "#" * int(round(v.probability * 20))
+        if not math.isfinite(v.probability):  # refused upstream; never a crash here
+            lines.append(f"  {v.model:<11} no finite probability: no verdict")
+            continue
+        bar = "#" * int(round(min(max(v.probability, 0.0), 1.0) * 20))
         lines.append(f"  {v.model:<11} P(positive) {v.probability:5.2f} ± {v.spread:4.2f} "
                      f"[{bar:<20}] {v.label:<8} ({v.agreement:.0%} of seeds agree; "
                      f"held-out AUC {auc})")
@@ -82,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
+        from ..runs import dumps  # allow_nan=False: never a bare NaN on stdout
+
+        print(dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
                           "synthetic": synthetic, "warning": warning,
                           "disclaimer": DISCLAIMER,
                           "files": [r.as_dict() for r in results]}))

@@ -168,5 +168,5 @@ def _fmt(v: Any) -> str:
     if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
         return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"  # e.g. an interval
     if isinstance(v, (list, dict)):
-        return json.dumps(v)
+        return json.dumps(v, allow_nan=False)
     return "(absent)" if v is None else str(v)
