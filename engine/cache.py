@@ -40,6 +40,7 @@ import numpy as np
 from .config import PreprocessConfig
 from .features import feature_names
 from .paths import cache_dir
+from .bounded import loads_json
 from .runs import dumps
 
 CACHE_VERSION = 2  # 2: rejection reasons no longer name a file
@@ -137,7 +138,7 @@ class FeatureCache:
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
             try:
-                memo = json.loads((self.root / "hashes.json").read_bytes())
+                memo = loads_json((self.root / "hashes.json").read_bytes())
                 self._memo = memo if isinstance(memo, dict) else {}
             except (OSError, ValueError):
                 self._memo = {}

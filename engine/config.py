@@ -25,7 +25,6 @@ import hashlib
 import json
 import re
 import stat
-import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -569,7 +568,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}",
                           "check the path and its permissions") from None
+    from .bounded import loads_toml
+
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return loads_toml(text)
+    except ValueError as exc:  # TOMLDecodeError, or nested too deeply (TooDeep)
         raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the file") from None

@@ -43,12 +43,12 @@ import math
 import os
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
+from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml
 from .errors import RunError
 from . import paths
 from .paths import atomic_write_text
@@ -377,8 +377,8 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int, list[str
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
-        except ValueError:
+            obj = loads_json(raw)
+        except (ValueError, UnicodeDecodeError):
             problems.append(f"{path.name}: skipped a damaged event line ({raw[:60]!r}...)")
             continue
         event = parse_event(obj)
@@ -406,6 +406,15 @@ def read_all_events(path: Path) -> tuple[list[Event], list[str]]:
 # ============================================================================ files
 
 
+def read_bounded(path: Path, limit: int = MAX_RUN_FILE_BYTES) -> str:
+    """The UTF-8 text of a run's file, refused (``ValueError``) past ``limit`` bytes."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise ValueError(f"it is {size} bytes, more than the {limit} a run file may hold")
+        return fh.read(limit + 1).decode("utf-8")
+
+
 def write_json(path: Path, obj: Any, *, root: Path | None = None) -> None:
     """``obj`` as JSON (no NaN, :func:`dumps`), written atomically inside ``root`` (default:
     the file's folder; never through a link, :func:`engine.paths.inside`)."""
@@ -413,8 +422,10 @@ def write_json(path: Path, obj: Any, *, root: Path | None = None) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file of a run, bounded in size and depth (:mod:`engine.bounded`); any problem
+    is a :class:`RunError` naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(read_bounded(path))
     except FileNotFoundError:
         raise RunError(f"{path} does not exist", "is this a coughscope run directory?") from None
     except PermissionError:
@@ -422,6 +433,9 @@ def read_json(path: Path) -> Any:
                        "check the file's permissions") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not valid JSON: {exc}", "the file is damaged") from None
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read: {exc.strerror or exc}",
+                       "check the file and its permissions") from None
     except IsADirectoryError:
         raise RunError(f"{path} is a directory, not a file", "the run directory is damaged") \
             from None
@@ -572,12 +586,14 @@ class RunDir:
         the run's lock (or, for runs written before the lock existed, its pid is alive);
         ``interrupted`` when it claims ``running`` but its writer is gone (``kill -9``, a
         reboot)."""
+        if not os.path.lexists(self.status_path):
+            return {"state": "unknown"}
         try:
             st = read_json(self.status_path)
-        except RunError:
-            return {"state": "unknown"}
+        except RunError as err:  # listed as damaged, with the reason; never an exception
+            return {"state": "damaged", "problem": err.message}
         if not isinstance(st, dict):
-            return {"state": "unknown"}
+            return {"state": "damaged", "problem": f"{self.status_path} is not a JSON object"}
         if st.get("state") == "running":
             alive = self.writer_alive() if (self.path / ".lock").exists() else \
                 pid_alive(st.get("pid"))
@@ -607,16 +623,16 @@ class RunDir:
         """The recorded start time (Unix seconds): ``status.json``, else the first event,
         else the config's mtime. Never the folder's mtime, which other commands change."""
         try:
-            st = json.loads(self.status_path.read_text(encoding="utf-8"))
+            st = read_json(self.status_path)
             if isinstance(st.get("started_unix"), (int, float)):
                 return float(st["started_unix"])
             if isinstance(st.get("started"), str):
                 return datetime.fromisoformat(st["started"]).timestamp()
-        except (OSError, ValueError, AttributeError):
+        except (RunError, ValueError, AttributeError):
             pass
         try:
             with open(self.events_path, "rb") as fh:
-                first = json.loads(fh.readline() or b"{}")
+                first = loads_json(fh.readline(1 << 20) or b"{}")
             if isinstance(first.get("time"), (int, float)):
                 return float(first["time"])
         except (OSError, ValueError, AttributeError):
@@ -625,6 +641,24 @@ class RunDir:
             return self.config_path.stat().st_mtime
         except OSError:
             return 0.0
+
+    def problem(self) -> str | None:
+        """Why this run cannot be read as a whole (``status.json``, ``config.toml`` or
+        ``summary.json`` damaged: too large, nested too deeply, not JSON/TOML), or None. A
+        damaged run is listed with this reason; it never hides the other runs."""
+        status = self.status()
+        if status.get("state") == "damaged":
+            return str(status.get("problem"))
+        if self.config_path.exists():
+            try:
+                loads_toml(read_bounded(self.config_path))
+            except (OSError, ValueError) as exc:
+                return f"{self.config_path} cannot be read: {exc}"
+        try:
+            read_summary(self)
+        except RunError as err:
+            return err.message
+        return None
 
     def summary(self) -> "Summary | None":
         return read_summary(self)
@@ -1201,8 +1235,8 @@ def read_config(run: RunDir) -> dict[str, Any]:
     """``config.toml`` as a dict ({} when absent or damaged); for a validated
     :class:`~engine.config.ExperimentConfig` use ``ExperimentConfig.from_toml``."""
     try:
-        return tomllib.loads(run.config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return loads_toml(read_bounded(run.config_path))
+    except (OSError, ValueError):  # UnicodeDecodeError, TOMLDecodeError and TooDeep too
         return {}
 
 
@@ -1272,11 +1306,11 @@ def results_of(m: ModelSummary) -> dict[str, Any]:
 def describe(run: RunDir) -> dict[str, Any]:
     """Everything ``runs show`` prints: identity, state, config, environment, data, results."""
     summary = None
-    problem = None
+    problem = run.problem()
     try:
         summary = read_summary(run)
     except RunError as err:
-        problem = err.message
+        problem = problem or err.message
     results = {name: results_of(m) for name, m in (summary.models.items() if summary else [])}
     return {"id": run.id, "path": str(run.path), "status": run.status(),
             "config": read_config(run), "env": read_env(run), "data": read_data(run),

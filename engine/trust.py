@@ -44,6 +44,7 @@ from typing import Any
 
 from .errors import ConfigError, RunError
 from . import paths
+from .bounded import loads_json
 from .paths import atomic_write_text, config_dir
 
 SIGNATURE = "signature.json"
@@ -272,7 +273,7 @@ def _read_signature(path: Path, hint: str) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_SIGNATURE_BYTES:
             raise ValueError("far too large")
-        signature = json.loads(path.read_text(encoding="utf-8"))
+        signature = loads_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UntrustedModel(f"{path} cannot be read: {exc.strerror}",
                              "check the file's permissions") from None

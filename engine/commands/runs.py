@@ -44,10 +44,10 @@ def describe_run(run: RunDir) -> dict[str, Any]:
                            "synthetic": trained_on_synthetic(run),
                            "models": list(cfg.get("models") or []), "best_auc": None,
                            "best_model": None}
+    row["problem"] = run.problem()  # a damaged run is listed, with why; it hides no other
     try:
         summary = read_summary(run)
-    except RunError as err:  # a damaged summary must not hide the run
-        row["problem"] = err.message
+    except RunError:
         summary = None
     if summary is not None:
         row["models"] = list(summary.models) or row["models"]
@@ -85,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         auc = f"{r['best_auc']:.3f}" if r["best_auc"] is not None else "-"
         name = r["data_name"] + (" (synthetic)" if r["synthetic"] else "")
-        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  {name:<18}"
+        state = "damaged" if r["problem"] else (r["state"] or "?")
+        print(f"{r['id']:<26}{state:<13}{auc:>9}  {name:<18}"
               f"{','.join(r['models']) or '(default)'}")
+    damaged = [r for r in rows if r["problem"]]
+    for r in damaged:
+        print(f"damaged: {r['id']}: {r['problem']}")
     return 0
 
 
