@@ -504,6 +504,7 @@ class ExperimentConfig:
         raw: dict[str, Any] = dict(read_toml(Path(toml))) if toml is not None else {}
         source = str(toml) if toml is not None else "command line"
         names = dict(flag_names or {})
+        _refuse_empty(raw, flags or {}, names, source)
         classes = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe,
                    "augment": AugmentConfig}
         for key, value in (flags or {}).items():
@@ -541,6 +542,27 @@ def _sub_from_dict(klass: type, value: Any, where: str) -> Any:
         rest = {k: v for k, v in value.items() if k != "preset"}
         return TrainRecipe.from_preset(value.get("preset", "default"), **rest)
     return klass(**value)
+
+
+# settings where an empty value would silently mean "the default" (all models, the demo)
+_NOT_EMPTY = {"models": 'name at least one model, e.g. models = ["ann"], or leave the '
+                        "setting out for the default list",
+              "data": "give a data set (a Coswara root, a manifest CSV, a folder or demo), or "
+                      "leave the setting out for the demo"}
+
+
+def _refuse_empty(raw: Mapping[str, Any], flags: Mapping[str, Any], names: Mapping[str, str],
+                  source: str) -> None:
+    """An empty ``models`` or ``data``, from the file or a flag, is an error naming it."""
+    for key, hint in _NOT_EMPTY.items():
+        flag = flags.get(key)
+        if flag is not None and not (flag.strip() if isinstance(flag, str) else flag):
+            raise ConfigError(f"{names.get(key, key)} is empty", hint.replace(
+                'models = ["ann"]', "--models ann").replace("the setting", "the flag"))
+        if key in raw and isinstance(raw[key], (str, list, tuple)) and not (
+                raw[key].strip() if isinstance(raw[key], str) else raw[key]):
+            raise ConfigError(f"{source}: {key} = {raw[key]!r} is empty".replace("'", '"'),
+                              hint)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -288,7 +288,10 @@ def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, R
     from ..runner import preflight
     from ..runs import check_run_id
 
-    if args.resume:
+    if args.resume is not None:
+        if not args.resume.strip():  # '' would otherwise start a new, default run
+            raise RunError("--resume is empty", "name the run to resume: coughscope "
+                           "--headless --resume RUN (coughscope runs lists them)")
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
         if st.get("state") == "running":
