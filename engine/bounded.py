@@ -1,4 +1,5 @@
-"""Parsing text that comes from outside (run folders, configs, caches) with limits.
+"""Text that comes from outside (run folders, configs, caches, manifests): parsed with
+limits, shown with control characters escaped (:func:`printable`).
 
 ``json`` and ``tomllib`` recurse once per nesting level, so a file of 100,000 ``[`` raises
 ``RecursionError`` -- which no caller expects, and which took down ``coughscope runs`` and
@@ -65,3 +66,20 @@ def loads_toml(text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except RecursionError:
         raise TooDeep("nested too deeply to read") from None
+
+
+# characters that move the cursor, change colours, or reorder text on a terminal: C0 and C1
+# controls, DEL, and the bidirectional overrides and isolates
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u202e``), so a
+    file name, manifest value or run field can never drive the terminal it is shown on."""
+    return _CONTROL.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+        f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")

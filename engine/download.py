@@ -322,10 +322,12 @@ def _move_up(staging: Path, dest: Path, also: Iterable[str] = ()) -> list[Path]:
     contents is left as it is (a re-run). ``also``: names directly in ``dest`` that the
     caller will write afterwards, which must not exist yet either.
     """
+    from .bounded import printable
+
     collisions = [str(dest / name) for name in also if os.path.lexists(dest / name)]
     _collisions(staging, dest, collisions)
     if collisions:
-        shown = "\n  ".join(collisions[:20])
+        shown = "\n  ".join(printable(name) for name in collisions[:20])
         more = f"\n  ... and {len(collisions) - 20} more" if len(collisions) > 20 else ""
         raise DataError(
             f"refusing to extract into {dest}: {len(collisions)} name(s) there would be "

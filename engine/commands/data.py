@@ -159,7 +159,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines += [
             f"  {_short(e['path'], root)}: {e['reason']} [{e.get('stage', 'source')}]" for e in excluded
         ]
-    return "\n".join(lines)
+    from ..bounded import printable  # names and values come from the data set's files
+
+    return "\n".join(printable(line) for line in lines)
 
 
 def _short(path: str, root: str) -> str:
