@@ -109,7 +109,7 @@ def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
         except FileNotFoundError:
             break  # nothing below a missing component can be a link yet
         except NotADirectoryError:
-            raise OutsideRoot(f"refusing to write {path}: {current.parent} is a file, not a "
+            raise OutsideRoot(f"cannot write into {path}: {current.parent} is a file, not a "
                               "folder", "remove or rename that file") from None
         if stat.S_ISLNK(st.st_mode):
             raise _through_link(root, path, current)
@@ -161,7 +161,7 @@ def ensure_dir(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Pa
         if stat.S_ISLNK(st.st_mode):  # planted between the check and here
             raise _through_link(root, path, current)
         if not stat.S_ISDIR(st.st_mode):
-            raise OutsideRoot(f"refusing to write into {path}: {current} is a file, not a "
+            raise OutsideRoot(f"cannot write into {path}: {current} is a file, not a "
                               "folder", "remove or rename that file")
     return base / rel
 

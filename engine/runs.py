@@ -433,12 +433,12 @@ def read_json(path: Path) -> Any:
                        "check the file's permissions") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not valid JSON: {exc}", "the file is damaged") from None
-    except OSError as exc:
-        raise RunError(f"{path} cannot be read: {exc.strerror or exc}",
-                       "check the file and its permissions") from None
     except IsADirectoryError:
         raise RunError(f"{path} is a directory, not a file", "the run directory is damaged") \
             from None
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read: {exc.strerror or exc}",
+                       "check the file and its permissions") from None
 
 
 class RunLock:
