@@ -137,3 +137,23 @@ def test_runs_trust_never_signs_through_a_linked_model_folder(finished: Path,
     assert f"{run / 'majority' / '0'} is a symbolic link (to {elsewhere})" in done.stderr
     assert not (elsewhere / "signature.json").exists()
     assert "Traceback" not in done.stderr
+
+
+def test_the_cache_never_writes_through_a_link_and_says_so(tmp_path: Path) -> None:
+    from engine.cache import CACHE_VERSION, FeatureCache, _write_atomic
+    from engine.config import PreprocessConfig
+
+    cfg = PreprocessConfig()
+    root, elsewhere = tmp_path / "cache", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root.mkdir()
+    (root / f"v{CACHE_VERSION}").symlink_to(elsewhere)
+    cache = FeatureCache(cfg, root)
+    cache.save_memo()  # nothing to save yet
+    cache._memo, cache._memo_dirty = {"x": [1, 2, "d"]}, True
+    cache.save_memo()
+    assert (root / "hashes.json").is_file()  # the cache itself is fine
+    ok = cache._write(lambda: _write_atomic(cache.entry_path("ab" * 32), b"x", cache.root))
+    assert not ok and list(elsewhere.iterdir()) == []
+    assert cache.problem and "is a symbolic link" in cache.problem
+    assert str(elsewhere) in cache.problem
