@@ -48,6 +48,7 @@ AUDIO_EXTS = SOUNDFILE_EXTS | FFMPEG_EXTS
 
 FULL_SCALE = 0.999  # |sample| at or above this counts as "at full scale" (clipping check)
 SILENT_PEAK_DBFS = -60.0  # a peak below this is a silent recording
+MAX_SAMPLE = 1e6  # a float WAV beyond this is not scaled as audio (1 is full scale)
 TRIM_FRAME_S = 0.025
 TRIM_HOP_S = 0.010
 
@@ -319,6 +320,10 @@ def clean(samples: np.ndarray, sr: int, cfg: PreprocessConfig = PreprocessConfig
     check_plausible(int(sr), int(channels), int(n))
     if not np.isfinite(x).all():
         raise ClipRejected("unreadable: samples are not finite numbers (NaN/inf)")
+    peak = float(np.abs(x).max())
+    if peak > MAX_SAMPLE:  # float samples scaled far past full scale: features overflow
+        raise ClipRejected(f"unreadable: samples reach {peak:.3g}, far outside the audio range "
+                           f"(full scale is 1; at most {MAX_SAMPLE:g} is accepted)")
     mono = x[:, 0] if channels == 1 else x.mean(axis=1, dtype=np.float32)
     _check_silence(x)
     check_clipping(x, cfg)

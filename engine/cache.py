@@ -39,7 +39,10 @@ import numpy as np
 
 from .config import PreprocessConfig
 from .features import feature_names
+from . import paths
 from .paths import cache_dir
+from .bounded import loads_json
+from .runs import dumps
 
 CACHE_VERSION = 2  # 2: rejection reasons no longer name a file
 MAX_BUNDLES = 8  # per config; the least recently written are removed beyond this
@@ -119,7 +122,8 @@ class FeatureCache:
     def save_memo(self) -> None:
         if self._memo is not None and self._memo_dirty and self.problem is None:
             self._write(lambda: _write_atomic(
-                self.root / "hashes.json", json.dumps(self._memo, separators=(",", ":")).encode()))
+                self.root / "hashes.json",
+                json.dumps(self._memo, separators=(",", ":"), allow_nan=False).encode(), self.root))
             self._memo_dirty = False
 
     def _write(self, write: Any) -> bool:
@@ -132,11 +136,14 @@ class FeatureCache:
         except OSError as exc:
             self.problem = cache_problem(self.root, exc)
             return False
+        except paths.OutsideRoot as exc:  # a link planted in the cache: not written, said
+            self.problem = f"the cache is not written: {exc.message}"
+            return False
 
     def _load_memo(self) -> dict[str, list[Any]]:
         if self._memo is None:
             try:
-                memo = json.loads((self.root / "hashes.json").read_bytes())
+                memo = loads_json((self.root / "hashes.json").read_bytes())
                 self._memo = memo if isinstance(memo, dict) else {}
             except (OSError, ValueError):
                 self._memo = {}
@@ -171,10 +178,10 @@ class FeatureCache:
             return
         if entry.usable:
             arrays = {"features": entry.features, "logmel": entry.logmel,
-                      "info": np.array(json.dumps(entry.info))}
+                      "info": np.array(dumps(entry.info))}
         else:
             arrays = {"rejected": np.array(entry.rejected)}
-        self._write(lambda: _write_atomic(self.entry_path(key), _npz_bytes(arrays)))
+        self._write(lambda: _write_atomic(self.entry_path(key), _npz_bytes(arrays), self.root))
 
     def _valid(self, features: Any, logmel: Any, rows: int | None) -> bool:
         """Shapes and dtypes as this config makes them; ``rows`` None: one clip, no row axis."""
@@ -213,10 +220,10 @@ class FeatureCache:
         return bundle
 
     def store_bundle(self, keys: list[str], bundle: Bundle) -> None:
-        arrays = {"keys": np.array(keys), "status": np.array(json.dumps(bundle.status)),
+        arrays = {"keys": np.array(keys), "status": np.array(dumps(bundle.status)),
                   "features": bundle.features, "logmel": bundle.logmel}
         path = self.bundle_path(keys)
-        if self._write(lambda: _write_atomic(path, _npz_bytes(arrays))):
+        if self._write(lambda: _write_atomic(path, _npz_bytes(arrays), self.root)):
             self._evict_bundles(keep=path)
 
     def _evict_bundles(self, keep: Path) -> None:
@@ -250,13 +257,17 @@ def _remove(path: Path) -> None:
         pass
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, root: Path | None = None) -> None:
     """Temp file + rename, without fsync: after a crash an entry is either whole or fails its
     checks on read and is rebuilt, so the ~5 ms fsync per clip buys nothing here."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    root = root if root is not None else path.parent
+    paths.ensure_dir(root, path.parent)  # inside the cache, never through a planted link
+    paths.inside(root, path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        tmp.write_bytes(data)
+        with os.fdopen(os.open(tmp, flags, 0o644), "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     finally:
         _remove(tmp)

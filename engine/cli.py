@@ -78,6 +78,14 @@ def build_run_parser(prog: str = "coughscope") -> argparse.ArgumentParser:
     return parser
 
 
+def _shown(text: str) -> str:
+    """An error for the terminal: each line with its control characters escaped (messages
+    quote file names, manifest values and run fields)."""
+    from .bounded import printable
+
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 @contextlib.contextmanager
 def library_output_to_stderr() -> Iterator[None]:
     """Send everything written to stdout meanwhile -- Python prints and C-level writes of
@@ -104,7 +112,7 @@ def library_output_to_stderr() -> Iterator[None]:
 
 def json_error(message: str, hint: str, code: int) -> str:
     """The JSON object a ``--json`` command prints on stdout when it fails."""
-    return json.dumps({"error": message, "hint": hint, "exit_code": code})
+    return json.dumps({"error": message, "hint": hint, "exit_code": code}, allow_nan=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args_list)
     except CoughscopeError as err:
-        print(f"coughscope: error: {err.describe()}", file=sys.stderr)
+        print(f"coughscope: error: {_shown(err.describe())}", file=sys.stderr)
         if as_json:
             _print_quietly(json_error(err.message, err.hint, int(err.exit_code)))
         return int(err.exit_code)
@@ -144,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         message = f"{where}{exc.strerror or exc}"
         hint = DISK_ERRORS[exc.errno]
-        print(f"coughscope: error: {message}\n  hint: {hint}", file=sys.stderr)
+        print(f"coughscope: error: {_shown(message)}\n  hint: {hint}", file=sys.stderr)
+        # README's table: a full disk or quota is "unavailable here" (3); permissions are 1
+        code = ExitCode.UNAVAILABLE if exc.errno in (errno.ENOSPC, errno.EDQUOT) \
+            else ExitCode.FAILURE
         if as_json:
-            _print_quietly(json_error(message, hint, int(ExitCode.FAILURE)))
-        return int(ExitCode.FAILURE)
+            _print_quietly(json_error(message, hint, int(code)))
+        return int(code)
     except Exception as exc:
         if not as_json:
             raise

@@ -25,7 +25,6 @@ import hashlib
 import json
 import re
 import stat
-import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -524,6 +523,7 @@ class ExperimentConfig:
         raw: dict[str, Any] = dict(read_toml(Path(toml))) if toml is not None else {}
         source = str(toml) if toml is not None else "command line"
         names = dict(flag_names or {})
+        _refuse_empty(raw, flags or {}, names, source)
         classes = {"preprocess": PreprocessConfig, "split": SplitConfig, "recipe": TrainRecipe,
                    "augment": AugmentConfig}
         for key, value in (flags or {}).items():
@@ -563,6 +563,27 @@ def _sub_from_dict(klass: type, value: Any, where: str) -> Any:
     return klass(**value)
 
 
+# settings where an empty value would silently mean "the default" (all models, the demo)
+_NOT_EMPTY = {"models": 'name at least one model, e.g. models = ["ann"], or leave the '
+                        "setting out for the default list",
+              "data": "give a data set (a Coswara root, a manifest CSV, a folder or demo), or "
+                      "leave the setting out for the demo"}
+
+
+def _refuse_empty(raw: Mapping[str, Any], flags: Mapping[str, Any], names: Mapping[str, str],
+                  source: str) -> None:
+    """An empty ``models`` or ``data``, from the file or a flag, is an error naming it."""
+    for key, hint in _NOT_EMPTY.items():
+        flag = flags.get(key)
+        if flag is not None and not (flag.strip() if isinstance(flag, str) else flag):
+            raise ConfigError(f"{names.get(key, key)} is empty", hint.replace(
+                'models = ["ann"]', "--models ann").replace("the setting", "the flag"))
+        if key in raw and isinstance(raw[key], (str, list, tuple)) and not (
+                raw[key].strip() if isinstance(raw[key], str) else raw[key]):
+            raise ConfigError(f"{source}: {key} = {raw[key]!r} is empty".replace("'", '"'),
+                              hint)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, or raise a :class:`ConfigError` saying why it cannot be one."""
     try:
@@ -588,7 +609,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}",
                           "check the path and its permissions") from None
+    from .bounded import loads_toml
+
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return loads_toml(text)
+    except ValueError as exc:  # TOMLDecodeError, or nested too deeply (TooDeep)
         raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the file") from None

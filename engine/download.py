@@ -313,27 +313,64 @@ def _unsafe(archive: Path, member: str, why: str) -> DataError:
     )
 
 
-def _move_up(staging: Path, dest: Path) -> list[Path]:
+def _move_up(staging: Path, dest: Path, also: Iterable[str] = ()) -> list[Path]:
+    """Move the contents of ``staging`` into ``dest``, merging folders.
+
+    Nothing already in ``dest`` is replaced: every name is checked first and, when one would
+    collide with something there (a file with other contents, a link, a file where a folder
+    goes), nothing moves and a :class:`DataError` lists the names. A file with the very same
+    contents is left as it is (a re-run). ``also``: names directly in ``dest`` that the
+    caller will write afterwards, which must not exist yet either.
+    """
+    from .bounded import printable
+
+    collisions = [str(dest / name) for name in also if os.path.lexists(dest / name)]
+    _collisions(staging, dest, collisions)
+    if collisions:
+        shown = "\n  ".join(printable(name) for name in collisions[:20])
+        more = f"\n  ... and {len(collisions) - 20} more" if len(collisions) > 20 else ""
+        raise DataError(
+            f"refusing to extract into {dest}: {len(collisions)} name(s) there would be "
+            f"replaced; nothing was moved:\n  {shown}{more}",
+            "move those files away, or choose an empty folder with --dest")
     moved = []
     for item in sorted(staging.iterdir()):
         target = dest / item.name
-        if target.exists():
-            _merge(item, target)
-        else:
-            os.replace(item, target)
+        _merge(item, target)
         moved.append(target)
     return moved
 
 
-def _merge(src: Path, dst: Path) -> None:
-    if src.is_dir() and dst.is_dir():
-        for child in src.iterdir():
-            if (dst / child.name).exists():
-                _merge(child, dst / child.name)
+def _collisions(src: Path, dst: Path, out: list[str]) -> None:
+    """Append to ``out`` every path under ``dst`` that moving ``src``'s contents would
+    replace (see :func:`_move_up`)."""
+    import filecmp
+
+    for child in sorted(src.iterdir()):
+        target = dst / child.name
+        if not os.path.lexists(target):
+            continue
+        if os.path.islink(target):
+            out.append(f"{target} (a link)")
+        elif child.is_dir() and not child.is_symlink():
+            if target.is_dir():
+                _collisions(child, target, out)
             else:
-                os.replace(child, dst / child.name)
-    else:
-        os.replace(src, dst)
+                out.append(f"{target} (a file where the archive has a folder)")
+        elif target.is_dir():
+            out.append(f"{target} (a folder where the archive has a file)")
+        elif child.is_symlink() or not filecmp.cmp(child, target, shallow=False):
+            out.append(str(target))
+
+
+def _merge(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst``; a folder that exists is merged; a file that exists is the same
+    file (checked by :func:`_collisions`) and is kept as it is."""
+    if not os.path.lexists(dst):
+        os.rename(src, dst)
+    elif src.is_dir() and not src.is_symlink() and dst.is_dir() and not dst.is_symlink():
+        for child in sorted(src.iterdir()):
+            _merge(child, dst / child.name)
 
 
 # --------------------------------------------------------------------------- data sets
@@ -450,10 +487,14 @@ def _get_archive(
         archive = download(
             f"{base}/{entry.archive}", dest / ".parts" / archive_name, progress=_progress(factory, archive_name)
         )
-        for top in extract_tar(archive, dest / ".parts" / "unpacked"):
+        written = ("manifest.csv", "manifest-skipped.txt") if entry.manifest else ()
+        unpacked = dest / ".parts" / "unpacked"
+        if not unpacked.is_symlink():  # left by an earlier try that was refused: ours
+            shutil.rmtree(unpacked, ignore_errors=True)
+        for top in extract_tar(archive, unpacked):
             # GitHub archives hold one folder, <repo>-<commit>/: lift its contents into dest
             if top.is_dir():
-                _move_up(top, dest)
+                _move_up(top, dest, also=written)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(entry.archive + "\n", encoding="utf-8")
         if not keep_archives:
@@ -489,7 +530,7 @@ def write_covid19_cough_manifest(root: Path) -> tuple[Path, int]:
         for rec in records:
             why = _unusable_record(rec)
             if why:
-                skipped.append(f"{why}: {json.dumps(rec)}")  # unusable, but listed
+                skipped.append(f"{why}: {json.dumps(rec, allow_nan=False)}")  # unusable, but listed
                 continue
             writer.writerow([
                 f"raw/{rec['filename']}",

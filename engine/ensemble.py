@@ -15,7 +15,6 @@ where they are; the ensemble's ``model.json`` lists members and weights.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from .paths import atomic_write_text
+from .bounded import loads_json
+from .runs import dumps as _dumps
 
 MAX_STEPS = 25  # at most this many picks (with repetition)
 FORMAT = "coughscope.ensemble/1"
@@ -57,7 +58,7 @@ class Selection:
                 "val_auc": self.val_auc, "steps": self.steps}
 
     def save(self, model_dir: Path) -> None:
-        atomic_write_text(Path(model_dir) / "model.json", json.dumps(self.to_json(), indent=2))
+        atomic_write_text(Path(model_dir) / "model.json", _dumps(self.to_json(), indent=2))
 
 
 def select(y_val: np.ndarray, val_probabilities: dict[Member, np.ndarray],
@@ -146,7 +147,7 @@ def load(spec: Any, model_dir: Path) -> EnsemblePredictor:
 
     model_dir = Path(model_dir)
     try:
-        body = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+        body = loads_json((model_dir / "model.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunError(f"{model_dir / 'model.json'} cannot be read: {exc}",
                        "rerun the experiment with the ensemble") from None

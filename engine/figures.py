@@ -41,8 +41,9 @@ def write_figures(run_dir: Path, results: dict[str, Any]) -> list[Path]:
     """
     import matplotlib  # ~0.3 s; only runs that draw figures pay it
 
-    out_dir = Path(run_dir) / "figures"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .paths import ensure_dir
+
+    out_dir = ensure_dir(run_dir, Path(run_dir) / "figures")  # refused when it is a link
     written: list[Path] = []
     with matplotlib.rc_context(_RC):
         for model, result in results.items():
@@ -51,7 +52,7 @@ def write_figures(run_dir: Path, results: dict[str, Any]) -> list[Path]:
                                ("reliability", _reliability)):
                 fig = draw(model, seeds, result)
                 if fig is not None:
-                    written += _save(fig, out_dir / f"{kind}_{_safe(model)}")
+                    written += _save(fig, out_dir / f"{kind}_{_safe(model)}", run_dir)
     return written
 
 
@@ -64,16 +65,20 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, stem: Path) -> list[Path]:
+def _save(fig: Any, stem: Path, root: Path) -> list[Path]:
+    import io
+
+    from .paths import atomic_write_bytes
+
     paths = []
     fig.draw_without_rendering()  # lay out once, then keep the positions for every format
     fig.set_layout_engine("none")
     for fmt in FORMATS:
         path = stem.with_suffix(f".{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp")
         meta = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(tmp, format=fmt, dpi=150, metadata=meta)
-        tmp.replace(path)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=150, metadata=meta)
+        atomic_write_bytes(path, buf.getvalue(), root=root)
         paths.append(path)
     return paths
 

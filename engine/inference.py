@@ -450,11 +450,18 @@ class Classifier:
         except ClipRejected as exc:
             return FileResult(str(path), warnings, error=plain_reason(exc.reason))
         feats, logmel = compute_batch(audio.samples[None, :], np.array([len(audio.samples)]), cfg)
+        if not (np.isfinite(feats).all() and np.isfinite(logmel).all()):
+            return FileResult(str(path), warnings, error="its audio features are not finite "
+                              "numbers (NaN or infinity): no verdict; check the recording")
         warnings += self.level_warnings(feats[0])
         if not has_cough_burst(audio.samples, cfg.sample_rate):
             warnings.append("no cough-like burst found (a sharp onset followed by a decay): is "
                             "this a cough? The models were trained on coughs only")
         verdicts = [self._verdict(name, feats, logmel) for name in self.model_names]
+        broken = [v.model for v in verdicts if not np.isfinite(v.seeds).all()]
+        if broken:  # a NaN is not "negative": no verdict at all
+            return FileResult(str(path), warnings, error=f"{', '.join(broken)} gave no finite "
+                              "probability (NaN or infinity) for this recording: no verdict")
         short = clip_frames(len(audio.samples), cfg) < cfg.n_frames
         return FileResult(str(path), warnings, verdicts=verdicts,
                           duration=round(audio.trimmed_duration, 3), samples=audio.samples,
@@ -516,12 +523,15 @@ def check_reference(path: Path, data: Any) -> dict[str, Any]:
     return reference
 
 
-def check_writable(folder: Path) -> None:
-    """Make ``folder`` if needed and prove a file can be written there (before long work)."""
+def check_writable(folder: Path, root: Path | None = None) -> None:
+    """Make ``folder`` if needed and prove a file can be written there (before long work);
+    with ``root``, the folder must be inside it and reached through no link."""
     import tempfile
 
+    from .paths import ensure_dir
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_dir(folder.parent if root is None else root, folder)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
             pass
     except OSError as exc:

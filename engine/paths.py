@@ -13,8 +13,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
+from typing import IO
+
+from .errors import CoughscopeError
 
 
 RUNS_DIR_HELP = ("default: $COUGHSCOPE_RUNS_DIR, else ./runs when it exists, else the per-user "
@@ -82,16 +87,131 @@ def short_path(path: str | os.PathLike[str]) -> str:
     return str(p)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+class OutsideRoot(CoughscopeError):
+    """A write would leave its root (a run folder, the cache, a download destination): the
+    path climbs out of it, or goes through a symbolic link planted inside it."""
+
+
+def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """``path`` checked to stay inside ``root``; returns it as an absolute path.
+
+    ``root`` itself may be a link (the user chose it); below it, no existing component of
+    ``path`` may be a symbolic link, and none may be ``..``. Raises :class:`OutsideRoot`
+    naming the path and the link. This is the one check every writer into a root goes
+    through (:func:`ensure_dir`, :func:`open_append`, :func:`atomic_write_bytes`).
+    """
+    base, rel = _split(root, path)
+    current = base
+    for part in rel.parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            break  # nothing below a missing component can be a link yet
+        except NotADirectoryError:
+            raise OutsideRoot(f"cannot write into {path}: {current.parent} is a file, not a "
+                              "folder", "remove or rename that file") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise _through_link(root, path, current)
+    return base / rel
+
+
+def _split(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(absolute root, path relative to it)``, refusing a path outside it or with ``..``."""
+    raw = Path(path) if Path(path).is_absolute() else Path.cwd() / path
+    given = Path(root) if Path(root).is_absolute() else Path.cwd() / root
+    for base in (given, Path(os.path.abspath(root)), Path(os.path.realpath(root))):
+        n = len(base.parts)
+        if raw.parts[:n] == base.parts:
+            rel = Path(*raw.parts[n:])
+            if ".." in rel.parts:
+                raise OutsideRoot(f"refusing to write {path}: '..' could lead out of {root}",
+                                  "name a path inside the folder")
+            return base, rel
+    raise OutsideRoot(f"refusing to write {path}: it is outside {root}",
+                      "coughscope writes only inside the folder it was given")
+
+
+def _through_link(root: str | os.PathLike[str], path: str | os.PathLike[str],
+                  link: Path) -> OutsideRoot:
     try:
-        with open(tmp, "wb") as fh:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return OutsideRoot(
+        f"refusing to write {path}: {link} is a symbolic link (to {target}) inside {root}; "
+        "coughscope never writes through a link",
+        f"replace the link {link} with a real file or folder, or use a copy of the folder "
+        "made without links")
+
+
+def ensure_dir(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Make folder ``path`` inside ``root`` (and the folders between), never through a link."""
+    inside(root, path)
+    base, rel = _split(root, path)
+    base.mkdir(parents=True, exist_ok=True)  # the root itself is the user's choice
+    current = base
+    for part in rel.parts:
+        current = current / part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            pass
+        st = os.lstat(current)
+        if stat.S_ISLNK(st.st_mode):  # planted between the check and here
+            raise _through_link(root, path, current)
+        if not stat.S_ISDIR(st.st_mode):
+            raise OutsideRoot(f"cannot write into {path}: {current} is a file, not a "
+                              "folder", "remove or rename that file")
+    return base / rel
+
+
+def open_append(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> IO[str]:
+    """``path`` opened for appending text, inside ``root``, never through a link
+    (``O_NOFOLLOW`` on the file itself, :func:`inside` for the folders above it)."""
+    target = inside(root, path)
+    ensure_dir(root, target.parent)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW
+    try:
+        fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            inside(root, target)  # names the link
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, root: str | os.PathLike[str] | None = None
+                       ) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename.
+
+    The write stays inside ``root`` (default: the file's own folder, so at least the file is
+    never a link): see :func:`inside`. The temp file is created exclusively, never through a
+    link, and the rename replaces a name, never what a link points to.
+    """
+    path = Path(path)
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        root = path.parent
+    target = inside(root, path)
+    ensure_dir(root, target.parent)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW
+    try:
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileExistsError:  # left by a killed writer with our pid: ours to replace
+            os.unlink(tmp)
+            fd = os.open(tmp, flags, 0o644)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        inside(root, target)  # a link planted while we wrote is still refused
+        os.replace(tmp, target)
     except BaseException:  # a full disk or a signal: leave no half-written temp behind
         try:
             os.unlink(tmp)
@@ -100,5 +220,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, root: str | os.PathLike[str] | None = None
+                      ) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), root=root)

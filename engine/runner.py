@@ -37,7 +37,7 @@ from .clips import LABELS
 from .config import ExperimentConfig
 from .errors import ConfigError, CoughscopeError, Interrupted, RunError
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
-from .paths import atomic_write_text
+from .paths import atomic_write_text, ensure_dir
 from .runs import (Event, EventLog, RunDir, RunLock, environment, now_iso, read_json,
                    remove_stale_temps, write_env, write_json)
 
@@ -335,8 +335,7 @@ def train_one(
     from . import models, trust
     from .refit import chosen_of, refit_enabled
 
-    workdir = run.model_dir(spec.name, seed)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = ensure_dir(run.path, run.model_dir(spec.name, seed))  # never through a link
     history: list[dict[str, Any]] = []
 
     def on_epoch(record: dict[str, Any]) -> None:
@@ -348,7 +347,7 @@ def train_one(
 
     recipe = config.recipe
     refit = refit_enabled(config, spec)
-    fit_dir = workdir / "selection" if refit else workdir
+    fit_dir = ensure_dir(run.path, workdir / "selection") if refit else workdir
     ctx = FitContext(
         recipe=recipe,
         seed=seed,
@@ -659,7 +658,7 @@ def ensemble_results(spec: ModelSpec, prepared: PreparedData, config: Experiment
         selection = select(y[split.val], {m: p[split.val] for m, p in candidates.items()},
                            strata=strata)
         prob = selection.average(candidates)
-        workdir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(run.path, workdir)
         selection.save(workdir)
         from . import trust
         from .metrics import log_loss

@@ -43,13 +43,14 @@ import math
 import os
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
+from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml
 from .errors import RunError
+from . import paths
 from .paths import atomic_write_text
 
 SCHEMA_VERSION = 1
@@ -347,11 +348,15 @@ def repair_torn_tail(path: Path) -> bool:
 class EventLog:
     """Append-only writer for ``events.jsonl``; each event is one flushed line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path | None = None) -> None:
+        """``root``: the folder the log must stay inside (default: its own folder); a log
+        that is a symbolic link, or reached through one, is refused (:mod:`engine.paths`)."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        root = path.parent if root is None else root
+        paths.ensure_dir(root, path.parent)
+        paths.inside(root, path)
         self.repaired = repair_torn_tail(path)
-        self._fh = open(path, "a", encoding="utf-8")
+        self._fh = paths.open_append(root, path)
 
     def write(self, event: Event) -> Event:
         self._fh.write(dumps(event.to_dict()) + "\n")
@@ -394,8 +399,8 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int, list[str
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
-        except ValueError:
+            obj = loads_json(raw)
+        except (ValueError, UnicodeDecodeError):
             problems.append(f"{path.name}: skipped a damaged event line ({raw[:60]!r}...)")
             continue
         event = parse_event(obj)
@@ -423,13 +428,26 @@ def read_all_events(path: Path) -> tuple[list[Event], list[str]]:
 # ============================================================================ files
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, dumps(obj, indent=2) + "\n")
+def read_bounded(path: Path, limit: int = MAX_RUN_FILE_BYTES) -> str:
+    """The UTF-8 text of a run's file, refused (``ValueError``) past ``limit`` bytes."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise ValueError(f"it is {size} bytes, more than the {limit} a run file may hold")
+        return fh.read(limit + 1).decode("utf-8")
+
+
+def write_json(path: Path, obj: Any, *, root: Path | None = None) -> None:
+    """``obj`` as JSON (no NaN, :func:`dumps`), written atomically inside ``root`` (default:
+    the file's folder; never through a link, :func:`engine.paths.inside`)."""
+    atomic_write_text(path, dumps(obj, indent=2) + "\n", root=root)
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file of a run, bounded in size and depth (:mod:`engine.bounded`); any problem
+    is a :class:`RunError` naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(read_bounded(path))
     except FileNotFoundError:
         raise RunError(f"{path} does not exist", "is this a coughscope run directory?") from None
     except PermissionError:
@@ -440,6 +458,9 @@ def read_json(path: Path) -> Any:
     except IsADirectoryError:
         raise RunError(f"{path} is a directory, not a file", "the run directory is damaged") \
             from None
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read: {exc.strerror or exc}",
+                       "check the file and its permissions") from None
 
 
 class RunLock:
@@ -454,8 +475,14 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        paths.ensure_dir(self.path.parent, self.path.parent)
+        paths.inside(self.path.parent, self.path)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                paths.inside(self.path.parent, self.path)  # names the link planted meanwhile
+            raise
         for attempt in range(5):  # a reader's probe holds a shared lock for microseconds
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -581,12 +608,14 @@ class RunDir:
         the run's lock (or, for runs written before the lock existed, its pid is alive);
         ``interrupted`` when it claims ``running`` but its writer is gone (``kill -9``, a
         reboot)."""
+        if not os.path.lexists(self.status_path):
+            return {"state": "unknown"}
         try:
             st = read_json(self.status_path)
-        except RunError:
-            return {"state": "unknown"}
+        except RunError as err:  # listed as damaged, with the reason; never an exception
+            return {"state": "damaged", "problem": err.message}
         if not isinstance(st, dict):
-            return {"state": "unknown"}
+            return {"state": "damaged", "problem": f"{self.status_path} is not a JSON object"}
         if st.get("state") == "running":
             alive = self.writer_alive() if (self.path / ".lock").exists() else \
                 pid_alive(st.get("pid"))
@@ -610,22 +639,22 @@ class RunDir:
             current.pop("ended", None)
         else:
             current["ended"] = now_iso()
-        write_json(self.status_path, current)
+        write_json(self.status_path, current, root=self.path)
 
     def started_at(self) -> float:
         """The recorded start time (Unix seconds): ``status.json``, else the first event,
         else the config's mtime. Never the folder's mtime, which other commands change."""
         try:
-            st = json.loads(self.status_path.read_text(encoding="utf-8"))
+            st = read_json(self.status_path)
             if isinstance(st.get("started_unix"), (int, float)):
                 return float(st["started_unix"])
             if isinstance(st.get("started"), str):
                 return datetime.fromisoformat(st["started"]).timestamp()
-        except (OSError, ValueError, AttributeError):
+        except (RunError, ValueError, AttributeError):
             pass
         try:
             with open(self.events_path, "rb") as fh:
-                first = json.loads(fh.readline() or b"{}")
+                first = loads_json(fh.readline(1 << 20) or b"{}")
             if isinstance(first.get("time"), (int, float)):
                 return float(first["time"])
         except (OSError, ValueError, AttributeError):
@@ -634,6 +663,24 @@ class RunDir:
             return self.config_path.stat().st_mtime
         except OSError:
             return 0.0
+
+    def problem(self) -> str | None:
+        """Why this run cannot be read as a whole (``status.json``, ``config.toml`` or
+        ``summary.json`` damaged: too large, nested too deeply, not JSON/TOML), or None. A
+        damaged run is listed with this reason; it never hides the other runs."""
+        status = self.status()
+        if status.get("state") == "damaged":
+            return str(status.get("problem"))
+        if self.config_path.exists():
+            try:
+                loads_toml(read_bounded(self.config_path))
+            except (OSError, ValueError) as exc:
+                return f"{self.config_path} cannot be read: {exc}"
+        try:
+            read_summary(self)
+        except RunError as err:
+            return err.message
+        return None
 
     def summary(self) -> "Summary | None":
         return read_summary(self)
@@ -781,9 +828,9 @@ def write_env(run: RunDir, env: dict[str, Any], resumed: bool) -> None:
         except RunError:
             current = {}
         current.setdefault("resumes", []).append(env)
-        write_json(run.env_path, current)
+        write_json(run.env_path, current, root=run.path)
     else:
-        write_json(run.env_path, env)
+        write_json(run.env_path, env, root=run.path)
 
 
 # ============================================================================ readers
@@ -1237,8 +1284,8 @@ def read_config(run: RunDir) -> dict[str, Any]:
     """``config.toml`` as a dict ({} when absent or damaged); for a validated
     :class:`~engine.config.ExperimentConfig` use ``ExperimentConfig.from_toml``."""
     try:
-        return tomllib.loads(run.config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return loads_toml(read_bounded(run.config_path))
+    except (OSError, ValueError):  # UnicodeDecodeError, TOMLDecodeError and TooDeep too
         return {}
 
 
@@ -1363,11 +1410,11 @@ def reliability_of(m: ModelSummary) -> list[dict[str, Any]]:
 def describe(run: RunDir) -> dict[str, Any]:
     """Everything ``runs show`` prints: identity, state, config, environment, data, results."""
     summary = None
-    problem = None
+    problem = run.problem()
     try:
         summary = read_summary(run)
     except RunError as err:
-        problem = err.message
+        problem = problem or err.message
     results = {name: results_of(m) for name, m in (summary.models.items() if summary else [])}
     reliability = {name: reliability_of(m)
                    for name, m in (summary.models.items() if summary else [])}

@@ -42,7 +42,6 @@ default the paper would have used; 0.9 otherwise), ``adam``, ``adamw``.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 import os
@@ -66,6 +65,8 @@ from .models import FitContext, ModelSpec, TrainData, batch_size_of, selection_a
 from .augment import mixup_loss
 from .models.nets import build_net, uses_channels_last
 from .paths import atomic_write_bytes, atomic_write_text
+from .bounded import loads_json
+from .runs import dumps
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -266,7 +267,7 @@ class TorchPredictor:
             atomic_write_bytes(model_dir / BEST, _serialise(state))
             self.weights_saved_in = model_dir
         meta = dict(self.meta, threshold=self.threshold)
-        atomic_write_text(model_dir / MODEL_JSON, json.dumps(meta, indent=2))
+        atomic_write_text(model_dir / MODEL_JSON, dumps(meta, indent=2))
 
 
 def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPredictor:
@@ -282,7 +283,7 @@ def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> TorchPr
             f"{model_dir} holds no trained {spec.name} ({MODEL_JSON} and {BEST} expected)",
             "pick a model directory of a finished run (runs/<run>/<model>/<seed>)",
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = loads_json(meta_path.read_text(encoding="utf-8"))
     shape = meta["input_shape"]
     net = build_net(
         meta["model"],

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, RunError
+from . import paths
+from .bounded import loads_json
 from .paths import atomic_write_text, config_dir
 
 SIGNATURE = "signature.json"
@@ -195,22 +197,28 @@ def _sha256(path: Path) -> str:
 
 
 def _mac(key: bytes, files: dict[str, str]) -> str:
-    body = json.dumps({"format": FORMAT, "files": files}, sort_keys=True, separators=(",", ":"))
+    body = json.dumps({"format": FORMAT, "files": files}, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False)
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 # ----------------------------------------------------------------------------- sign and verify
 
 
-def sign_model_dir(model_dir: Path) -> Path:
-    """Sign every artefact in ``model_dir`` with this user's key (made on first use)."""
+def sign_model_dir(model_dir: Path, root: Path | None = None) -> Path:
+    """Sign every artefact in ``model_dir`` with this user's key (made on first use).
+
+    ``root``: the run folder the signature must stay inside (default: ``model_dir``); a
+    model folder that is, or is reached through, a symbolic link is refused."""
     model_dir = Path(model_dir)
+    root = model_dir if root is None else Path(root)
+    paths.inside(root, model_dir / SIGNATURE)
     key = load_key(create=True)
     assert key is not None  # made above when absent
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
     body = {"format": FORMAT, "key_id": key_id(key), "files": files, "hmac": _mac(key, files)}
     path = model_dir / SIGNATURE
-    atomic_write_text(path, json.dumps(body, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(body, indent=2, allow_nan=False) + "\n", root=root)
     return path
 
 
@@ -265,7 +273,7 @@ def _read_signature(path: Path, hint: str) -> dict[str, Any]:
     try:
         if path.stat().st_size > MAX_SIGNATURE_BYTES:
             raise ValueError("far too large")
-        signature = json.loads(path.read_text(encoding="utf-8"))
+        signature = loads_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UntrustedModel(f"{path} cannot be read: {exc.strerror}",
                              "check the file's permissions") from None

@@ -284,3 +284,71 @@ def test_base_url_override_and_unknown_name(monkeypatch, capsys):
     assert resolve_base_url(entry, "http://127.0.0.1:9/x/") == "http://127.0.0.1:9/x"
     assert cli_main(["data", "get", "nosuchset"]) == 2
     assert "choose one of: coswara, covid19-cough" in capsys.readouterr().err
+
+
+def serve_covid19_cough(server: Server, extra: dict[str, bytes] | None = None) -> str:
+    entry = load_catalogue()["covid19-cough"]
+    records = [{"filename": "a.mp3", "covid19": True}, {"filename": "b.mp3", "covid19": False}]
+    top = f"dataset-{entry.archive}"
+    members = {f"{top}/metadata.json": json.dumps(records).encode(),
+               f"{top}/raw/a.mp3": b"ID3a", f"{top}/raw/b.mp3": b"ID3b",
+               **{f"{top}/{k}": v for k, v in (extra or {}).items()}}
+    server.files[f"/covid19-cough/{entry.archive}"] = make_tar_gz(members)
+    return server.url + "/covid19-cough"
+
+
+def test_data_get_never_replaces_the_users_files(server, tmp_path, capsys):
+    """Issue 21: moving the extracted tree into --dest replaced a README.md and a .bashrc."""
+    base = serve_covid19_cough(server, {"README.md": b"theirs\n", ".bashrc": b"rm -rf ~\n"})
+    dest = tmp_path / "home"
+    (dest / "raw").mkdir(parents=True)
+    (dest / "README.md").write_text("mine\n")
+    (dest / ".bashrc").write_text("export MINE=1\n")
+    (dest / "raw" / "b.mp3").write_bytes(b"my own b")
+    code = cli_main(["data", "get", "covid19-cough", "--dest", str(dest), "--base-url", base])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "3 name(s) there would be replaced; nothing was moved" in err
+    for name in ("README.md", ".bashrc", "raw/b.mp3"):
+        assert str(dest / name) in err
+    assert (dest / "README.md").read_text() == "mine\n"
+    assert (dest / ".bashrc").read_text() == "export MINE=1\n"
+    assert (dest / "raw" / "b.mp3").read_bytes() == b"my own b"
+    assert not (dest / "raw" / "a.mp3").exists() and not (dest / "metadata.json").exists()
+    assert not (dest / "manifest.csv").exists()
+
+
+def test_data_get_keeps_a_manifest_the_user_already_had(server, tmp_path, capsys):
+    base = serve_covid19_cough(server)
+    dest = tmp_path / "c19"
+    dest.mkdir()
+    (dest / "manifest.csv").write_text("path,label\nmine.wav,positive\n")
+    code = cli_main(["data", "get", "covid19-cough", "--dest", str(dest), "--base-url", base])
+    assert code == 2
+    assert str(dest / "manifest.csv") in capsys.readouterr().err
+    assert (dest / "manifest.csv").read_text() == "path,label\nmine.wav,positive\n"
+
+
+def test_data_get_into_a_folder_with_other_files_and_same_files_works(server, tmp_path):
+    base = serve_covid19_cough(server)
+    dest = tmp_path / "c19"
+    (dest / "raw").mkdir(parents=True)
+    (dest / "notes.txt").write_text("mine\n")
+    (dest / "raw" / "a.mp3").write_bytes(b"ID3a")  # the very same file: kept, not a collision
+    assert cli_main(["data", "get", "covid19-cough", "--dest", str(dest), "--base-url", base]) == 0
+    assert (dest / "notes.txt").read_text() == "mine\n"
+    assert (dest / "raw" / "b.mp3").read_bytes() == b"ID3b"
+    assert (dest / "manifest.csv").read_text().splitlines()[1:] == [
+        "raw/a.mp3,positive,,,", "raw/b.mp3,negative,,,"]
+
+
+def test_coswara_extraction_never_replaces_a_file_in_extracted_data(server, tmp_path):
+    serve_coswara(server, "20200413", make_tar_gz({"20200413/p1/cough-heavy.wav": b"new"}))
+    dest = tmp_path / "cos"
+    mine = dest / "Extracted_data" / "20200413" / "p1" / "cough-heavy.wav"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my recording")
+    with pytest.raises(DataError, match="nothing was moved") as err:
+        get_dataset("coswara", dest, base_url=server.url + "/coswara", dates=["20200413"])
+    assert str(mine) in str(err.value)
+    assert mine.read_bytes() == b"my recording"

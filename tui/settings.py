@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import paths
+from engine.bounded import loads_json
 
 FILE_NAME = "app.json"
 
@@ -38,7 +39,7 @@ class Settings:
 
     def to_json(self) -> str:
         values = {k: v for k, v in asdict(self).items() if k != "problems" and v is not None}
-        return json.dumps(values, indent=1)
+        return json.dumps(values, indent=1, allow_nan=False)
 
 
 def settings_path() -> Path:
@@ -49,7 +50,7 @@ def load_settings(path: Path | None = None) -> Settings:
     """The saved settings; defaults (with a note in ``problems``) when the file is bad."""
     path = path or settings_path()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return Settings()
     except (OSError, ValueError) as exc:

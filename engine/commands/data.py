@@ -80,7 +80,9 @@ def _summary(args: argparse.Namespace) -> int:
     )
     summary = _preprocess_and_summarize(clipset, args)
     if args.json:
-        print(json.dumps(summary))
+        from ..runs import dumps
+
+        print(dumps(summary))  # allow_nan=False
     else:
         print(format_summary(summary))
     return int(ExitCode.OK)
@@ -157,7 +159,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines += [
             f"  {_short(e['path'], root)}: {e['reason']} [{e.get('stage', 'source')}]" for e in excluded
         ]
-    return "\n".join(lines)
+    from ..bounded import printable  # names and values come from the data set's files
+
+    return "\n".join(printable(line) for line in lines)
 
 
 def _short(path: str, root: str) -> str:
@@ -204,7 +208,7 @@ def _list(args: argparse.Namespace) -> int:
 
     catalogue = load_catalogue()
     if args.json:
-        print(json.dumps({
+        print(json.dumps(allow_nan=False, obj={
             name: {k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")}
             for name, e in catalogue.items()
         }))

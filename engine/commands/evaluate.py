@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from ..sources import load_source, require_both_classes
 
     run_dir = find_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
-    check_writable(run_dir.path / "evaluations")  # before the work, not after it
+    # before the work, not after it; evaluations/ must be a real folder of the run
+    check_writable(run_dir.path / "evaluations", root=run_dir.path)
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     # before any audio work: a data set with one class cannot be scored (AUC is undefined)
     sound = ExperimentConfig.from_toml(run_dir.config_path).sound
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                               device=inference_device(args.device))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
-    write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result)
+    write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result, root=run_dir.path)
     if args.json:
         from ..runs import dumps
 

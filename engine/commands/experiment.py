@@ -372,7 +372,10 @@ def _open_run(args: argparse.Namespace, root: Path) -> tuple[ExperimentConfig, R
     from ..runner import preflight
     from ..runs import check_run_id
 
-    if args.resume:
+    if args.resume is not None:
+        if not args.resume.strip():  # '' would otherwise start a new, default run
+            raise RunError("--resume is empty", "name the run to resume: coughscope "
+                           "--headless --resume RUN (coughscope runs lists them)")
         run_dir = resolve_run(args.resume, root)
         st = run_dir.status()
         if st.get("state") == "running":
@@ -439,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
     if summary is None:
         if args.json:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
-                              "state": "interrupted"}))
+                              "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
     if args.json:
         from ..runs import dumps

@@ -15,7 +15,7 @@ coughscope is a research tool, not a diagnostic device.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 import time
 from typing import Any
@@ -48,8 +48,11 @@ def format_result(result: Any) -> str:
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     for v in result.verdicts or []:
+        if not math.isfinite(v.probability):  # refused upstream; never a crash here
+            lines.append(f"  {v.model:<11} no finite probability: no verdict")
+            continue
         p = v.calibrated if v.calibrated is not None else v.probability
-        bar = "#" * int(round(p * 20))
+        bar = "#" * int(round(min(max(p, 0.0), 1.0) * 20))
         cal = "calibrated" if v.calibration != "none" else "uncalibrated"
         lines.append(f"  {v.model:<11} P(positive) {p:5.2f} {cal:<12} [{bar:<20}] "
                      f"{v.label:<8} at {v.operating_point} ({v.agreement:.0%} of seeds agree)")
@@ -96,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
+        from ..runs import dumps  # allow_nan=False: never a bare NaN on stdout
+
+        print(dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
                           "synthetic": synthetic, "warning": warning,
                           "disclaimer": DISCLAIMER,
                           "files": [r.as_dict() for r in results]}))

@@ -44,10 +44,10 @@ def describe_run(run: RunDir) -> dict[str, Any]:
                            "synthetic": trained_on_synthetic(run),
                            "models": list(cfg.get("models") or []), "best_auc": None,
                            "best_model": None}
+    row["problem"] = run.problem()  # a damaged run is listed, with why; it hides no other
     try:
         summary = read_summary(run)
-    except RunError as err:  # a damaged summary must not hide the run
-        row["problem"] = err.message
+    except RunError:
         summary = None
     if summary is not None:
         row["models"] = list(summary.models) or row["models"]
@@ -113,11 +113,15 @@ def run(args: argparse.Namespace) -> int:
     for r, trusted in zip(rows, cells):
         auc = f"{r['best_auc']:.3f}" if r["best_auc"] is not None else "-"
         name = r["data_name"] + (" (synthetic)" if r["synthetic"] else "")
-        print(f"{r['id']:<26}{r['state'] or '?':<13}{auc:>9}  {trusted:<{width}}{name:<20}"
+        state = "damaged" if r.get("problem") else (r["state"] or "?")
+        print(f"{r['id']:<26}{state:<13}{auc:>9}  {trusted:<{width}}{name:<20}"
               f"{','.join(r['models']) or '(default)'}")
     if any((r.get("trusted_auc") or {}).get("kind") not in (None, "test") for r in rows):
         print("AUC to trust: within the confounded column, or on the held-out group "
               "(--test-group): the recording channel cannot inflate it")
+    for r in rows:
+        if r.get("problem"):
+            print(f"damaged: {r['id']}: {r['problem']}")
     return 0
 
 
@@ -232,5 +236,5 @@ def _fmt(v: Any) -> str:
     if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
         return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"  # e.g. an interval
     if isinstance(v, (list, dict)):
-        return json.dumps(v)
+        return json.dumps(v, allow_nan=False)
     return "(absent)" if v is None else str(v)

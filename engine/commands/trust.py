@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .. import paths, trust
+from ..bounded import printable
 from ..errors import ExitCode, RunError
 from ..runs import resolve_run
 
@@ -37,14 +38,16 @@ def run(args: argparse.Namespace) -> int:
         raise RunError(f"{run_dir.path} holds no saved models (no <model>/<seed>/ model files)",
                        "point at a run directory whose models finished training")
     states = [trust.describe(d) for d in model_dirs]
-    print(f"model files of {run_dir.path}:")
-    for state in states:
-        print(_describe(state, run_dir.path))
+    print(printable(f"model files of {run_dir.path}:"))
+    for state in states:  # names come from the run folder: shown with controls escaped
+        print("\n".join(printable(line) for line in _describe(state, run_dir.path).split("\n")))
     unsignable = [s for s in states if not s.files and s.problem]
     if unsignable:
         raise RunError(f"{unsignable[0].path} cannot be trusted: {unsignable[0].problem}",
                        "coughscope signs plain files only; remove links and special files")
     pending = [s for s in states if s.problem]
+    for state in pending:  # before anything is signed: no signature goes through a link
+        paths.inside(run_dir.path, state.path / trust.SIGNATURE)
     if not pending:
         print("every model of this run is already signed with your key; nothing to do")
         return int(ExitCode.OK)
@@ -60,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
             print("nothing was trusted")
             return int(ExitCode.USAGE)
     for state in pending:
-        trust.sign_model_dir(state.path)
-        print(f"signed {state.path}")
-    print(f"trusted {len(pending)} model folder(s) of {run_dir.path} (key {trust.key_path()})")
+        trust.sign_model_dir(state.path, root=run_dir.path)
+        print(printable(f"signed {state.path}"))
+    print(printable(f"trusted {len(pending)} model folder(s) of {run_dir.path} "
+                    f"(key {trust.key_path()})"))
     return int(ExitCode.OK)
 
 

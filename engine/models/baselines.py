@@ -45,6 +45,7 @@ from ..cache import sha256_file
 from ..errors import RunError
 from ..metrics import log_loss
 from ..paths import atomic_write_bytes, atomic_write_text
+from ..runs import dumps
 from . import FitContext, ModelSpec, Part, TrainData, selection_auc
 
 MANIFEST = "model.json"
@@ -98,7 +99,7 @@ def write_manifest(model_dir: Path, fmt: str, files: list[str], **fields: Any) -
     ``files`` (paths relative to ``model_dir``)."""
     hashes = {rel: sha256_file(model_dir / rel) for rel in sorted(files)}
     body = {"format": fmt, **fields, "files": hashes}
-    atomic_write_text(model_dir / MANIFEST, json.dumps(body, indent=2) + "\n")
+    atomic_write_text(model_dir / MANIFEST, dumps(body, indent=2) + "\n")
 
 
 def verify_manifest(model_dir: Path, fmt: str, *, why: str = "") -> dict[str, Any]:

@@ -62,7 +62,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import trust
+from .. import paths, trust
 from ..errors import ConfigError, RunError
 from . import FitContext, ModelSpec, TrainData
 from ..metrics import roc_auc
@@ -248,6 +248,8 @@ class TabularPredictor:
         """``<model_dir>/tabular/`` (pytorch-tabular's files) + ``<model_dir>/model.json``."""
         model_dir = Path(model_dir).resolve()
         out, tmp = model_dir / SAVE_DIR, model_dir / f".{SAVE_DIR}.tmp"
+        paths.inside(model_dir, out)  # a link planted in the model folder is refused
+        paths.inside(model_dir, tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         self.model.callbacks = []  # ours hold the run's context; nothing to restore on load
         self.model.config.accelerator = "cpu"  # loadable on a machine without the GPU
@@ -277,7 +279,7 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     target = TARGET if TARGET not in names else "coughscope_label"
     workdir = Path(ctx.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    scratch = workdir / SCRATCH
+    scratch = paths.ensure_dir(workdir, workdir / SCRATCH)
     device = ctx.device if ON_GPU or ctx.device == "cpu" else "cpu"
     from ..launch import launch_info
 
@@ -288,7 +290,7 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     pt = _import_pytorch_tabular()
     weights = class_weights(data.train.y) if recipe.class_weighting else None
     reporter = EpochReporter(ctx)
-    with open(workdir / LOG_FILE, "a", encoding="utf-8") as log, _quiet(log), _inside(scratch), \
+    with paths.open_append(workdir, workdir / LOG_FILE) as log, _quiet(log), _inside(scratch), \
             _single_process(), _cpu_share(launch.local_world_size if device == "cpu" else 0):
         from lightning_fabric.utilities.seed import seed_everything
 

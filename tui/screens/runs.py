@@ -37,6 +37,7 @@ class RunRow:
     config: dict[str, Any]
     ended: str = ""
     env: dict[str, Any] | None = None
+    problem: str | None = None  # why the run is damaged (listed, never hiding the others)
 
     @property
     def data_name(self) -> str:
@@ -63,9 +64,10 @@ def describe_run(run: RunDir) -> RunRow:
         summary = None
     best = summary.best() if summary else None
     started = str(status.get("started", ""))
+    problem = run.problem()
     return RunRow(
         run=run,
-        state=str(status.get("state", "unknown")),
+        state="damaged" if problem else str(status.get("state", "unknown")),
         date=started[:16].replace("T", " "),
         data=str(config.get("data", "?")),
         models=",".join(config.get("models") or []) or "?",
@@ -73,6 +75,7 @@ def describe_run(run: RunDir) -> RunRow:
         config=config,
         ended=str(status.get("ended", "") or "")[:16].replace("T", " "),
         env=read_env(run),
+        problem=problem,
     )
 
 
@@ -83,6 +86,8 @@ def detail_text(row: RunRow) -> Text:
     text.append(f"  {row.state}, started {row.date or '?'}")
     if row.ended:
         text.append(f", ended {row.ended}")
+    if row.problem:
+        text.append(f"\ndamaged: {row.problem}", style="bold red")
     text.append(f"\ndata: {row.data}")
     text.append(f"\nmodels: {row.models}; seeds {row.config.get('seeds', '?')}, "
                 f"preset {recipe.get('preset', '?')}, epochs {recipe.get('epochs', '?')}, "
