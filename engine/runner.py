@@ -490,8 +490,7 @@ def out_of_fold(spec: ModelSpec, seed: int, prepared: PreparedData, config: Expe
     X = prepared.inputs(spec)
     out = np.full(len(ds.y), np.nan)
     epochs = int(chosen.get("epochs") or max_epochs(spec, ctx.recipe))
-    folder = workdir / "oof"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_dir(workdir, workdir / "oof")  # never through a link
     for fold in range(k):
         held = rows[fold_of == fold]
         done = folder / f"fold{fold + 1}.json"
@@ -504,7 +503,7 @@ def out_of_fold(spec: ModelSpec, seed: int, prepared: PreparedData, config: Expe
         announce("fit_progress", model=spec.name, seed=seed, phase="oof", fold=fold + 1,
                  folds=k, epoch=0, epochs=epochs)
         train = prepared.balanced(rows[fold_of != fold], config.balance_by, seed)
-        fit_dir = folder / str(fold + 1)
+        fit_dir = ensure_dir(workdir, folder / str(fold + 1))
         fctx = refit_context(ctx, fit_dir, chosen,
                              progress(announce, spec, seed, "oof", fold + 1, k, epochs))
         predictor = models.fit(spec, prepared.data_for(spec, train, held), fctx)
@@ -513,7 +512,7 @@ def out_of_fold(spec: ModelSpec, seed: int, prepared: PreparedData, config: Expe
             raise RunError(f"{spec.name} (seed {seed}) gave non-finite probabilities on "
                            f"out-of-fold fold {fold + 1}", "the model diverged: try a lower "
                            "learning rate (--lr) or another model")
-        write_json(done, {"rows": held.tolist(), "p": p.tolist()})
+        write_json(done, {"rows": held.tolist(), "p": p.tolist()}, root=workdir)
         out[held] = p
         shutil.rmtree(fit_dir, ignore_errors=True)
     return out, k
@@ -528,7 +527,7 @@ def record_decision(model_dir: Path, result: dict[str, Any]) -> None:
         raise RunError(f"{path} is not a JSON object", "the model's files are damaged")
     body["operating_point"] = result["operating_point"]
     body["calibration"] = result["calibration"]
-    write_json(path, body)
+    write_json(path, body, root=model_dir)
 
 
 def result_calibrator(result: dict[str, Any]) -> Any:
