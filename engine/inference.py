@@ -343,7 +343,7 @@ class Classifier:
         import dataclasses
 
         from .audio import ClipRejected, check_clipping, clean, decode
-        from .features import clip_frames, compute_batch
+        from .features import clip_frames, compute_batch, nonfinite_reason
 
         cfg = self.config.preprocess
         warnings: list[str] = []
@@ -358,6 +358,9 @@ class Classifier:
         except ClipRejected as exc:
             return FileResult(str(path), warnings, error=plain_reason(exc.reason))
         feats, logmel = compute_batch(audio.samples[None, :], np.array([len(audio.samples)]), cfg)
+        bad = nonfinite_reason(feats[0], cfg, audio.trimmed_duration)
+        if bad:  # never given to a model (engine.features.nonfinite_reason)
+            return FileResult(str(path), warnings, error=bad)
         warnings += self.level_warnings(feats[0])
         if not has_cough_burst(audio.samples, cfg.sample_rate):
             warnings.append("no cough-like burst found (a sharp onset followed by a decay): is "
