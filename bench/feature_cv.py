@@ -82,6 +82,7 @@ def main() -> int:
     if not Path(args.data).exists():
         sys.exit(f"{args.data} not found: pass --data MANIFEST (a manifest with a "
                  f"'{args.column}' column)")
+    import sklearn.ensemble  # noqa: F401 -- load its OpenMP runtime so the limit below applies
     from threadpoolctl import threadpool_limits
 
     from engine.config import ExperimentConfig, PreprocessConfig, SplitConfig

@@ -22,11 +22,12 @@ default ``min_duration`` of 0.2 s already excludes) openSMILE returns NaN for ev
 Such a clip is *excluded with a reason* (:func:`engine.features.nonfinite_reason`), never
 imputed: a made-up value would look like a measurement to the model.
 
-Licence: openSMILE is distributed under audEERING's research licence (the "audEERING Research
-License Agreement"): free for non-commercial use (teaching, academic research, personal
+Licence: the ``opensmile`` package's licence text (its ``License`` metadata and ``LICENSE``
+file; its trove classifier says MIT, the text does not) is the "audEERING Research License
+Agreement": free for non-commercial use (teaching, academic research, personal
 experimentation) and for commercial *research* that is not product development; any use in
 a product, including of features extracted with it, needs a commercial licence from
-audEERING. coughscope's MIT licence does not cover it.
+audEERING. coughscope's MIT licence does not cover it (README, "The features").
 """
 
 from __future__ import annotations
