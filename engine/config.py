@@ -38,7 +38,7 @@ LOSSES = ("bce", "ce", "mse")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp")
 LOGGERS = ("tensorboard", "wandb")
-FEATURE_SETS = ("paper", "extended", "mel_stats")
+FEATURE_SETS = ("paper", "extended", "mel_stats", "egemaps", "compare")
 PADS = ("zero", "repeat")
 CALIBRATIONS = ("platt", "temperature", "isotonic", "none")
 # engine.metrics.OperatingPoint parses it; this pattern refuses anything else at load time
@@ -88,7 +88,9 @@ RULES: dict[str, dict[str, Rule]] = {
                                        "'zero' (silence after it, the paper's); leave it out "
                                        "for the preset's choice"),
         "feature_set": Rule(choices=FEATURE_SETS,
-                            hint="'paper' (26 features), 'extended' (92) or 'mel_stats' (282)"),
+                            hint="'paper' (26 features), 'extended' (92), 'mel_stats' (282), "
+                                 "'egemaps' (26 + openSMILE eGeMAPSv02's 88) or 'compare' "
+                                 "(26 + openSMILE ComParE_2016's 6,373)"),
     },
     "TrainRecipe": {
         "preset": Rule(choices=PRESETS, hint="'default' or 'paper'"),
@@ -271,7 +273,9 @@ class PreprocessConfig:
     max_gap: float = 0.25  # internal silent gaps longer than this (s) are removed
     min_duration: float = 0.2  # shorter than this after trimming: excluded ("too short")
     clip_fraction: float = 0.01  # more samples than this at full scale: excluded ("clipped")
-    feature_set: str = "paper"  # "paper" (26), "extended" (92) or "mel_stats" (282)
+    # "paper" (26), "extended" (92), "mel_stats" (282), "egemaps" (26 + 88) or "compare"
+    # (26 + 6,373); the last two need the optional openSMILE package (engine.features)
+    feature_set: str = "paper"
     # how a clip shorter than ``duration`` fills the log-mel: "zero" (silence after it) or
     # "repeat" (the clip again); None: by preset (engine.refit: default "repeat", paper
     # "zero"). A config never resolved (an older run's config.toml) means "zero", which is

@@ -46,6 +46,17 @@ over frames of each of the ``cfg.n_mels`` log-mel bands of the whole trimmed cli
 frames, in dB relative to the clip's peak, floored at -80 dB as the log-mel image is):
 26 + 2 x n_mels features (282 with 128 bands). A band's level and its variability carry the
 spectral shape of the cough that 20 MFCC means summarise away.
+
+The "egemaps" and "compare" feature sets are the 26 means followed by openSMILE's
+eGeMAPSv02 (88) or ComParE_2016 (6,373) functionals of the whole trimmed clip, at
+``cfg.sample_rate`` (:mod:`engine.smile`, an optional package). :func:`compute_batch`
+computes them clip by clip beside the batched STFT, so the preprocessing cache and its worker
+processes cover them as they cover every other set.
+
+For the sets that add columns to the 26 ("mel_stats", "egemaps", "compare") the paper's
+networks keep the 26 (:func:`model_columns`); the added columns are for the baselines.
+A clip whose features are not all finite is excluded with the reason
+(:func:`nonfinite_reason`), never given to a model.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .config import PreprocessConfig
+from .smile import is_smile_set
 
 N_MFCC = 20
 N_CHROMA = 12
@@ -87,7 +99,8 @@ EXTENDED_FEATURES: list[str] = [
 ]
 
 
-FEATURE_SETS: tuple[str, ...] = ("paper", "extended", "mel_stats")
+FEATURE_SETS: tuple[str, ...] = ("paper", "extended", "mel_stats", "egemaps", "compare")
+WIDE_SETS = ("mel_stats", "egemaps", "compare")  # the 26, then columns for the baselines
 
 
 def mel_stats_names(n_mels: int) -> list[str]:
@@ -99,9 +112,10 @@ def mel_stats_names(n_mels: int) -> list[str]:
 def model_columns(cfg: PreprocessConfig, *, baseline: bool) -> slice:
     """The feature-table columns a feature model takes: everything for the baselines; the
     paper's networks (``ann``, ``cne``, ``tabnet``) keep the paper's 26 inputs when the set is
-    "mel_stats" (its band columns are for the regularised linear and boosted baselines: the
-    paper ANN's 4-unit bottleneck does not train reliably on 282 inputs)."""
-    if cfg.feature_set == "mel_stats" and not baseline:
+    "mel_stats", "egemaps" or "compare" (the added columns are for the regularised linear,
+    SVM and boosted baselines: the paper ANN's 4-unit bottleneck does not train reliably on
+    282 inputs, let alone 6,399)."""
+    if cfg.feature_set in WIDE_SETS and not baseline:
         return slice(0, len(PAPER_FEATURES))
     return slice(None)
 
@@ -112,7 +126,26 @@ def feature_names(cfg: PreprocessConfig = PreprocessConfig()) -> list[str]:
         return list(EXTENDED_FEATURES)
     if cfg.feature_set == "mel_stats":
         return [*PAPER_FEATURES, *mel_stats_names(cfg.n_mels)]
+    if is_smile_set(cfg.feature_set):
+        from . import smile
+
+        return [*PAPER_FEATURES, *smile.names(cfg.feature_set)]  # raises when not installed
     return list(PAPER_FEATURES)
+
+
+def nonfinite_reason(values: np.ndarray, cfg: PreprocessConfig, seconds: float) -> str | None:
+    """Why a clip's feature row cannot go to a model (some value is NaN or infinite), or
+    None when every value is finite. The reason never names the file (cache entries are
+    shared by identical files)."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(values)))
+    if not len(bad):
+        return None
+    names = feature_names(cfg)
+    first = names[int(bad[0])] if int(bad[0]) < len(names) else f"column {int(bad[0])}"
+    what = (f"openSMILE's {cfg.feature_set} functionals" if is_smile_set(cfg.feature_set)
+            else f"the {cfg.feature_set} features")
+    return (f"{len(bad)} of {what} are not finite on this {seconds:.2f} s clip (first: "
+            f"{first}); a clip that short cannot be described by them")
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -194,17 +227,26 @@ def compute_batch(
 
     ``waves`` is ``(B, n)`` float32 at ``cfg.sample_rate``: row ``i`` holds a trimmed clip in
     its first ``lengths[i]`` samples (anything after is ignored). Features are computed on the
-    whole trimmed clip; the log-mel on its fixed-length version (module docstring). Clips are
-    transformed in groups of similar length (:func:`_length_groups`) to bound padding/memory.
+    whole trimmed clip (openSMILE's, for "egemaps"/"compare", one clip at a time: NaN where it
+    has no value, see :func:`nonfinite_reason`); the log-mel on its fixed-length version
+    (module docstring). Clips are transformed in groups of similar length (:func:`_length_groups`) to bound padding/memory.
     """
     waves = np.asarray(waves, dtype=np.float32)
     lengths = np.asarray(lengths, dtype=np.int64)
     feats = np.zeros((len(waves), len(feature_names(cfg))), np.float32)
     logmel = np.zeros((len(waves), cfg.n_mels, cfg.n_frames), np.float16)
+    n_batched = len(PAPER_FEATURES) if is_smile_set(cfg.feature_set) else feats.shape[1]
     with _single_thread():
         for idx in _length_groups(lengths):
             width = int(lengths[idx].max())
-            feats[idx], logmel[idx] = _compute_group(waves[idx, :width], lengths[idx], cfg)
+            feats[idx, :n_batched], logmel[idx] = _compute_group(waves[idx, :width],
+                                                                 lengths[idx], cfg)
+    if is_smile_set(cfg.feature_set):
+        from . import smile
+
+        for i in range(len(waves)):  # the clip itself: trimmed, never padded
+            feats[i, n_batched:] = smile.functionals(waves[i, : lengths[i]], cfg.sample_rate,
+                                                     cfg.feature_set)
     return feats, logmel
 
 

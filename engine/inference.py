@@ -435,7 +435,7 @@ class Classifier:
         import dataclasses
 
         from .audio import ClipRejected, check_clipping, clean, decode
-        from .features import clip_frames, compute_batch
+        from .features import clip_frames, compute_batch, nonfinite_reason
 
         cfg = self.config.preprocess
         warnings: list[str] = []
@@ -450,6 +450,9 @@ class Classifier:
         except ClipRejected as exc:
             return FileResult(str(path), warnings, error=plain_reason(exc.reason))
         feats, logmel = compute_batch(audio.samples[None, :], np.array([len(audio.samples)]), cfg)
+        bad = nonfinite_reason(feats[0], cfg, audio.trimmed_duration)
+        if bad:  # never given to a model (engine.features.nonfinite_reason)
+            return FileResult(str(path), warnings, error=bad)
         if not (np.isfinite(feats).all() and np.isfinite(logmel).all()):
             return FileResult(str(path), warnings, error="its audio features are not finite "
                               "numbers (NaN or infinity): no verdict; check the recording")

@@ -8,7 +8,9 @@ rest, in chunks of clips of similar size, to worker processes. Each worker decod
 its chunk (:mod:`engine.audio`), computes features and log-mels in batches
 (:func:`engine.features.compute_batch`, one torch thread per worker) and writes the cache
 entries. Files that cannot be used become :class:`~engine.clips.Exclusion` rows with
-``stage="audio"`` and the reason. A second call with the same files and config does no audio
+``stage="audio"`` and the reason -- so does a clip whose features are not all finite
+(:func:`engine.features.nonfinite_reason`: e.g. openSMILE's on a clip shorter than its
+windows), which never reaches a model. A second call with the same files and config does no audio
 work at all. When the cache cannot be written, :attr:`Dataset.warnings` says so and the work
 goes on without it.
 
@@ -309,7 +311,7 @@ def process_chunk(jobs: list[tuple[str, str]], cfg: PreprocessConfig, cache_root
     ``write``). A cache that cannot be written is reported on the entries' ``cache_problem``.
     """
     from .audio import ClipRejected, FfmpegMissing, load_clip
-    from .features import compute_batch
+    from .features import compute_batch, nonfinite_reason
 
     cache = FeatureCache(cfg, cache_root)
     out: list[tuple[str, Entry]] = []
@@ -330,7 +332,9 @@ def process_chunk(jobs: list[tuple[str, str]], cfg: PreprocessConfig, cache_root
         lengths = np.array([len(c.samples) for _, c in cleaned])
         feats, mels = compute_batch(waves, lengths, cfg)
         for row, (key, c) in enumerate(cleaned):
-            out.append((key, Entry(features=feats[row], logmel=mels[row], info=c.info())))
+            bad = nonfinite_reason(feats[row], cfg, len(c.samples) / cfg.sample_rate)
+            out.append((key, Entry(rejected=bad) if bad else
+                        Entry(features=feats[row], logmel=mels[row], info=c.info())))
     if write:
         for key, entry in out:
             cache.store(key, entry)

@@ -53,7 +53,7 @@ def refit_enabled(config: ExperimentConfig, spec: ModelSpec) -> bool:
 
 def chosen_of(predictor: Any, best_epoch: Any) -> dict[str, Any]:
     """What validation chose for ``predictor``: its best epoch (networks), ``C`` (logistic
-    regression), its boosting rounds (gbm)."""
+    regression; ``svm``'s, which its inner CV chose), its boosting rounds (gbm)."""
     chosen: dict[str, Any] = {}
     if isinstance(best_epoch, int) and best_epoch > 0 and not hasattr(predictor, "C"):
         chosen["epochs"] = best_epoch

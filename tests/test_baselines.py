@@ -12,6 +12,7 @@ from engine.config import TrainRecipe
 from engine.errors import RunError
 from engine.metrics import roc_auc
 from engine.models import FitContext, Part, TrainData, fit, get_spec, load
+from engine.models.baselines import SVM_C_GRID
 
 EPOCH_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auc"}
 
@@ -192,3 +193,63 @@ def test_logreg_cv_folds_are_disjoint_by_participant(tmp_path: Path) -> None:
     assert by_clip.cv_auc > 0.9  # memorised: each clip's twins are in the training folds
     assert by_group.cv_auc < 0.7  # honest: nothing to learn about unseen participants
     assert by_group.C < by_clip.C
+
+
+def test_svm_chooses_C_by_inner_cv_and_round_trips(tmp_path: Path) -> None:
+    """svm: C from the inner CV on the training part (a flipped validation part changes
+    nothing), probabilities in [0, 1] and a monotone map of the decision function, saved as
+    plain signed parameters that load back to identical probabilities."""
+    records: list[dict] = []
+    spec = get_spec("svm")
+    a = fit(spec, data(), context(tmp_path / "a", records))
+    b = fit(spec, data(flip_val=True), context(tmp_path / "b", []))
+    assert a.C == b.C and np.allclose(a.coef, b.coef)
+    assert a.C in SVM_C_GRID
+    assert a.folds == 5 and 0.85 < a.cv_auc <= 1.0
+    assert len(records) == 1 and set(records[0]) == EPOCH_KEYS and records[0]["val_auc"] > 0.85
+    test = table(400, 3)
+    p = a.predict_proba(test.X)
+    assert roc_auc(test.y, p) > 0.85
+    assert np.all((p >= 0) & (p <= 1))
+    d = a.decision_function(test.X)
+    order = np.argsort(d)
+    assert np.all(np.diff(p[order]) >= 0)  # monotone in the decision function
+    np.testing.assert_array_equal(p > 0.5, d > 0)
+    # the same as sklearn's pipeline would decide
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    ref = make_pipeline(StandardScaler(), LinearSVC(C=a.C, class_weight="balanced",
+                                                    max_iter=20_000, random_state=0))
+    ref.fit(data().train.X, data().train.y)
+    np.testing.assert_allclose(d, ref.decision_function(test.X), rtol=1e-6, atol=1e-9)
+
+    a.save(tmp_path / "a")
+    # plain parameters, signed; no pickle
+    assert {f.name for f in (tmp_path / "a").iterdir()} == {"model.json", "signature.json",
+                                                             "svm.npz"}
+    manifest = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert manifest["model"] == "svm" and manifest["C"] == a.C and manifest["folds"] == 5
+    again = load(spec, tmp_path / "a")
+    assert type(again).__name__ == "SVMPredictor" and again.C == a.C
+    np.testing.assert_array_equal(again.predict_proba(test.X), p)
+    with pytest.raises(RunError, match="svm"):
+        load(get_spec("logreg"), tmp_path / "a")
+
+
+def test_svm_refit_keeps_the_chosen_C(tmp_path: Path) -> None:
+    """A refit takes C from ctx.chosen (what engine.refit.chosen_of recorded) and searches
+    nothing, even where the inner CV on the larger part would choose another C."""
+    from engine.refit import chosen_of
+
+    spec = get_spec("svm")
+    first = fit(spec, data(), context(tmp_path / "a", []))
+    chosen = chosen_of(first, first.best_epoch)
+    assert chosen == {"C": first.C}
+    other = 1e-5 if first.C != 1e-5 else 1.0
+    ctx = FitContext(recipe=TrainRecipe(), seed=0, workdir=tmp_path / "r", refit=True,
+                     chosen={"C": other})
+    refit = fit(spec, data(), ctx)
+    assert refit.C == other and refit.folds == 0
+    assert not np.allclose(refit.coef, first.coef)

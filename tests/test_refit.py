@@ -116,3 +116,35 @@ def test_a_refit_fit_trains_every_epoch_and_keeps_the_last(tmp_path: Path) -> No
     predictor = trainer.fit(get_spec("ann"), TrainData(Part(X, y), val), ctx)
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]  # no early stop on validation
     assert predictor.meta["best_epoch"] == 4  # the last epoch is the model
+
+
+def test_svm_on_demo_data_beats_chance_and_its_refit_keeps_the_chosen_C(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real runner, default preset: svm's inner CV chooses C in the selection fit, the
+    refit on train + validation reuses that C, the saved model reloads to the very test
+    probabilities the run wrote, and it beats chance on the demo set's learnable signal."""
+    from engine.models import load
+    from engine.runner import prepare_data
+    from engine.runs import read_predictions
+
+    monkeypatch.setenv("COUGHSCOPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COUGHSCOPE_CACHE_DIR", str(tmp_path / "cache"))
+    config = ExperimentConfig(data="demo:60", models=("svm",), seeds=1)
+    run = RunDir(tmp_path / "runs" / "r")
+    summary = run_experiment(config, run)
+    model_dir = run.model_dir("svm", 0)
+    selection = json.loads((model_dir / "selection" / "model.json").read_text())
+    final = json.loads((model_dir / "model.json").read_text())
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert selection["folds"] >= 2 and final["folds"] == 0  # chosen once, then reused
+    assert metrics["refit"]["chosen"] == {"C": selection["C"]} and final["C"] == selection["C"]
+    assert summary["models"]["svm"]["metrics"]["roc_auc"]["mean"] > 0.6
+
+    prepared = prepare_data(ExperimentConfig(data="demo:60", preprocess=config.preprocess))
+    predictor = load(get_spec("svm"), model_dir)
+    test = prepared.split.test
+    p = predictor.predict_proba(prepared.inputs(get_spec("svm"))[test])
+    written = read_predictions(run, "svm", 0)
+    by_clip = dict(zip(written.clips, written.probabilities))
+    np.testing.assert_allclose(p, [by_clip[str(prepared.dataset.clips[i].path)] for i in test],
+                               rtol=1e-6)

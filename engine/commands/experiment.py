@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
-from ..config import PRESETS, ExperimentConfig
+from ..config import FEATURE_SETS, PRESETS, ExperimentConfig
 from ..errors import ExitCode, RunError
 from ..runs import RunDir, new_run_id, resolve_run
 
@@ -66,10 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="rebalance the training part so every value of this metadata column "
                         "(e.g. source) holds as many positives as negatives: the model cannot "
                         "learn the label from the recording channel")
-    p.add_argument("--feature-set", choices=("paper", "extended", "mel_stats"),
+    p.add_argument("--feature-set", choices=FEATURE_SETS,
                    help="features of the feature models: paper (the 26, default), extended "
-                        "(92), mel_stats (the 26 plus mean and std of every log-mel band; the "
-                        "band columns go to the baselines)")
+                        "(92), mel_stats (the 26 plus mean and std of every log-mel band), "
+                        "egemaps / compare (the 26 plus openSMILE's eGeMAPSv02 88 or "
+                        "ComParE_2016 6,373 functionals; needs pip install "
+                        "'coughscope[opensmile]'); the columns after the 26 go to the baselines")
     p.add_argument("--pad", choices=("repeat", "zero"),
                    help="how a clip shorter than --duration fills the log-mel of the "
                         "spectrogram models: repeat (the clip again until the image is full; "

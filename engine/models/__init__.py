@@ -116,6 +116,9 @@ for _spec in (
         ModelSpec("logreg_cv", "features", "sklearn",
                   "logistic regression, C chosen by an inner participant-disjoint CV on the "
                   "training part", baseline=True),
+        ModelSpec("svm", "features", "sklearn",
+                  "class-weighted linear SVM on standardised features, C chosen by an inner "
+                  "participant-disjoint CV on the training part", baseline=True),
         ModelSpec("gbm", "features", "sklearn", "histogram gradient boosting", baseline=True),
 ):
     register_model(_spec)

@@ -1,4 +1,5 @@
-"""The sklearn baselines (family ``sklearn``): ``majority``, ``logreg`` and ``gbm``.
+"""The sklearn baselines (family ``sklearn``): ``majority``, ``logreg``, ``logreg_cv``, ``svm``
+and ``gbm``.
 
 Every number coughscope reports sits beside these:
 
@@ -9,14 +10,19 @@ Every number coughscope reports sits beside these:
   training part only: stratified folds disjoint by participant (``StratifiedGroupKFold``),
   the scaler refit inside every fold, scored by ROC-AUC. Validation is left to choose what
   the runner chooses (threshold, refit) and to report an honest validation AUC.
+* ``svm`` -- a class-weighted linear support vector machine on the same standardised
+  features, ``C`` chosen by the same inner participant-disjoint CV as ``logreg_cv`` (grid
+  :data:`SVM_C_GRID`); a refit takes the ``C`` that CV chose (``ctx.chosen["C"]``). This is
+  the ComParE 2021 COVID-19 cough / COVID-19 Sounds baseline (openSMILE ComParE functionals
+  into a linear SVM) when the feature set is ``compare``.
 * ``gbm`` -- histogram gradient boosting (class-weighted), early-stopped on the explicit,
   group-disjoint validation part (never an internal random split).
 
 Each ``fit`` reports one ``epoch_end`` record (epoch 1) so that baselines show up in the same
 event log and views as the trained networks.
 
-Saved formats. ``majority`` and ``logreg`` are stored as plain parameters (``model.json`` and
-``logreg.npz``, loaded with ``allow_pickle=False``). A fitted gradient-boosting model has no
+Saved formats. ``majority``, ``logreg`` and ``svm`` are stored as plain parameters
+(``model.json`` and ``logreg.npz`` / ``svm.npz``, loaded with ``allow_pickle=False``). A fitted gradient-boosting model has no
 practical format but pickle, and unpickling can run arbitrary code. So every ``save`` signs the
 model directory with the user's key (:func:`engine.trust.sign_model_dir`), and :func:`load`
 verifies that signature before it reads anything (:func:`engine.trust.verify_model_dir`): a
@@ -52,7 +58,11 @@ MANIFEST = "model.json"
 FORMAT = "coughscope.sklearn/1"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)  # logreg: inverse regularisation strengths tried
 CV_C_GRID = tuple(float(c) for c in np.logspace(-4, 1, 11))  # logreg_cv: C tried per fold
-CV_FOLDS = 5  # logreg_cv: inner folds (fewer when the training part has fewer groups)
+CV_FOLDS = 5  # logreg_cv, svm: inner folds (fewer when the training part has fewer groups)
+# svm: C tried per fold; hinge-loss SVMs on thousands of standardised features want far
+# less C than logistic regression (the ComParE baselines searched 1e-5 .. 1)
+SVM_C_GRID = tuple(float(c) for c in np.logspace(-5, 0, 11))
+SVM_MAX_ITER = 20_000
 GBM_MAX_ITER = 500
 GBM_PATIENCE = 20  # boosting rounds without validation AUC gain
 
@@ -196,6 +206,42 @@ class LogRegCVPredictor(LogRegPredictor):
 
 
 @dataclass
+class SVMPredictor:
+    """Standardise with the training mean/scale, then the linear SVM's decision function
+    ``d = x . coef + intercept``, mapped to [0, 1] by ``sigmoid(d)``.
+
+    The mapping is monotone, so it keeps the SVM's ranking (its AUC) and puts the decision
+    boundary (d = 0) at 0.5, but it is not a calibrated probability: the engine calibrates
+    and chooses thresholds separately, on out-of-fold predictions."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    C: float
+    folds: int = CV_FOLDS  # inner folds that chose C; 0: a refit, C was given
+    cv_auc: float = math.nan  # their mean ROC-AUC at C (NaN for a refit)
+    best_epoch: int = 1
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        z = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
+        return z @ self.coef + self.intercept
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        d = np.clip(self.decision_function(X), -500.0, 500.0)  # exp() stays finite
+        return 1.0 / (1.0 + np.exp(-d))
+
+    def save(self, model_dir: Path) -> None:
+        model_dir = Path(model_dir)
+        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
+                         intercept=np.array([self.intercept]))
+        atomic_write_bytes(model_dir / "svm.npz", buf)
+        write_manifest(model_dir, FORMAT, ["svm.npz"], model="svm", C=self.C,
+                       folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
+        trust.sign_model_dir(model_dir)
+
+
+@dataclass
 class GBMPredictor:
     """A fitted ``HistGradientBoostingClassifier``."""
 
@@ -219,7 +265,7 @@ class GBMPredictor:
 def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Any:
     """Fit the baseline ``spec.name`` on ``data.train`` (choices on ``data.val``)."""
     builders = {"majority": _fit_majority, "logreg": _fit_logreg, "gbm": _fit_gbm,
-                "logreg_cv": _fit_logreg_cv}
+                "logreg_cv": _fit_logreg_cv, "svm": _fit_svm}
     predictor = builders[spec.name](data, ctx)
     ctx.on_epoch(epoch_record(
         1,
@@ -256,6 +302,13 @@ def load(spec: ModelSpec, model_dir: Path) -> Any:
             return LogRegCVPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
                                      intercept=float(npz["intercept"][0]),
                                      C=float(manifest["C"]), folds=int(manifest["folds"]))
+    if spec.name == "svm":
+        with np.load(model_dir / "svm.npz", allow_pickle=False) as npz:
+            cv_auc = manifest.get("cv_auc")
+            return SVMPredictor(mean=npz["mean"], scale=npz["scale"], coef=npz["coef"],
+                                intercept=float(npz["intercept"][0]), C=float(manifest["C"]),
+                                folds=int(manifest["folds"]),
+                                cv_auc=math.nan if cv_auc is None else float(cv_auc))
     if "gbm.pkl" not in (manifest.get("files") or {}) or "gbm.pkl" not in signed:
         raise RunError(f"{model_dir / MANIFEST} does not vouch for gbm.pkl", _PICKLE_WHY)
     data = (model_dir / "gbm.pkl").read_bytes()
@@ -307,9 +360,29 @@ def _fit_logreg_cv(data: TrainData, ctx: FitContext) -> LogRegCVPredictor:
     part's participants (``data.train.groups``; each clip its own participant when absent);
     then scaler and model refit on the whole training part with that ``C``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    weight = "balanced" if ctx.recipe.class_weighting else None
+    search, folds = _inner_cv_search(
+        make_pipeline(StandardScaler(), LogisticRegression(class_weight=weight, max_iter=5000,
+                                                           random_state=ctx.seed)),
+        "logisticregression__C", CV_C_GRID, data, ctx)
+    scaler, model = search.best_estimator_[0], search.best_estimator_[-1]
+    return LogRegCVPredictor(mean=scaler.mean_.astype(np.float64),
+                             scale=scaler.scale_.astype(np.float64),
+                             coef=model.coef_[0].astype(np.float64),
+                             intercept=float(model.intercept_[0]), C=float(model.C),
+                             folds=folds, cv_auc=float(search.best_score_))
+
+
+def _inner_cv_search(pipeline: Any, param: str, grid: tuple[float, ...], data: TrainData,
+                     ctx: FitContext) -> tuple[Any, int]:
+    """Fit a ``GridSearchCV`` of ``pipeline`` over ``param`` in ``grid`` on the training part
+    only, scored by ROC-AUC over stratified folds disjoint by participant
+    (``data.train.groups``; each clip its own participant when absent), refit on the whole
+    training part with the best value. Returns the fitted search and its number of folds."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
     X, y = np.asarray(data.train.X, dtype=np.float64), np.asarray(data.train.y)
     groups = data.train.groups if data.train.groups is not None else np.arange(len(y))
@@ -317,23 +390,52 @@ def _fit_logreg_cv(data: TrainData, ctx: FitContext) -> LogRegCVPredictor:
     # every fold needs a positive and a negative group to score an AUC
     per_class = min(len(np.unique(group_ids[y == k])) for k in (0, 1))
     folds = max(2, min(CV_FOLDS, per_class))
-    weight = "balanced" if ctx.recipe.class_weighting else None
     search = GridSearchCV(
-        make_pipeline(StandardScaler(), LogisticRegression(class_weight=weight, max_iter=5000,
-                                                           random_state=ctx.seed)),
-        {"logisticregression__C": list(CV_C_GRID)},
+        pipeline,
+        {param: list(grid)},
         scoring="roc_auc",
         cv=StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=ctx.seed),
         refit=True,
         error_score=np.nan,
     )
     search.fit(X, y, groups=group_ids)
-    scaler, model = search.best_estimator_[0], search.best_estimator_[-1]
-    return LogRegCVPredictor(mean=scaler.mean_.astype(np.float64),
-                             scale=scaler.scale_.astype(np.float64),
-                             coef=model.coef_[0].astype(np.float64),
-                             intercept=float(model.intercept_[0]), C=float(model.C),
-                             folds=folds, cv_auc=float(search.best_score_))
+    return search, folds
+
+
+def _fit_svm(data: TrainData, ctx: FitContext) -> SVMPredictor:
+    """A class-weighted linear SVM on features standardised with the training part's mean and
+    scale. ``C`` from :data:`SVM_C_GRID` by the mean ROC-AUC (of the decision function) of an
+    inner participant-disjoint CV on the training part, as ``logreg_cv`` chooses its ``C``;
+    a refit (``ctx.refit``) takes the ``C`` chosen then (``ctx.chosen["C"]``, recorded by
+    :func:`engine.refit.chosen_of`) and searches nothing."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    weight = "balanced" if ctx.recipe.class_weighting else None
+
+    def pipeline(C: float = 1.0) -> Any:
+        return make_pipeline(StandardScaler(), LinearSVC(
+            C=C, class_weight=weight, max_iter=SVM_MAX_ITER, random_state=ctx.seed))
+
+    X, y = np.asarray(data.train.X, dtype=np.float64), np.asarray(data.train.y)
+    with warnings.catch_warnings():
+        # the smallest C of the grid rarely converges fully; a near-optimum scores the same
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if ctx.refit and "C" in ctx.chosen:
+            fitted, folds, cv_auc = pipeline(float(ctx.chosen["C"])).fit(X, y), 0, math.nan
+        else:
+            search, folds = _inner_cv_search(pipeline(), "linearsvc__C", SVM_C_GRID, data, ctx)
+            fitted, cv_auc = search.best_estimator_, float(search.best_score_)
+    scaler, model = fitted[0], fitted[-1]
+    return SVMPredictor(mean=scaler.mean_.astype(np.float64),
+                        scale=scaler.scale_.astype(np.float64),
+                        coef=model.coef_[0].astype(np.float64),
+                        intercept=float(model.intercept_[0]), C=float(model.C),
+                        folds=folds, cv_auc=cv_auc)
 
 
 def _fit_gbm(data: TrainData, ctx: FitContext) -> GBMPredictor:

@@ -52,11 +52,14 @@ TOGGLE_FLAG = {"preset": None, "on": True, "off": False}
 # --pad repeat or --pad zero
 PADS = ("preset", "repeat", "zero")
 FEATURE_LABELS = {"paper": "paper (26)", "extended": "extended (92)",
-                  "mel_stats": "mel_stats (282)"}
+                  "mel_stats": "mel_stats (282)", "egemaps": "egemaps (114)",
+                  "compare": "compare (6,399)"}
 FEATURE_HELP = {
     "paper": "the paper's 26: chroma, RMS, spectral and MFCC 1-20 means",
     "extended": "92: the paper's 26 with standard deviations and delta-MFCCs",
     "mel_stats": "282: the 26 + each log-mel band's mean, std (baselines)",
+    "egemaps": "114: the 26 + openSMILE eGeMAPSv02's 88 (baselines; needs opensmile)",
+    "compare": "6,399: the 26 + openSMILE ComParE_2016's 6,373 (baselines; needs opensmile)",
 }
 # the help line, by the focused option's id ({…} filled in by ModelsView.help_text)
 HELP = {
