@@ -1,0 +1,236 @@
+"""Issue 20, item 6: bugs 1-8 of the app as a research workbench, one test (or more) per bug,
+each failing before its fix. Pilot drives the real app (``build_app``) at 80x24; the key
+burst and the focus after a refused Start (bugs 2 and 3) are also driven through a real
+terminal in ``tests/test_tui_tmux.py``. Event logs are written by the real writer (the
+runner's :class:`~engine.runner.Announcer` over :class:`~engine.runs.EventLog`); times in
+them are a fake clock the test steps, so nothing depends on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+
+try:
+    from test_tui_support import drive as support_drive, make_app, make_finished_run, wait_for
+except ImportError:  # tests/ is a package
+    from tests.test_tui_support import (drive as support_drive, make_app, make_finished_run,
+                                        wait_for)
+
+from engine.runs import EventLog, RunDir, RunState, load_run_state
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (80, 24)
+
+
+def drive(app: Any, body: Callable[[Any], Awaitable[None]], size: tuple[int, int] = SMALL) -> None:
+    support_drive(app, body, size)
+
+
+def visible(widget: Any) -> str:
+    """What a widget shows on screen, row by row (clipped text is missing from it)."""
+    return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
+
+
+# ------------------------------------------------------------------ bug 1: refit progress
+
+CNN_EPOCHS, CNN_STOPPED, CHOSEN, FOLDS = 10, 6, 4, 3
+
+
+class FakeClock:
+    """Event times the test steps (``time=`` on every event)."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def step(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def refit_run_events(clock: FakeClock) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A run of cnn (early stopping at 6 of 10 epochs, 4 chosen) and logreg, refit on with
+    3 out-of-fold fits: every event the runner sends, in its order, timed by ``clock``."""
+    for kind, fields in _refit_run_events(clock):
+        yield kind, {**fields, "time": clock.now}
+
+
+def _refit_run_events(clock: FakeClock) -> Iterator[tuple[str, dict[str, Any]]]:
+    config = {"models": ["cnn", "logreg"], "seeds": 1,
+              "recipe": {"epochs": CNN_EPOCHS, "refit": True}}
+    yield "run_start", dict(run_id="r", config=config)
+    yield "data_ready", dict(models=["cnn", "logreg"], seeds=1,
+                             epochs={"cnn": CNN_EPOCHS, "logreg": 1})
+    for model, selection, chosen, pace in (("cnn", CNN_STOPPED, CHOSEN, 5.0),
+                                           ("logreg", 0, 1, 0.5)):
+        yield "model_start", dict(model=model, seed=0, epochs=CNN_EPOCHS if selection else 1,
+                                  refit=True, oof_folds=FOLDS)
+        for epoch in range(1, selection + 1):
+            clock.step(pace)
+            yield "epoch_end", dict(model=model, seed=0, epoch=epoch, val_auc=0.6,
+                                    train_loss=0.5, val_loss=0.6, seconds=pace)
+        fits = [("oof", fold, FOLDS) for fold in range(1, FOLDS + 1)] + [("refit", None, None)]
+        for phase, fold, folds in fits:
+            for epoch in range(chosen + 1):
+                if epoch:
+                    clock.step(pace * 1.5)  # the refit recipe trains on more clips
+                yield "fit_progress", dict(model=model, seed=0, phase=phase, fold=fold,
+                                           folds=folds, epoch=epoch, epochs=chosen)
+        yield "model_end", dict(model=model, seed=0, metrics={"roc_auc": 0.7}, seconds=10.0)
+    clock.step(1.0)
+    yield "run_end", dict(state="finished", seconds=100.0)
+
+
+def write_events(path: Path, events: Iterator[tuple[str, dict[str, Any]]], clock: FakeClock
+                 ) -> None:
+    from engine.runner import Announcer
+
+    with EventLog(path) as log:
+        announce = Announcer(log)
+        for kind, fields in events:
+            announce(kind, **fields)
+
+
+def test_fit_progress_is_in_the_schema_and_the_readme() -> None:
+    from engine.runs import EVENT_CLASSES, ModelStart
+
+    assert EVENT_CLASSES["fit_progress"].field_names() == [
+        "model", "seed", "phase", "fold", "folds", "epoch", "epochs"]
+    assert {"refit", "oof_folds"} <= set(ModelStart.field_names())
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "| `fit_progress` |" in readme and "`oof_folds`" in readme
+
+
+def test_progress_and_eta_move_through_refit_and_never_go_back(tmp_path: Path) -> None:
+    """Bug 1: every step of selection, out-of-fold fits and refit moves the progress; it never
+    reads 100% (or ETA 0) while work remains, and never goes backwards."""
+    clock = FakeClock()
+    events = list(refit_run_events(clock))
+    state = RunState()
+    seen: list[tuple[int, int, float | None]] = []
+    for kind, fields in events:
+        state.apply({"type": kind, **fields})
+        done, total = state.progress()
+        seen.append((done, total, state.eta_seconds()))
+    # the last counted totals: cnn 6 selection epochs + (3 + 1) fits x 4 epochs; logreg 1 + 4
+    assert seen[-1][:2] == (CNN_STOPPED + (FOLDS + 1) * CHOSEN + 1 + (FOLDS + 1),) * 2
+    shares = [done / total for done, total, _ in seen]
+    assert all(b >= a for a, b in zip(shares, shares[1:])), shares
+    dones = [done for done, _, _ in seen]
+    assert all(b >= a for a, b in zip(dones, dones[1:])), dones
+    for done, total, eta in seen[:-1]:  # the run is not over before run_end
+        assert done < total
+        assert eta is None or eta >= 1.0
+    # every fit_progress after an epoch moves the count (the refit phase is not frozen),
+    # up to the last step, which stays for the tests and summary after the last fit
+    moved = [i for i, (kind, f) in enumerate(events) if kind == "fit_progress" and f["epoch"]]
+    assert len(moved) == (FOLDS + 1) * (CHOSEN + 1)
+    assert all(dones[i] > dones[i - 1] for i in moved[:-1])
+    assert seen[moved[-1]][:2] == (26, 27) and seen[moved[-1]][2] is None
+
+
+def test_eta_through_refit_uses_the_fits_own_pace() -> None:
+    clock = FakeClock()
+    state = RunState()
+    for kind, fields in refit_run_events(clock):
+        state.apply({"type": kind, **fields})
+        if kind == "fit_progress" and fields["phase"] == "oof" and fields["fold"] == 2 \
+                and fields["epoch"] == 1 and fields["model"] == "cnn":
+            break
+    part = state.parts[("cnn", 0)]
+    assert part.fit_epoch_seconds() == pytest.approx(7.5)
+    # cnn: 3 + 4 + 4 fit epochs left at 7.5 s; logreg: 1 + 4 fits at cnn-borrowed pace
+    # (no logreg pace measured yet: the mean of what is measured stands in)
+    left = state.eta_seconds()
+    assert left is not None and left == pytest.approx(11 * 7.5 + 5 * 5.0)
+
+
+def test_an_older_log_without_fit_progress_still_counts(tmp_path: Path) -> None:
+    """A run written before fit_progress: model_start without refit, no fit events."""
+    run = make_finished_run(tmp_path)
+    state = load_run_state(RunDir(run))
+    assert state.progress() == (2 * 4 + 2 * 1, 2 * 4 + 2 * 1)
+
+
+def test_a_live_run_file_log_folds_the_same(tmp_path: Path) -> None:
+    clock = FakeClock()
+    run = tmp_path / "r"
+    run.mkdir()
+    write_events(run / "events.jsonl", refit_run_events(clock), clock)
+    state = load_run_state(RunDir(run))
+    assert state.progress() == (CNN_STOPPED + 4 * CHOSEN + 5,) * 2
+    assert not state.problems
+
+
+def live_writer(runs: Path, run_id: str = "20990101-000000-refit") -> tuple[Path, Any]:
+    """A run being written by another process: a stand-in writer in its own session holds
+    the run's lock (as the runner does); the test writes the events."""
+    import json
+    import time
+
+    from engine.runs import writer_alive
+
+    run = runs / run_id
+    run.mkdir(parents=True)
+    code = ("import sys, time\nfrom pathlib import Path\nfrom engine.runs import RunLock\n"
+            "RunLock(Path(sys.argv[1])).acquire()\ntime.sleep(300)\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(run)], start_new_session=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    (run / "status.json").write_text(json.dumps({
+        "state": "running", "pid": process.pid, "started": "2099-01-01T00:00:00+00:00"}))
+    for _ in range(1200):  # the writer holds the lock before the app looks
+        if writer_alive(run):
+            break
+        time.sleep(0.05)
+    assert writer_alive(run), "the stand-in writer did not take the run's lock"
+    return run, process
+
+
+def test_training_screen_shows_the_refit_phase_moving(tmp_path: Path) -> None:
+    """Bug 1 in the app: during the out-of-fold fits and the refit the Training screen says
+    which fit runs, its steps move, and it never reads 100% or ETA 0m00s."""
+    from textual.widgets import ProgressBar
+
+    from engine.runner import Announcer
+
+    run, process = live_writer(tmp_path / "runs")
+    clock = FakeClock()
+    events = list(refit_run_events(clock))
+    cut = next(i for i, (kind, f) in enumerate(events)
+               if kind == "fit_progress" and f["phase"] == "refit" and f["epoch"] == 2)
+    log = EventLog(run / "events.jsonl")
+    announce = Announcer(log)
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: app.followed is not None, 30)
+        for kind, fields in events[:cut + 1]:
+            announce(kind, **fields)
+        status = lambda: str(app.query_one("#training-status").render())  # noqa: E731
+        # cnn: 6 selection + 3 oof x 4 + 2 refit epochs = 20 of (6 + 16) + logreg's 5
+        await wait_for(pilot, lambda: "20/27 steps" in status(), 30)
+        assert "ETA 0m00s" not in status() and "ETA" in status()
+        assert "refit" in status()
+        parts = visible(app.query_one("#training-parts"))
+        assert "refit 2/4" in parts
+        bar = app.query_one("#training-progress", ProgressBar)
+        assert bar.percentage is not None and bar.percentage < 1.0
+        # the chart still shows the 6 validation epochs only
+        training = app.query_one("#training-view")
+        assert training.plotted["val_loss"] == [float(e) for e in range(1, CNN_STOPPED + 1)]
+        for kind, fields in events[cut + 1:-1]:  # all but run_end: tests, summary left
+            announce(kind, **fields)
+        await wait_for(pilot, lambda: "26/27 steps" in status(), 30)
+        assert bar.percentage is not None and bar.percentage < 1.0
+
+    try:
+        drive(app, body, (100, 30))
+    finally:
+        log.close()
+        process.kill()
+        process.wait()
