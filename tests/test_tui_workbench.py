@@ -234,3 +234,65 @@ def test_training_screen_shows_the_refit_phase_moving(tmp_path: Path) -> None:
         log.close()
         process.kill()
         process.wait()
+
+
+# ------------------------------------------------------------------ bugs 2 and 3: keys
+
+
+async def models_screen(pilot: Any) -> Any:
+    await pilot.press("2")
+    await wait_for(pilot, lambda: bool(pilot.app.query("#models-view")) and
+                   pilot.app.query_one("#models-view").registry_loaded)
+    await pilot.pause()
+    return pilot.app.query_one("#models-view")
+
+
+def test_a_refused_start_keeps_the_focus_in_the_field(tmp_path: Path) -> None:
+    """Bug 2: epochs 0, Ctrl+S (refused), then typing 5 fixes the field; it must not reach
+    the tab strip, where 5 is the Confusion screen."""
+    from textual.widgets import Input, TabbedContent
+
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        view = await models_screen(pilot)
+        epochs = view.query_one("#models-epochs", Input)
+        epochs.focus()
+        epochs.value = ""
+        await pilot.press("0", "ctrl+s")
+        await wait_for(pilot, lambda: "epochs 0 is out of range" in
+                       str(view.query_one("#models-message").render()))
+        assert app.focused is epochs
+        await pilot.press("5")
+        await pilot.pause()
+        assert app.query_one("#nav", TabbedContent).active == "models"
+        assert app.focused is epochs and epochs.value == "05"
+        assert app.followed is None  # nothing started
+
+    drive(app, body)
+
+
+def test_a_burst_of_arrows_stops_at_the_ends_of_the_models_list(tmp_path: Path) -> None:
+    """Bug 3: the list wrapped, so twelve Down on twelve models moved nowhere and Space
+    unticked ann; from row 8, twelve Up ended on row 8 again."""
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        view = await models_screen(pilot)
+        models = view.query_one("#models-list")
+        count = models.option_count
+        assert count >= 8
+        models.focus()
+        models.highlighted = 0
+        await pilot.press(*["down"] * count)
+        assert models.highlighted == count - 1
+        last = models.get_option_at_index(count - 1).value
+        await pilot.press("space")
+        assert "ann" in models.selected and last in models.selected
+        models.highlighted = 7
+        await pilot.press(*["up"] * count)
+        assert models.highlighted == 0
+        await pilot.press("down", "down")
+        assert models.highlighted == 2
+
+    drive(app, body)

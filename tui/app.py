@@ -267,6 +267,10 @@ class CoughscopeApp(App[None]):
 
     def action_goto(self, tab: str) -> None:
         tabbed = self.query_one("#nav", TabbedContent)
+        if tabbed.active == tab and self.view(tab) is not None:
+            # already there (Ctrl+S on Models, a palette action): the focus stays where it
+            # is; on the tab strip, a digit typed next would switch screens (issue 20, bug 2)
+            return
         # focus the tab strip first: a focused widget left in the hidden pane would pull
         # the old pane back (and arrows then move between screens)
         tabbed.query_one(Tabs).focus()

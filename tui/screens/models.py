@@ -41,6 +41,7 @@ from engine.config import (FEATURE_SETS, ExperimentConfig, SplitConfig, TrainRec
 from engine.errors import ConfigError, CoughscopeError
 
 from ..launcher import ExperimentRequest
+from ..widgets.lists import StopAtEnds
 from .data import spec_problem
 
 PRESETS = (("default (honest)", "default"), ("paper (published)", "paper"))
@@ -187,9 +188,10 @@ def check_balance_by(text: str, spec: str, summary: dict[str, Any] | None) -> st
     return text
 
 
-class CheckList(SelectionList[str]):
+class CheckList(StopAtEnds, SelectionList[str]):
     """A SelectionList whose ticks read ``[x]`` / ``[ ]``: selection that does not depend on
-    colour (NO_COLOR, monochrome terminals, colour-blind users)."""
+    colour (NO_COLOR, monochrome terminals, colour-blind users). Its cursor stops at the
+    first and last model, so a burst of arrow keys lands where it was aimed."""
 
     def render_line(self, y: int) -> Strip:
         line = OptionList.render_line(self, y)
@@ -513,8 +515,9 @@ class ModelsView(Vertical):
             request = self.request()
             run = self.app.start_experiment(request)
         except CoughscopeError as err:
+            # said on this screen, beside Start: a notification would cover the message
+            # (and the fields under it) at 80x24 for seconds (issue 20, bug 7)
             self.set_message(err.describe(), error=True)
-            self.app.notify(err.message, title="cannot start", severity="error", timeout=8)
             return
         except OSError as exc:
             self.set_message(f"could not start the runner: {exc}", error=True)

@@ -25,6 +25,8 @@ from textual_plotext import PlotextPlot
 
 from engine.runs import PartProgress, format_seconds
 
+from ..widgets.lists import StoppingOptionList
+
 if TYPE_CHECKING:
     from ..app import FollowedRun
 
@@ -109,7 +111,7 @@ class TrainingView(Vertical):
             yield Button("Stop", id="training-stop", variant="error", compact=True)
         yield ProgressBar(id="training-progress", show_eta=False, show_percentage=True)
         with Horizontal(id="training-body"):
-            parts = OptionList(id="training-parts")
+            parts = StoppingOptionList(id="training-parts")
             parts.border_title = "seed · test AUC"
             yield parts
             with Vertical(id="training-chart-box"):
