@@ -37,6 +37,11 @@ def visible(widget: Any) -> str:
     return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
 
 
+def screen_text(app: Any) -> str:
+    """The whole terminal as the user sees it (the top screen, dialogs included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 # ------------------------------------------------------------------ bug 1: refit progress
 
 CNN_EPOCHS, CNN_STOPPED, CHOSEN, FOLDS = 10, 6, 4, 3
@@ -294,5 +299,43 @@ def test_a_burst_of_arrows_stops_at_the_ends_of_the_models_list(tmp_path: Path) 
         assert models.highlighted == 0
         await pilot.press("down", "down")
         assert models.highlighted == 2
+
+    drive(app, body)
+
+
+# ------------------------------------------------------------------ bug 4: help at 80x24
+
+
+def test_help_scrolls_to_its_end_at_80x24(tmp_path: Path) -> None:
+    """Bug 4: at 80x24 the help's last rows (Confusion's arrows, dialogs' Esc) and its Close
+    button were below the dialog's edge, unreachable; and 0 (reset threshold) was missing."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Button
+
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        screen = app.screen
+        box = screen.query_one("#help-box")
+        scroll = screen.query_one("#help-box VerticalScroll", VerticalScroll)
+        close = screen.query_one("#help-close", Button)
+        await pilot.pause()
+        height = app.size.height
+        inside = box.region.intersection(app.screen.region)
+        assert box.region == inside, "the help box is larger than the screen"
+        for widget in (scroll, close):  # both whole, inside the box's border
+            assert widget.region.height > 0
+            assert box.content_region.contains_region(widget.region), widget
+        assert close.region.bottom <= height
+        scroll.focus()
+        await pilot.press("end")
+        await wait_for(pilot, lambda: scroll.scroll_y >= scroll.max_scroll_y > 0)
+        shown = screen_text(app)
+        for words in ("move the threshold", "close / cancel", "back to the threshold"):
+            assert words in shown, shown
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
 
     drive(app, body)

@@ -305,6 +305,8 @@ class CoughscopeApp(App[None]):
         rows += [("Runs", "Enter", "open the highlighted run"),
                  ("Training", "Enter", "show the highlighted model/seed's curves"),
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
+                 ("Confusion", "0", "back to the threshold validation chose"),
+                 ("Models", "Space", "tick or untick the highlighted model"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
