@@ -339,3 +339,89 @@ def test_help_scrolls_to_its_end_at_80x24(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
 
     drive(app, body)
+
+
+# ------------------------------------------------------------------ bug 5: Classify
+
+
+def verdict(model: str, probability: float, threshold: float = 0.5) -> Any:
+    from engine.inference import ModelVerdict
+
+    label = "positive" if probability >= threshold else "negative"
+    return ModelVerdict(model=model, probability=probability, spread=0.01, label=label,
+                        agreement=1.0, seeds=[probability, probability], threshold=threshold,
+                        test_auc=0.8)
+
+
+def file_result(tmp_path: Path, *verdicts: Any) -> Any:
+    from engine.inference import FileResult
+
+    return FileResult(path=str(tmp_path / "cough.wav"), warnings=["quieter than training"],
+                      verdicts=list(verdicts), duration=1.2,
+                      samples=[0.0, 0.5, -0.5, 0.0] * 20, logmel=None)
+
+
+def test_overall_verdict_line(tmp_path: Path) -> None:
+    from tui.screens.classify import overall_verdict
+
+    line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.7),
+                                       verdict("logreg", 0.2), verdict("majority", 0.1)))
+    assert line.plain == ("Research result, not a diagnosis: most models say POSITIVE; 2 of 3 "
+                          "models call it positive (majority baseline not counted)")
+    line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.2),
+                                       verdict("ensemble", 0.3)))
+    assert line.plain == ("Research result, not a diagnosis: ensemble says NEGATIVE; 1 of 2 "
+                          "models call it positive")
+    line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.2)))
+    assert line.plain == ("Research result, not a diagnosis: the models are split: 1 of 2 "
+                          "models call it positive")
+
+
+def test_classify_forgets_the_old_run_and_says_the_overall_verdict(tmp_path: Path) -> None:
+    """Bug 5: after switching run the old run's lines stayed above the new run's empty
+    table; there was no overall verdict line; the picker showed bare IDs."""
+    from textual.widgets import DataTable, Select, Static
+
+    newer = make_finished_run(tmp_path / "runs", "20240502-120000-newr").name
+    older = make_finished_run(tmp_path / "runs", "20240501-120000-oldr").name
+    app = make_app(tmp_path / "runs")
+    result = file_result(tmp_path, verdict("ann", 0.9), verdict("logreg", 0.6))
+
+    def text(selector: str) -> str:
+        widget = app.query_one(selector, Static)
+        return str(widget.render()).strip() if widget.display else ""
+
+    async def body(pilot: Any) -> None:
+        from tui.screens.classify import Classified
+
+        await pilot.press("7")
+        await wait_for(pilot, lambda: bool(app.query("#classify-view")) and
+                       len(app.query_one("#classify-view").finished) == 2)
+        view = app.query_one("#classify-view")
+        view._draw_pictures = lambda result: app.query_one("#classify-wave", Static).update(
+            "waveform drawn")
+        select = view.query_one("#classify-run", Select)
+        assert select.value == newer
+        labels = [str(prompt) for prompt, _ in select._options if _ is not Select.BLANK]
+        assert any(newer in label and "demo" in label and "ann,logreg" in label
+                   and "AUC" in label for label in labels), labels
+        view.post_message(Classified(newer, result))
+        await wait_for(pilot, lambda: "Research result, not a diagnosis: most models say "
+                       "POSITIVE; 2 of 2 models call it positive" in text("#classify-verdict"))
+        first_line = text("#classify-verdict").splitlines()[0]
+        assert first_line.startswith("Research result, not a diagnosis")
+        assert "run " + newer in text("#classify-status")
+        select.value = older
+        await wait_for(pilot, lambda: text("#classify-verdict") == "")
+        for old in ("#classify-status", "#classify-warnings", "#classify-wave"):
+            assert text(old) == "", old
+        table = app.query_one("#classify-models", DataTable)
+        assert str(table.get_row("ann")[1]) == "—"
+        assert "Models of run " + older in str(app.query_one("#classify-how").render())
+        # a worker that finishes after the switch answers for the old run: not shown here
+        view.post_message(Classified(newer, result))
+        await pilot.pause()
+        await pilot.pause(0.1)
+        assert text("#classify-verdict") == "" and str(table.get_row("ann")[1]) == "—"
+
+    drive(app, body, (100, 32))
