@@ -425,3 +425,82 @@ def test_classify_forgets_the_old_run_and_says_the_overall_verdict(tmp_path: Pat
         assert text("#classify-verdict") == "" and str(table.get_row("ann")[1]) == "—"
 
     drive(app, body, (100, 32))
+
+
+# ------------------------------------------------------------------ bug 6: NO_COLOR contrast
+
+
+def luminance(colour: Any) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = colour
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(fg: Any, bg: Any) -> float:
+    """The WCAG contrast ratio of two RGB triplets (1 to 21)."""
+    high, low = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def colours_of(app: Any, words: str) -> list[tuple[Any, Any]]:
+    """(foreground, background) of each cell run showing ``words``, as the terminal gets it
+    (the app's filters applied: NO_COLOR's monochrome among them)."""
+    found = []
+    background = app.screen.styles.background
+    for strip in app.screen._compositor.render_strips():
+        for line_filter in app._filters:
+            strip = strip.apply_filter(line_filter, background)
+        for segment in strip:
+            style = segment.style
+            if style is None or not segment.text.strip() or segment.text.strip() not in words:
+                continue
+            fg = style.color.get_truecolor() if style.color else None
+            bg = style.bgcolor.get_truecolor() if style.bgcolor else None
+            if style.reverse:
+                fg, bg = bg, fg
+            found.append((tuple(fg), tuple(bg)))
+    return found
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
+def test_titles_and_labels_read_without_colour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              theme: str) -> None:
+    """Bug 6: under NO_COLOR Training's list title was grey 233 on 234 (251 on 252 light) and
+    Classify's positive in a plain row 237 on 234."""
+    from textual.widgets import DataTable
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    run = make_finished_run(tmp_path / "runs")
+    app = make_app(tmp_path / "runs", open_run=run.name)
+
+    async def body(pilot: Any) -> None:
+        app.theme = theme
+        await pilot.press("3")
+        await wait_for(pilot, lambda: bool(app.query("#training-parts")) and
+                       app.query_one("#training-parts").option_count == 4)
+        await pilot.pause()
+        title = colours_of(app, "seed · test AUC")
+        assert title, "the title is not on screen"
+        assert min(contrast(fg, bg) for fg, bg in title) >= 4.5, title
+        from tui.screens.classify import Classified
+
+        await pilot.press("7")
+        await wait_for(pilot, lambda: bool(app.query("#classify-view")) and
+                       bool(app.query_one("#classify-view").finished))
+        view = app.query_one("#classify-view")
+        view._draw_pictures = lambda result: None
+        # ann (the cursor's row) negative, logreg (a plain row) positive
+        view.post_message(Classified(run.name, file_result(tmp_path, verdict("ann", 0.2),
+                                                          verdict("logreg", 0.9))))
+        table = app.query_one("#classify-models", DataTable)
+        await wait_for(pilot, lambda: str(table.get_row("logreg")[2]) == "positive")
+        assert table.cursor_row == 0
+        await pilot.pause()
+        cells = colours_of(app, "positive")
+        assert cells, "positive is not on screen"
+        assert min(contrast(fg, bg) for fg, bg in cells) >= 4.5, cells
+
+    drive(app, body, (100, 32))

@@ -65,6 +65,14 @@ def spectrogram_caption(result: Any) -> str:
     return caption + ")\n"
 
 
+def label_style(label: str, no_color: bool) -> str:
+    """A label's style in the models table. Without colour, red and green are greys close to
+    the rows' background (237 on 234): positive is reversed, negative bold."""
+    if no_color:
+        return "bold reverse" if label == "positive" else "bold"
+    return "bold red" if label == "positive" else "bold green"
+
+
 def run_choice(run: RunDir) -> Text:
     """A finished run as the picker shows it: ``20240501-1200… · demo · ann,logreg · AUC
     0.810 ann`` (not a bare ID: which data, which models, how good)."""
@@ -379,8 +387,7 @@ class ClassifyView(Vertical):
             if verdict is None:
                 table.add_row(name, "—", "—", "—", f"{seeds} seeds", mean_std(auc), key=name)
                 continue
-            label = Text(verdict.label, style="bold red" if verdict.label == "positive"
-                         else "bold green")
+            label = Text(verdict.label, style=label_style(verdict.label, self.app.no_color))
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
             table.add_row(name, probability_bar(verdict.probability), label,
                           f"{verdict.threshold:.2f}", spread, mean_std(auc), key=name)
