@@ -504,3 +504,41 @@ def test_titles_and_labels_read_without_colour(tmp_path: Path, monkeypatch: pyte
         assert min(contrast(fg, bg) for fg, bg in cells) >= 4.5, cells
 
     drive(app, body, (100, 32))
+
+
+# ------------------------------------------------------------------ bug 7: cut text
+
+CONFOUND = ("the recording source predicts the label on its own (AUC 0.91 from the source "
+            "alone): these models may have learnt the channel, not the cough; compare each "
+            "model's AUC within a source, hold a source out with --test-group, or resample so "
+            "that every source has as many positives as negatives (--balance-by source)")
+
+
+def test_training_shows_the_whole_confound_warning(tmp_path: Path) -> None:
+    """Bug 7: Training's confound warning ended at "…or resample so" even at 200x50."""
+    clock = FakeClock()
+    run = tmp_path / "runs" / "20240501-120000-conf"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text('{"state": "finished"}')
+
+    def events() -> Iterator[tuple[str, dict[str, Any]]]:
+        yield "run_start", dict(run_id=run.name, config={"models": ["ann"], "seeds": 1},
+                                time=clock.now)
+        for message in ("synthetic demo data: these numbers say nothing about real coughs",
+                        "2 clips excluded (see data.json)", CONFOUND):
+            yield "warning", dict(message=message, time=clock.now)
+        yield "run_end", dict(state="finished", seconds=1.0, time=clock.step(1))
+
+    write_events(run / "events.jsonl", events(), clock)
+    app = make_app(tmp_path / "runs", open_run=run.name)
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: bool(app.query("#training-notes")) and
+                       "confound" not in visible(app.query_one("#training-notes")) and
+                       "synthetic" in visible(app.query_one("#training-notes")))
+        await pilot.pause()
+        shown = " ".join(visible(app.query_one("#training-notes")).split())
+        assert "(--balance-by source)" in shown, shown
+
+    drive(app, body, (200, 50))
