@@ -542,3 +542,32 @@ def test_training_shows_the_whole_confound_warning(tmp_path: Path) -> None:
         assert "(--balance-by source)" in shown, shown
 
     drive(app, body, (200, 50))
+
+
+def test_runs_keep_best_auc_and_whole_model_names_at_80x24(tmp_path: Path) -> None:
+    """Bug 7: at 80x24 Runs lost its best AUC column and the models read ``ann,cnn,logr``."""
+    from engine.config import ExperimentConfig
+
+    run = make_finished_run(tmp_path / "runs")
+    many = ("ann", "cnn", "cnn2", "logreg", "majority", "gbm", "tabnet")
+    (run / "config.toml").write_text(ExperimentConfig(
+        data=str(tmp_path / "data" / "covid19-cough" / "manifest.csv"), models=many,
+        seeds=2).to_toml())
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: bool(app.query("#runs-table")) and
+                       app.query_one("#runs-table").row_count == 1)
+        await pilot.pause()
+        shown = visible(app.query_one("#runs-table"))
+        assert "best AUC" in shown and "0.810 ann" in shown, shown
+        row = next(line for line in shown.splitlines() if run.name in line)
+        models = row.split("manifest.csv")[1].strip().rstrip("▁▂▃▄▅▆▇█▎▌ ")
+        names, _, more = models.partition(" +")
+        assert all(name in many for name in names.split(",")), row
+        assert more.isdigit() and len(names.split(",")) + int(more) == len(many), row
+        detail = visible(app.query_one("#runs-detail"))
+        assert ",".join(many) in detail
+
+    drive(app, body)
