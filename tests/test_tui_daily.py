@@ -553,7 +553,7 @@ def test_resnet_without_weights_is_refused_before_start(tmp_path: Path,
         await pilot.click("#models-start")
         await pilot.pause()
         message = text_of(app, "#models-message")
-        assert "resnet50 need ImageNet ResNet-50 weights" in message
+        assert "resnet50 needs ImageNet ResNet-50 weights" in message
         assert "/x/resnet50.pth" in message and "--weights PATH" in message
         assert not list((tmp_path / "runs").glob("*"))  # nothing started
 

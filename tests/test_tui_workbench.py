@@ -571,3 +571,53 @@ def test_runs_keep_best_auc_and_whole_model_names_at_80x24(tmp_path: Path) -> No
         assert ",".join(many) in detail
 
     drive(app, body)
+
+
+# ------------------------------------------------------------------ bug 8: smaller issues
+
+
+def test_stop_dialog_says_the_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """Bug 8: the Stop dialog said "the epoch in progress is lost"; a run resumes from its
+    last checkpoint (README, Headless runs)."""
+    run, process = live_writer(tmp_path / "runs")
+    with EventLog(run / "events.jsonl") as log:
+        log.emit("run_start", run_id=run.name, config={"models": ["ann"], "seeds": 1})
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await wait_for(pilot, lambda: app.followed is not None, 30)
+        app.action_stop_run()
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen" and
+                       bool(app.screen.query("#confirm-question")))
+        question = str(app.screen.query_one("#confirm-question").render())
+        assert "is lost" not in question and "last checkpoint" in question
+        await pilot.press("escape")
+
+    try:
+        drive(app, body)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_one_seed_is_singular_in_classify(tmp_path: Path) -> None:
+    """Bug 8: "1 seeds"."""
+    from textual.widgets import DataTable
+
+    from engine.runs import read_json, write_json
+
+    run = make_finished_run(tmp_path / "runs")
+    summary = read_json(run / "summary.json")
+    summary["models"]["ann"]["seeds"] = [0]
+    write_json(run / "summary.json", summary)
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        await pilot.press("7")
+        await wait_for(pilot, lambda: bool(app.query("#classify-models")) and
+                       app.query_one("#classify-models", DataTable).row_count == 2)
+        table = app.query_one("#classify-models", DataTable)
+        assert str(table.get_row("ann")[4]) == "1 seed"
+        assert str(table.get_row("logreg")[4]) == "2 seeds"
+
+    drive(app, body)

@@ -501,7 +501,7 @@ class CoughscopeApp(App[None]):
         return self.followed is not None and not self.followed.state.is_over
 
     def action_stop_run(self) -> None:
-        """Ctrl+X: ask first (a stopped run can be resumed, but its current epoch is lost)."""
+        """Ctrl+X: ask first (a stopped run can be resumed from its last checkpoint)."""
         followed = self.followed
         if followed is None or followed.state.is_over:
             self.notify("no run is training", severity="warning")
@@ -512,8 +512,9 @@ class CoughscopeApp(App[None]):
                 self.stop_followed_run()
 
         self.push_screen(ConfirmScreen(
-            f"Stop run {followed.run.id}?\nIt is marked interrupted and can be resumed later "
-            "from the Runs screen (the epoch in progress is lost).", yes="Stop run",
+            f"Stop run {followed.run.id}?\nIt is marked interrupted; resume it later from "
+            "the Runs screen (Ctrl+E), and it continues from its last checkpoint.",
+            yes="Stop run",
             no="Keep training"), decide)
 
     def stop_followed_run(self) -> None:

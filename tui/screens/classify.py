@@ -385,7 +385,8 @@ class ClassifyView(Vertical):
                 auc = verdict.test_auc
             seeds = len(entry.get("seeds") or []) or (len(verdict.seeds) if verdict else 0)
             if verdict is None:
-                table.add_row(name, "—", "—", "—", f"{seeds} seeds", mean_std(auc), key=name)
+                table.add_row(name, "—", "—", "—", f"{seeds} seed{'s' if seeds != 1 else ''}",
+                              mean_std(auc), key=name)
                 continue
             label = Text(verdict.label, style=label_style(verdict.label, self.app.no_color))
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"

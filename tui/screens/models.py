@@ -497,7 +497,8 @@ class ModelsView(Vertical):
             ok, why = self.weights
             if not ok:
                 raise CoughscopeError(
-                    f"{', '.join(heavy)} need ImageNet ResNet-50 weights, and none are here",
+                    f"{', '.join(heavy)} need{'s' if len(heavy) == 1 else ''} ImageNet "
+                    "ResNet-50 weights, and none are here",
                     f"{why}; or untick {', '.join(heavy)}. Offline: copy the file from a "
                     "machine that has it, or run headless with --weights PATH")
         return ExperimentRequest(
