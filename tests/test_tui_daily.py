@@ -430,7 +430,7 @@ def test_runs_show_the_short_data_name_and_a_detail_pane(tmp_path: Path) -> None
         await pilot.pause()
         table = app.query_one("#runs-table", DataTable)
         assert [c.label.plain for c in table.columns.values()] == [
-            "run", "status", "data", "models", "best AUC"]
+            "run", "status", "best AUC", "data", "models"]
         assert "best AUC" in visible_text(table)  # not pushed off at 80 columns
         detail = text_of(app, "#runs-detail")
         assert "data: demo" in detail and "seeds 2" in detail and run.name in detail
