@@ -208,27 +208,10 @@ class ModelStart(Event):
     seed: int = 0
     epochs: int = 0
     resumed: bool = False
-    # refit: after the selection fit, ``oof_folds`` fits of the refit recipe on folds of
-    # train + validation (their out-of-fold predictions set the threshold and calibration),
-    # then the final fit on train + validation; each announces ``fit_progress``
-    refit: bool = False
+    # refit on: after the selection fit, ``oof_folds`` out-of-fold fits with the refit
+    # recipe, then the refit (each announced by ``fit_progress``). None: an older log
+    refit: bool | None = None
     oof_folds: int | None = None
-
-
-@dataclass(frozen=True)
-class FitProgress(Event):
-    """Progress of a fit that is not the selection fit: ``phase`` "oof" (fold ``fold`` of
-    ``folds``, 1-based) or "refit" (fold None). ``epoch`` 0 when the fit starts, then after
-    each of its ``epochs``. Its numbers are not validation numbers: never plot them."""
-
-    TYPE: ClassVar[str] = "fit_progress"
-    model: str = ""
-    seed: int = 0
-    phase: str = "refit"
-    fold: int | None = None
-    folds: int | None = None
-    epoch: int = 0
-    epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,6 +232,22 @@ class EpochEnd(Event):
         """The epoch's numbers as a plain dict (what histories and charts hold)."""
         out = {k: v for k, v in self.to_dict().items() if k not in ("v", "type", "model", "seed")}
         return out
+
+
+@dataclass(frozen=True)
+class FitProgress(Event):
+    """A fit after the selection fit (``phase`` ``oof``: out-of-fold fit ``fold`` of
+    ``folds``; ``refit``): sent with ``epoch`` 0 when it starts and after each of its epochs
+    (a baseline's fit is 1 epoch). Not validation epochs: never plotted as curves."""
+
+    TYPE: ClassVar[str] = "fit_progress"
+    model: str = ""
+    seed: int = 0
+    phase: str = ""
+    fold: int | None = None
+    folds: int | None = None
+    epoch: int = 0
+    epochs: int = 0
 
 
 @dataclass(frozen=True)
@@ -290,7 +289,7 @@ class RunEnd(Event):
 
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (RunStart, DataReady, ModelStart, FitProgress, EpochEnd, ModelEnd, Warning_,
+    for cls in (RunStart, DataReady, ModelStart, EpochEnd, FitProgress, ModelEnd, Warning_,
                 Error, RunEnd)
 }
 EVENT_TYPES = tuple(EVENT_CLASSES)
@@ -1441,9 +1440,20 @@ def diff_runs(a: RunDir, b: RunDir) -> dict[str, dict[str, tuple[Any, Any]]]:
 # ============================================================================ the fold
 
 
+# out-of-fold fits assumed for a part not started yet whose run refits, until a model_start
+# says how many (an upper bound: the total shrinks when the truth is known, never grows)
+OOF_FOLDS_GUESS = 5
+
+
 @dataclass
 class PartProgress:
-    """One model trained with one seed (or fold)."""
+    """One model trained with one seed (or fold).
+
+    Its work, in units (an epoch; a baseline's fit is one): the selection fit's epochs
+    (``epochs``, fewer when early stopping ended it), then, with refit, ``oof_folds``
+    out-of-fold fits and the refit, each of the epochs validation chose (known from the
+    first ``fit_progress``; until then the selection's epochs stand in, an upper bound).
+    """
 
     model: str
     seed: int
@@ -1453,21 +1463,53 @@ class PartProgress:
     best_epoch: int | None = None
     seconds: float | None = None
     state: str = "pending"  # pending | training | done
+    refit: bool = False  # known from model_start; before it, what the run's config implies
+    oof_folds: int | None = None
+    refit_known: bool = False  # model_start said so (else an estimate)
+    # (phase, fold) -> epochs done, of the fits after selection (fit_progress)
+    fits: dict[tuple[str, int | None], int] = field(default_factory=dict)
+    fit_epochs: int | None = None  # epochs of each oof/refit fit, from its fit_progress
+    fit_now: tuple[str, int | None, int | None] | None = None  # (phase, fold, folds)
+    fit_times: list[float] = field(default_factory=list)  # measured seconds per fit epoch
+    _fit_last: tuple[tuple[str, int | None], int, float] | None = None
 
     @property
     def label(self) -> str:
         return f"{self.model} seed {self.seed}"
 
     @property
+    def selection_over(self) -> bool:
+        return self.state == "done" or bool(self.fits)
+
+    @property
+    def selection_units(self) -> int:
+        if self.selection_over:  # early stopping may have ended it before ``epochs``
+            return max(len(self.history), 1)
+        return max(self.epochs, len(self.history), 1)
+
+    @property
+    def fit_count(self) -> int:
+        """The fits after selection: the out-of-fold ones and the refit (0 without refit)."""
+        if not self.refit:
+            return 0
+        folds = self.oof_folds if self.oof_folds is not None else OOF_FOLDS_GUESS
+        return max(int(folds), 0) + 1
+
+    @property
     def units(self) -> int:
-        """Work units this part counts for in the run's progress (baselines count 1)."""
-        return max(self.epochs, 1)
+        """Work units this part counts for in the run's progress (baselines count 1 a fit)."""
+        chosen = self.fit_epochs if self.fit_epochs is not None else self.selection_units
+        return self.selection_units + self.fit_count * max(chosen, 1)
 
     @property
     def units_done(self) -> int:
         if self.state == "done":
             return self.units
-        return min(len(self.history), self.units)
+        if not self.selection_over:
+            return min(len(self.history), self.units)
+        chosen = max(self.fit_epochs or 1, 1)
+        fitted = sum(min(epoch, chosen) for epoch in self.fits.values())
+        return min(self.selection_units + fitted, self.units)
 
     def epoch_seconds(self) -> float | None:
         """Measured seconds per epoch (None before the first epoch)."""
@@ -1475,9 +1517,31 @@ class PartProgress:
                                                                       (int, float))]
         if times:
             return sum(times) / len(times)
+        if self.fit_times:
+            return sum(self.fit_times) / len(self.fit_times)
         if self.state == "done" and self.seconds is not None:
             return self.seconds / self.units
         return None
+
+    def fit_epoch_seconds(self) -> float | None:
+        """Measured seconds per epoch of the fits after selection (None before one ended)."""
+        return sum(self.fit_times) / len(self.fit_times) if self.fit_times else None
+
+    def note_fit(self, phase: str, fold: int | None, folds: int | None, epoch: int,
+                 epochs: int, when: float) -> None:
+        """Fold one ``fit_progress``: the fit's epochs done, and its pace."""
+        key = (phase, fold)
+        if epochs > 0:
+            self.fit_epochs = epochs
+        if phase == "oof" and isinstance(folds, int) and folds >= 0:
+            self.oof_folds = folds
+        self.fit_now = (phase, fold, folds)
+        last = self._fit_last
+        if last is not None and last[0] == key and epoch == last[1] + 1 and when > last[2]:
+            self.fit_times.append(when - last[2])
+        self._fit_last = (key, epoch, when)
+        # a resumed fit starts again from 0: what was done is kept, the count never drops
+        self.fits[key] = max(self.fits.get(key, 0), epoch)
 
 
 @dataclass
@@ -1528,7 +1592,21 @@ class RunState:
         seeds = folds if folds >= 2 else int(self.config.get("seeds", 1) or 1)
         for model in models:  # provisional until data_ready names the parts
             for seed in range(seeds):
-                self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
+                self._expect(self.parts.setdefault((model, seed),
+                                                   PartProgress(model, seed, epochs)))
+
+    def _expect(self, part: PartProgress) -> None:
+        """Before its model_start, what a part's refit will be, from the run's config: the
+        runner refits every model but the ensemble when ``recipe.refit`` is true
+        (:func:`engine.refit.refit_enabled`); the folds are the most seen so far."""
+        if part.refit_known:
+            return
+        recipe = self.config.get("recipe") or {}
+        part.refit = recipe.get("refit") is True and part.model != "ensemble"
+        folds = recipe.get("oof_folds")
+        seen = [p.oof_folds for p in self.parts.values()
+                if p.refit_known and p.refit and isinstance(p.oof_folds, int)]
+        part.oof_folds = folds if isinstance(folds, int) else (max(seen) if seen else None)
 
     def _on_data_ready(self, e: DataReady) -> None:
         self.data = {k: v for k, v in e.to_dict().items() if k not in ("v", "type", "time")}
@@ -1543,6 +1621,7 @@ class RunState:
             part = self.parts.setdefault((model, seed), PartProgress(model, seed, epochs))
             if part.state == "pending" and isinstance(per_model.get(model), int):
                 part.epochs = per_model[model]
+            self._expect(part)
         order = {m: i for i, m in enumerate(e.models)}
         self.parts = dict(sorted(self.parts.items(),
                                  key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][1])))
@@ -1558,7 +1637,28 @@ class RunState:
         part.epochs = int(e.epochs) if isinstance(e.epochs, int) else part.epochs
         if not e.resumed:
             part.history.clear()  # trained from scratch again: the old curve is gone
+            part.fits.clear()
+            part.fit_epochs = part.fit_now = part._fit_last = None
+        # an older log says nothing of refit: no fit after selection is counted
+        part.refit = e.refit is True
+        part.oof_folds = e.oof_folds if isinstance(e.oof_folds, int) else 0
+        part.refit_known = True
         part.state = "training"
+        self.current = (part.model, part.seed)
+        for other in self.parts.values():  # the folds now known stand in for the others'
+            self._expect(other)
+
+    def _on_fit_progress(self, e: FitProgress) -> None:
+        part = self._part(e.model, e.seed)
+        if part.state != "done":
+            part.state = "training"
+        epoch = e.epoch if isinstance(e.epoch, int) else 0
+        epochs = e.epochs if isinstance(e.epochs, int) else 0
+        fold = e.fold if isinstance(e.fold, int) else None
+        folds = e.folds if isinstance(e.folds, int) else None
+        part.note_fit(str(e.phase), fold, folds, epoch, epochs, e.time)
+        if not part.refit_known:  # a part resumed mid-fit: its model_start came before
+            part.refit = True
         self.current = (part.model, part.seed)
 
     def _on_epoch_end(self, e: EpochEnd) -> None:
@@ -1572,6 +1672,7 @@ class RunState:
 
     def _on_model_end(self, e: ModelEnd) -> None:
         part = self._part(e.model, e.seed)
+        part.fit_now = None
         part.metrics = dict(e.metrics or {})
         part.best_epoch = e.best_epoch
         part.seconds = e.seconds
@@ -1600,34 +1701,54 @@ class RunState:
         return bool((self.data or {}).get("synthetic"))
 
     def progress(self) -> tuple[int, int]:
-        """``(units done, units in total)``; an epoch is a unit, a baseline fit is one."""
+        """``(units done, units in total)``; an epoch is a unit, a baseline fit is one, and
+        the fits after selection (out-of-fold, refit) count theirs. Unknown amounts are
+        counted at their most, so the total only shrinks as the run tells more and the
+        share done never goes back. While the run is going it never reads as complete:
+        whatever is left after the last counted step (tests, the summary) is one step."""
         total = sum(p.units for p in self.parts.values())
         done = sum(p.units_done for p in self.parts.values())
+        if not self.is_over and total:
+            done = min(done, total - 1)
         return done, total
 
     def eta_seconds(self, now: float | None = None) -> float | None:
         """Seconds left: each part's remaining epochs at the measured time per epoch of its
-        model (a baseline's one fit is not an epoch of a CNN); parts of a model not yet
-        started borrow the mean pace of the parts measured so far. None before anything was
-        measured."""
+        model (a baseline's one fit is not an epoch of a CNN); the fits after selection at
+        their own measured pace once known; parts of a model not yet started borrow the mean
+        pace of the parts measured so far. None before anything was measured, and when only
+        the run's last step (after every counted one) is left."""
         if self.is_over:
             return None
         pace: dict[str, list[float]] = {}
+        fit_pace: dict[str, list[float]] = {}
         for p in self.parts.values():
             s = p.epoch_seconds()
             if s is not None:
                 pace.setdefault(p.model, []).append(s)
+            f = p.fit_epoch_seconds()
+            if f is not None:
+                fit_pace.setdefault(p.model, []).append(f)
         if not pace:
             return None
-        overall = sum(sum(v) / len(v) for v in pace.values()) / len(pace)
+        mean = lambda values: sum(values) / len(values)  # noqa: E731
+        overall = mean([mean(v) for v in pace.values()])
         left = 0.0
+        remaining_any = False
         for p in self.parts.values():
             remaining = p.units - p.units_done
             if remaining <= 0:
                 continue
-            speeds = pace.get(p.model)
-            left += remaining * (sum(speeds) / len(speeds) if speeds else overall)
-        return max(left, 0.0)
+            remaining_any = True
+            speed = mean(pace[p.model]) if p.model in pace else overall
+            fits_left = max(p.units - max(p.units_done, p.selection_units), 0) \
+                if p.refit else 0
+            fits_left = min(fits_left, remaining)
+            fit_speed = mean(fit_pace[p.model]) if p.model in fit_pace else speed
+            left += (remaining - fits_left) * speed + fits_left * fit_speed
+        if not remaining_any:
+            return None
+        return max(left, 1.0)  # work remains: never "0m00s"
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -430,7 +430,7 @@ def test_runs_show_the_short_data_name_and_a_detail_pane(tmp_path: Path) -> None
         await pilot.pause()
         table = app.query_one("#runs-table", DataTable)
         assert [c.label.plain for c in table.columns.values()] == [
-            "run", "status", "data", "models", "best AUC"]
+            "run", "status", "best AUC", "data", "models"]
         assert "best AUC" in visible_text(table)  # not pushed off at 80 columns
         detail = text_of(app, "#runs-detail")
         assert "data: demo" in detail and "seeds 2" in detail and run.name in detail
@@ -553,7 +553,7 @@ def test_resnet_without_weights_is_refused_before_start(tmp_path: Path,
         await pilot.click("#models-start")
         await pilot.pause()
         message = text_of(app, "#models-message")
-        assert "resnet50 need ImageNet ResNet-50 weights" in message
+        assert "resnet50 needs ImageNet ResNet-50 weights" in message
         assert "/x/resnet50.pth" in message and "--weights PATH" in message
         assert not list((tmp_path / "runs").glob("*"))  # nothing started
 

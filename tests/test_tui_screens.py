@@ -64,7 +64,7 @@ def test_finished_run_fills_results_confusion_training_and_runs(tmp_path: Path) 
         assert table.row_count == 1
         row = table.get_row_at(0)
         assert row[0] == run.name and row[1] == "finished"
-        assert row[4] == f"{summary['models']['ann']['metrics']['roc_auc']['mean']:.3f} ann"
+        assert row[2] == f"{summary['models']['ann']['metrics']['roc_auc']['mean']:.3f} ann"
         await pilot.click("#runs-open")
         await wait_for(pilot, lambda: app.followed is not None and app.followed.state.is_over
                        and app.followed.was_over)

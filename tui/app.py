@@ -267,6 +267,10 @@ class CoughscopeApp(App[None]):
 
     def action_goto(self, tab: str) -> None:
         tabbed = self.query_one("#nav", TabbedContent)
+        if tabbed.active == tab and self.view(tab) is not None:
+            # already there (Ctrl+S on Models, a palette action): the focus stays where it
+            # is; on the tab strip, a digit typed next would switch screens (issue 20, bug 2)
+            return
         # focus the tab strip first: a focused widget left in the hidden pane would pull
         # the old pane back (and arrows then move between screens)
         tabbed.query_one(Tabs).focus()
@@ -301,6 +305,8 @@ class CoughscopeApp(App[None]):
         rows += [("Runs", "Enter", "open the highlighted run"),
                  ("Training", "Enter", "show the highlighted model/seed's curves"),
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
+                 ("Confusion", "0", "back to the threshold validation chose"),
+                 ("Models", "Space", "tick or untick the highlighted model"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
@@ -495,7 +501,7 @@ class CoughscopeApp(App[None]):
         return self.followed is not None and not self.followed.state.is_over
 
     def action_stop_run(self) -> None:
-        """Ctrl+X: ask first (a stopped run can be resumed, but its current epoch is lost)."""
+        """Ctrl+X: ask first (a stopped run can be resumed from its last checkpoint)."""
         followed = self.followed
         if followed is None or followed.state.is_over:
             self.notify("no run is training", severity="warning")
@@ -506,8 +512,9 @@ class CoughscopeApp(App[None]):
                 self.stop_followed_run()
 
         self.push_screen(ConfirmScreen(
-            f"Stop run {followed.run.id}?\nIt is marked interrupted and can be resumed later "
-            "from the Runs screen (the epoch in progress is lost).", yes="Stop run",
+            f"Stop run {followed.run.id}?\nIt is marked interrupted; resume it later from "
+            "the Runs screen (Ctrl+E), and it continues from its last checkpoint.",
+            yes="Stop run",
             no="Keep training"), decide)
 
     def stop_followed_run(self) -> None:

@@ -35,10 +35,10 @@ class HelpScreen(ModalScreen[None]):
         )
         with Vertical(id="help-box", classes="dialog"):
             yield Static("Help", classes="dialog-title")
-            with VerticalScroll():
+            with VerticalScroll(id="help-scroll"):
                 yield Static(intro)
                 yield Static(table, id="help-table")
-            yield Button("Close", id="help-close", variant="primary")
+            yield Button("Close", id="help-close", variant="primary", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None)

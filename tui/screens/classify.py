@@ -65,6 +65,27 @@ def spectrogram_caption(result: Any) -> str:
     return caption + ")\n"
 
 
+def label_style(label: str, no_color: bool) -> str:
+    """A label's style in the models table. Without colour, red and green are greys close to
+    the rows' background (237 on 234): positive is reversed, negative bold."""
+    if no_color:
+        return "bold reverse" if label == "positive" else "bold"
+    return "bold red" if label == "positive" else "bold green"
+
+
+def run_choice(run: RunDir) -> Text:
+    """A finished run as the picker shows it: ``20240501-1200… · demo · ann,logreg · AUC
+    0.810 ann`` (not a bare ID: which data, which models, how good)."""
+    from .runs import describe_run
+
+    row = describe_run(run)
+    text = Text(run.id, no_wrap=True, overflow="ellipsis")
+    for part in (row.data_name, row.models, f"best AUC {row.best}" if row.best != "—" else ""):
+        if part:
+            text.append(f" · {part}")
+    return text
+
+
 def level_meter(level_db: float, elapsed: float, seconds: float, width: int = 30) -> Text:
     """``● REC  1.2 s / 5.0 s  [#####.....]  -23 dBFS``"""
     fill = max(0, min(width, int((level_db + 60) / 60 * width)))
@@ -89,9 +110,55 @@ def mic_summary(ok: bool, sentence: str) -> tuple[str, str]:
             " ".join(sentence.split()))
 
 
-def verdict_text(verdicts: list[Any]) -> Text:
-    """Per model, the answer with its reason: ``ann  P 0.42 < 0.50 → negative``."""
+# a constant predictor: its "vote" says nothing about the clip
+NO_VOTE = ("majority",)
+
+
+def overall_verdict(result: Any) -> Text:
+    """The line above the per-model answers, from a :class:`~engine.inference.FileResult`:
+    how many models call the clip positive and, when the run has one, the ensemble's label
+    (else the majority's), labelled as a research result. One function on purpose: the
+    calibrated probability and a trusted AUC go beside it later."""
+    verdicts = [v for v in (getattr(result, "verdicts", None) or [])
+                if v.probability is not None]
+    voters = [v for v in verdicts if v.model not in NO_VOTE and v.model != "ensemble"]
+    ensemble = next((v for v in verdicts if v.model == "ensemble"), None)
+    text = Text("Research result, not a diagnosis: ", style="bold")
+    if not verdicts:
+        text.append("no model gave an answer")
+        return text
+    positive = sum(v.label == "positive" for v in voters)
+    if ensemble is not None:
+        text.append("ensemble says ")
+        text.append(ensemble.label.upper(), style="bold reverse")
+        what = "; "
+    elif voters and positive * 2 != len(voters):
+        label = "positive" if positive * 2 > len(voters) else "negative"
+        text.append("most models say ")
+        text.append(label.upper(), style="bold reverse")
+        what = "; "
+    elif voters:
+        text.append("the models are split")
+        what = ": "
+    else:
+        text.append("only a baseline answered")
+        return text
+    if voters:
+        noun = "model" if len(voters) == 1 else "models"
+        text.append(f"{what}{positive} of {len(voters)} {noun} call it positive")
+    left_out = sorted({v.model for v in verdicts if v.model in NO_VOTE})
+    if left_out:
+        text.append(f" ({', '.join(left_out)} baseline not counted)", style="dim")
+    return text
+
+
+def verdict_text(verdicts: list[Any], result: Any = None) -> Text:
+    """Per model, the answer with its reason: ``ann  P 0.42 < 0.50 → negative``; with
+    ``result``, the overall line (:func:`overall_verdict`) first."""
     text = Text()
+    if result is not None:
+        text.append_text(overall_verdict(result))
+        text.append("\n")
     for v in verdicts:
         if v.probability is None:
             continue
@@ -259,7 +326,7 @@ class ClassifyView(Vertical):
         select = self.query_one("#classify-run", Select)
         current = select.value
         ids = [run.id for run in self.finished]
-        select.set_options([(run.id, run.id) for run in self.finished])
+        select.set_options([(run_choice(run), run.id) for run in self.finished])
         if ids:
             select.value = current if current in ids else ids[0]
             self.show_run(str(select.value))
@@ -286,7 +353,11 @@ class ClassifyView(Vertical):
         if self.last_result is not None and self.last_run_id == run_id:
             self._fill_table(run, self.last_result.verdicts or [])
         else:
-            self._fill_table(run, [])
+            # another run: the previous run's answer (status, verdict, warnings, pictures)
+            # must not stay above this run's table (issue 20, bug 5)
+            self.clear_result()
+            self.set_status("")
+            self.last_run_id = None
         how = Text(f"Models of run {run.id}.", style="bold")
         if trained_on_synthetic(run):
             how.append(" WARNING: trained on SYNTHETIC demo data — its answers say nothing "
@@ -314,10 +385,10 @@ class ClassifyView(Vertical):
                 auc = verdict.test_auc
             seeds = len(entry.get("seeds") or []) or (len(verdict.seeds) if verdict else 0)
             if verdict is None:
-                table.add_row(name, "—", "—", "—", f"{seeds} seeds", mean_std(auc), key=name)
+                table.add_row(name, "—", "—", "—", f"{seeds} seed{'s' if seeds != 1 else ''}",
+                              mean_std(auc), key=name)
                 continue
-            label = Text(verdict.label, style="bold red" if verdict.label == "positive"
-                         else "bold green")
+            label = Text(verdict.label, style=label_style(verdict.label, self.app.no_color))
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
             table.add_row(name, probability_bar(verdict.probability), label,
                           f"{verdict.threshold:.2f}", spread, mean_std(auc), key=name)
@@ -413,6 +484,9 @@ class ClassifyView(Vertical):
 
     def on_classified(self, message: Classified) -> None:
         result = message.result
+        chosen = self.selected_run()
+        if chosen is None or chosen.id != message.run_id:
+            return  # classified with a run no longer chosen: its answer is not this run's
         self.last_result, self.last_run_id = result, message.run_id
         run = next((r for r in self.finished if r.id == message.run_id), None)
         if result.error:
@@ -422,7 +496,8 @@ class ClassifyView(Vertical):
             self.set_status(Text(f"{shown_path(Path(result.path))}  ({result.duration:.2f} s "
                                  f"of sound after trimming; run {message.run_id})"))
             self._draw_pictures(result)
-            self.query_one("#classify-verdict", Static).update(verdict_text(result.verdicts))
+            self.query_one("#classify-verdict", Static).update(
+                verdict_text(result.verdicts, result))
         warnings = Text()
         for warning in result.warnings:
             warnings.append(f"warning: {warning}\n")

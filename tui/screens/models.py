@@ -41,6 +41,7 @@ from engine.config import (FEATURE_SETS, ExperimentConfig, SplitConfig, TrainRec
 from engine.errors import ConfigError, CoughscopeError
 
 from ..launcher import ExperimentRequest
+from ..widgets.lists import StopAtEnds
 from .data import spec_problem
 
 PRESETS = (("default (honest)", "default"), ("paper (published)", "paper"))
@@ -190,9 +191,10 @@ def check_balance_by(text: str, spec: str, summary: dict[str, Any] | None) -> st
     return text
 
 
-class CheckList(SelectionList[str]):
+class CheckList(StopAtEnds, SelectionList[str]):
     """A SelectionList whose ticks read ``[x]`` / ``[ ]``: selection that does not depend on
-    colour (NO_COLOR, monochrome terminals, colour-blind users)."""
+    colour (NO_COLOR, monochrome terminals, colour-blind users). Its cursor stops at the
+    first and last model, so a burst of arrow keys lands where it was aimed."""
 
     def render_line(self, y: int) -> Strip:
         line = OptionList.render_line(self, y)
@@ -498,7 +500,8 @@ class ModelsView(Vertical):
             ok, why = self.weights
             if not ok:
                 raise CoughscopeError(
-                    f"{', '.join(heavy)} need ImageNet ResNet-50 weights, and none are here",
+                    f"{', '.join(heavy)} need{'s' if len(heavy) == 1 else ''} ImageNet "
+                    "ResNet-50 weights, and none are here",
                     f"{why}; or untick {', '.join(heavy)}. Offline: copy the file from a "
                     "machine that has it, or run headless with --weights PATH")
         return ExperimentRequest(
@@ -516,8 +519,9 @@ class ModelsView(Vertical):
             request = self.request()
             run = self.app.start_experiment(request)
         except CoughscopeError as err:
+            # said on this screen, beside Start: a notification would cover the message
+            # (and the fields under it) at 80x24 for seconds (issue 20, bug 7)
             self.set_message(err.describe(), error=True)
-            self.app.notify(err.message, title="cannot start", severity="error", timeout=8)
             return
         except OSError as exc:
             self.set_message(f"could not start the runner: {exc}", error=True)

@@ -55,6 +55,24 @@ def short_data_name(spec: str) -> str:
     return path.name or spec
 
 
+def fit_left(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, its start cut (``…cough/manifest.csv``)."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
+def fit_models(models: str, width: int) -> str:
+    """``ann,cnn,logreg,gbm`` in at most ``width`` cells: whole names, then ``+N`` for the
+    rest (``ann,cnn +2``), never a name cut in the middle (``logr``)."""
+    if len(models) <= width:
+        return models
+    names = models.split(",")
+    for keep in range(len(names) - 1, 0, -1):
+        text = ",".join(names[:keep]) + f" +{len(names) - keep}"
+        if len(text) <= width:
+            return text
+    return f"{len(names)} models"
+
+
 def describe_run(run: RunDir) -> RunRow:
     status = run.status()
     config = read_config(run)
@@ -125,9 +143,15 @@ class RunsView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        for title in ("run", "status", "data", "models", "best AUC"):
+        # best AUC before the models: at 80 columns the models are what gets shortened
+        # (all of them are in the detail pane), never the AUC (issue 20, bug 7)
+        for title in ("run", "status", "best AUC", "data", "models"):
             table.add_column(title, key=title)
         self.refresh_runs()
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self.call_after_refresh(self.refresh_runs)
 
     def on_show(self) -> None:
         self.refresh_runs()
@@ -138,9 +162,19 @@ class RunsView(Vertical):
         table = self.query_one("#runs-table", DataTable)
         cursor = table.cursor_row
         table.clear()
+        # what the table can show: every column whole but data and models, which share
+        # the rest (the detail pane has both in full)
+        widths = [max([len(title), *(len(cell) for cell in cells)]) + 2 for title, cells in (
+            ("run", [r.run.id for r in self.rows]), ("status", [r.state for r in self.rows]),
+            ("best AUC", [r.best for r in self.rows]))]
+        width = (table.size.width or self.app.size.width - 2) - sum(widths) - 6  # pads, bar
+        data_width = max([4, *(len(r.data_name) for r in self.rows)])
+        data_width = min(data_width, max(width - 12, 8))  # models keep 12 cells when they can
+        room = max(width - data_width, 8)
         for row in self.rows:
-            table.add_row(row.run.id, row.state, Text(row.data_name), row.models, row.best,
-                          key=row.run.id)
+            table.add_row(row.run.id, row.state, row.best, Text(fit_left(row.data_name,
+                                                                         data_width)),
+                          fit_models(row.models, room), key=row.run.id)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         self.show_detail()

@@ -25,6 +25,8 @@ from textual_plotext import PlotextPlot
 
 from engine.runs import PartProgress, format_seconds
 
+from ..widgets.lists import StoppingOptionList
+
 if TYPE_CHECKING:
     from ..app import FollowedRun
 
@@ -52,12 +54,28 @@ def integer_ticks(last: float, most: int = 8) -> list[int]:
     return ticks
 
 
+def fit_phase(part: PartProgress) -> str:
+    """The fit after selection a part is in: ``oof 2/3 1/4`` (out-of-fold fit 2 of 3, epoch
+    1 of 4) or ``refit 3/4``; empty during selection."""
+    if part.state != "training" or part.fit_now is None:
+        return ""
+    phase, fold, folds = part.fit_now
+    done = part.fits.get((phase, fold), 0)
+    epochs = f"{done}/{part.fit_epochs or '?'}"
+    if phase == "oof":
+        return f"oof {fold or '?'}/{folds or '?'} {epochs}"
+    return f"{phase} {epochs}"
+
+
 def part_line(part: PartProgress) -> Text:
-    """``✓ ann s0 0.812`` (test AUC when done) or ``▸ cnn s1 3/30`` (epochs)."""
+    """``✓ ann s0 0.812`` (test AUC when done), ``▸ cnn s1 3/30`` (epochs) or, after
+    selection, ``▸ cnn s1 refit 2/4`` (the fit it is in)."""
     text = Text(f"{STATE_MARK.get(part.state, '?')} {part.model} s{part.seed} ", no_wrap=True,
                 overflow="ellipsis")
     if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
         text.append(f"{part.metrics['roc_auc']:.3f}", style="bold")
+    elif fit_phase(part):
+        text.append(fit_phase(part))
     else:
         text.append(f"{len(part.history)}/{part.epochs or '?'}")
     return text
@@ -93,7 +111,7 @@ class TrainingView(Vertical):
             yield Button("Stop", id="training-stop", variant="error", compact=True)
         yield ProgressBar(id="training-progress", show_eta=False, show_percentage=True)
         with Horizontal(id="training-body"):
-            parts = OptionList(id="training-parts")
+            parts = StoppingOptionList(id="training-parts")
             parts.border_title = "seed · test AUC"
             yield parts
             with Vertical(id="training-chart-box"):
@@ -187,6 +205,13 @@ class TrainingView(Vertical):
         else:
             eta = state.eta_seconds(time.time())  # weighted by each model's epoch time
             text.append(f"  ETA {format_seconds(eta)}" if eta is not None else "  ETA —")
+            current = state.parts.get(state.current) if state.current else None
+            if current is not None and fit_phase(current):
+                # the fits after selection draw no curve: say what is running
+                what = "out-of-fold fit" if current.fit_now[0] == "oof" else "refit"
+                text.append(f"\n{current.model} s{current.seed}: {what} "
+                            f"{fit_phase(current).partition(' ')[2]} (no curve: not "
+                            "validation epochs)")
         if state.data:
             split = state.data.get("split") or {}
             parts = ", ".join(f"{name} {info.get('clips', '?')}"
