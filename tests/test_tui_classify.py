@@ -75,11 +75,19 @@ def test_file_gives_the_classifiers_numbers(demo: DemoRun, monkeypatch: pytest.M
             assert verdict.probability == pytest.approx(want.probability, abs=1e-6)
             assert verdict.label == want.label
             row = table.get_row(verdict.model)
-            assert str(row[1]).endswith(f"{want.probability:.2f}")
+            # the calibrated probability, read against the calibrated operating point
+            assert want.calibration == "platt"
+            assert str(row[1]).endswith(f"{want.calibrated:.2f}")
             assert str(row[2]) == want.label
-            assert str(row[3]) == f"{want.threshold:.2f}"  # the threshold behind the label
+            assert str(row[3]) == f"{want.calibrated_threshold:.2f}"
             assert str(row[4]) == f"± {want.spread:.2f}, {want.agreement:.0%} agree"
-            assert str(row[5]).startswith(f"{want.test_auc:.3f}")  # held-out AUC beside it
+            # the AUC to trust beside it (demo data: no confound, so the test AUC, labelled)
+            assert str(row[5]).startswith(f"{want.trusted_auc['roc_auc']:.2f}")
+            assert str(row[5]).endswith("test, no confound")
+        verdict = text_of(app, "#classify-verdict")
+        assert verdict.startswith("Research result, not a diagnosis: ")
+        assert "P: calibrated on predictions the models did not train on" in verdict
+        assert "AUC to trust" in verdict.splitlines()[0]
         assert f"{expected.duration:.2f} s of sound" in text_of(app, "#classify-status")
         wave = text_of(app, "#classify-wave").splitlines()
         assert wave[0] == "waveform (cleaned)" and set(wave[1]) <= set("▁▂▃▄▅▆▇█")

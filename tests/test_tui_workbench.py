@@ -366,15 +366,18 @@ def test_overall_verdict_line(tmp_path: Path) -> None:
 
     line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.7),
                                        verdict("logreg", 0.2), verdict("majority", 0.1)))
-    assert line.plain == ("Research result, not a diagnosis: most models say POSITIVE; 2 of 3 "
-                          "models call it positive (majority baseline not counted)")
+    # the leading model's probability and AUC to trust go beside the label (issue 18)
+    assert line.plain == ("Research result, not a diagnosis: most models say POSITIVE (ann P "
+                          "0.90 uncalibrated; AUC to trust 0.80 test); 2 of 3 models call it "
+                          "positive (majority baseline not counted)")
     line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.2),
                                        verdict("ensemble", 0.3)))
-    assert line.plain == ("Research result, not a diagnosis: ensemble says NEGATIVE; 1 of 2 "
-                          "models call it positive")
+    assert line.plain == ("Research result, not a diagnosis: ensemble says NEGATIVE (ensemble "
+                          "P 0.30 uncalibrated; AUC to trust 0.80 test); 1 of 2 models call it "
+                          "positive")
     line = overall_verdict(file_result(tmp_path, verdict("ann", 0.9), verdict("cnn", 0.2)))
-    assert line.plain == ("Research result, not a diagnosis: the models are split: 1 of 2 "
-                          "models call it positive")
+    assert line.plain == ("Research result, not a diagnosis: the models are split (ann P 0.90 "
+                          "uncalibrated; AUC to trust 0.80 test): 1 of 2 models call it positive")
 
 
 def test_classify_forgets_the_old_run_and_says_the_overall_verdict(tmp_path: Path) -> None:
@@ -407,7 +410,8 @@ def test_classify_forgets_the_old_run_and_says_the_overall_verdict(tmp_path: Pat
                    and "AUC" in label for label in labels), labels
         view.post_message(Classified(newer, result))
         await wait_for(pilot, lambda: "Research result, not a diagnosis: most models say "
-                       "POSITIVE; 2 of 2 models call it positive" in text("#classify-verdict"))
+                       "POSITIVE (" in text("#classify-verdict")
+                       and "2 of 2 models call it positive" in text("#classify-verdict"))
         first_line = text("#classify-verdict").splitlines()[0]
         assert first_line.startswith("Research result, not a diagnosis")
         assert "run " + newer in text("#classify-status")

@@ -31,7 +31,7 @@ from engine.errors import CoughscopeError
 from engine.runs import RunDir, list_runs
 
 from engine.errors import RunError
-from engine.runs import read_summary, trained_on_synthetic
+from engine.runs import read_summary, trained_on_synthetic, trusted_auc
 
 from ..widgets.paths import PathSuggester
 from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
@@ -143,6 +143,9 @@ def overall_verdict(result: Any) -> Text:
     else:
         text.append("only a baseline answered")
         return text
+    lead = ensemble or max(voters, key=_trust_value, default=None)
+    if lead is not None:
+        text.append(f" ({lead_note(lead)})")
     if voters:
         noun = "model" if len(voters) == 1 else "models"
         text.append(f"{what}{positive} of {len(voters)} {noun} call it positive")
@@ -152,6 +155,31 @@ def overall_verdict(result: Any) -> Text:
     return text
 
 
+def _trust_value(v: Any) -> float:
+    t = getattr(v, "trusted_auc", None) or {}
+    return float(t.get("roc_auc") or 0.0)
+
+
+def trust_text(t: dict[str, Any] | None, test_auc: float | None = None) -> str:
+    """``.78 [.71–.85] within source``: the AUC the channel cannot inflate
+    (:func:`engine.runs.trusted_auc`), labelled; the test AUC marked as such when no confound
+    was found."""
+    if not t or t.get("roc_auc") is None:
+        return f"{test_auc:.2f} test" if test_auc is not None else "—"
+    ci = t.get("roc_auc_ci")
+    span = f" [{ci[0]:.2f}–{ci[1]:.2f}]" if ci else ""
+    label = "test, no confound" if t.get("kind") == "test" else t.get("label", "")
+    return f"{t['roc_auc']:.2f}{span} {label}"
+
+
+def lead_note(v: Any) -> str:
+    """The leading model's calibrated probability and the AUC to trust beside it."""
+    p = v.calibrated if getattr(v, "calibrated", None) is not None else v.probability
+    cal = "calibrated" if getattr(v, "calibration", "none") != "none" else "uncalibrated"
+    return (f"{v.model} P {p:.2f} {cal}; AUC to trust "
+            f"{trust_text(getattr(v, 'trusted_auc', None), getattr(v, 'test_auc', None))}")
+
+
 def verdict_text(verdicts: list[Any], result: Any = None) -> Text:
     """Per model, the answer with its reason: ``ann  P 0.42 < 0.50 → negative``; with
     ``result``, the overall line (:func:`overall_verdict`) first."""
@@ -159,18 +187,33 @@ def verdict_text(verdicts: list[Any], result: Any = None) -> Text:
     if result is not None:
         text.append_text(overall_verdict(result))
         text.append("\n")
+    points = set()
     for v in verdicts:
         if v.probability is None:
             continue
-        sign = "≥" if v.probability >= v.threshold else "<"
+        p, cut = shown_probability(v)
+        sign = "≥" if p >= cut else "<"
         text.append(f"{v.model:<9}", style="bold")
-        text.append(f" P {v.probability:.2f} {sign} threshold {v.threshold:.2f} → ")
+        text.append(f" P {p:.2f} {sign} threshold {cut:.2f} → ")
         text.append(v.label, style="bold reverse" if v.label == "positive" else "bold")
         text.append("\n")
+        points.add(getattr(v, "operating_point", "youden"))
     if text.plain:
-        text.append("threshold: chosen on each seed's validation part (mean over seeds)",
-                    style="dim")
+        calibrated = any(getattr(v, "calibration", "none") != "none" for v in verdicts)
+        text.append(("P: calibrated on predictions the models did not train on; "
+                     if calibrated else "P: uncalibrated (a run made before calibration); ")
+                    + f"threshold: the run's operating point ({', '.join(sorted(points))}), "
+                    "mean over seeds", style="dim")
     return text
+
+
+def shown_probability(v: Any) -> tuple[float, float]:
+    """The probability and threshold a verdict is read on: calibrated when the run has a
+    calibration (the label is decided there), else the raw output."""
+    if getattr(v, "calibrated", None) is not None and \
+            getattr(v, "calibrated_threshold", None) is not None:
+        return float(v.calibrated), float(v.calibrated_threshold)
+    return float(v.probability), float(v.threshold)
 
 
 # ------------------------------------------------------------------ worker messages
@@ -290,7 +333,7 @@ class ClassifyView(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#classify-models", DataTable)
         table.add_columns("model", "P(positive)", "label", "threshold", "seed spread",
-                          "held-out AUC")
+                          "AUC to trust")
         self.query_one("#classify-mic-details-toggle", Button).display = False
         for empty in self.query(Shown):
             empty.display = False
@@ -385,13 +428,16 @@ class ClassifyView(Vertical):
                 auc = verdict.test_auc
             seeds = len(entry.get("seeds") or []) or (len(verdict.seeds) if verdict else 0)
             if verdict is None:
+                trusted = trusted_auc(entry) if entry else None
+                shown = trust_text(trusted) if trusted else mean_std(auc)
                 table.add_row(name, "—", "—", "—", f"{seeds} seed{'s' if seeds != 1 else ''}",
-                              mean_std(auc), key=name)
+                              shown, key=name)
                 continue
             label = Text(verdict.label, style=label_style(verdict.label, self.app.no_color))
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
-            table.add_row(name, probability_bar(verdict.probability), label,
-                          f"{verdict.threshold:.2f}", spread, mean_std(auc), key=name)
+            p, cut = shown_probability(verdict)
+            table.add_row(name, probability_bar(p), label, f"{cut:.2f}", spread,
+                          trust_text(verdict.trusted_auc, verdict.test_auc), key=name)
 
     # ------------------------------------------------------------------ classify a file
 
