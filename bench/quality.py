@@ -59,6 +59,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-cross", action="store_true", help="only the in-distribution run")
     p.add_argument("--operating-point", default=None,
                    help="youden, sensitivity=0.8, specificity=0.95 (default: the config's)")
+    p.add_argument("--opensmile", default="",
+                   help="also run these baselines on openSMILE ComParE 2016 functionals "
+                        "(e.g. logreg_cv,svm; needs coughscope[opensmile]): extra rows "
+                        "'MODEL+compare'")
     p.add_argument("--reuse", type=Path, metavar="RUN_DIR",
                    help="read a finished in-distribution run instead of training one "
                         "(implies --no-cross)")
@@ -147,9 +151,23 @@ def main() -> int:
             for m in models:
                 table[m][f"{train_on} -> {held}"] = mean_auc(
                     [r.get("ood") or r["test"] for r in seed_metrics(cross, m)])
+    decisions = {m: decision_row(ind, m) for m in models}
+    if args.opensmile:
+        smile_models = [m.strip() for m in args.opensmile.split(",") if m.strip()]
+        preprocess = config.preprocess.__class__(**{**config.preprocess.__dict__,
+                                                    "feature_set": "compare"})
+        smile = run_one(config.replace(models=tuple(smile_models), preprocess=preprocess),
+                        runs_dir, "in-distribution-compare")
+        for m in smile_models:
+            per_seed = seed_metrics(smile, m)
+            row = table.setdefault(f"{m}+compare", {})
+            row["test"] = mean_auc([r["test"] for r in per_seed])
+            for v in values:
+                row[f"within {v}"] = mean_auc(
+                    [r["by_group"].get(args.column, {}).get(v) for r in per_seed])
+            decisions[f"{m}+compare"] = decision_row(smile, m)
     seconds = time.perf_counter() - started
     print_table(table, baseline="logreg" if "logreg" in models else models[0])
-    decisions = {m: decision_row(ind, m) for m in models}
     print_decisions(decisions)
     print(f"\n{len(models)} models x {config.seeds} seeds x {config.recipe.epochs} epochs, "
           f"{1 + (0 if args.no_cross else len(values))} runs: {seconds:.0f} s")
