@@ -97,7 +97,9 @@ def test_data_and_models_screens(demo: DemoOutput) -> None:
 @pytest.mark.timeout(1800)
 def test_training_screen_has_curves_and_no_clock(demo: DemoOutput) -> None:
     training = demo.text("03-training")
-    assert "run demo  finished  2/2 steps" in training
+    # ann and logreg, 1 epoch each, refit: the selection fit, 5 out-of-fold fits and the
+    # final fit are 7 steps a model
+    assert "run demo  finished  14/14 steps" in training
     assert re.search(r"✓ ann s0 0\.\d{3}", training)
     assert re.search(r"✓ logreg s0 [01]\.\d{3}", training)
     # one chart at a time (C cycles), its legend above it, no Stop on a finished run

@@ -309,7 +309,7 @@ def test_a_cache_that_cannot_be_written_warns_and_goes_on(capsys, tmp_path: Path
 def test_a_full_cache_disk_warns_and_goes_on(capsys, tmp_path: Path, monkeypatch) -> None:
     from engine import cache
 
-    def full(path: Path, data: bytes) -> None:
+    def full(path: Path, data: bytes, *args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(cache, "_write_atomic", full)
@@ -392,7 +392,7 @@ BAD_CONFIGS = [
     ('models = "ann"\n', "models = 'ann': must be a list of strings"),
     ('device = "tpu"\n', "device = 'tpu': must be one of auto, cpu, cuda, mps"),
     ('sound = "../../etc/passwd"\n', "sound = '../../etc/passwd': is not valid"),
-    ('data = ""\n', "data = '': is empty"),
+    ('data = ""\n', 'data = "" is empty'),
     ("[split]\ntest = 1.5\n", "[split] test = 1.5: must be less than 1"),
     ("[split]\nfolds = 1\n", "[split] folds = 1: k-fold needs at least 2 folds"),
     ("[split]\nseed = -3\n", "[split] seed = -3: must be at least 0"),

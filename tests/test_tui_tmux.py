@@ -93,25 +93,33 @@ def tick(screen: str, model: str) -> str:
     return found.group(1)
 
 
+def shown_tick(screen: str, model: str) -> str | None:
+    """The model's tick, or None while the list has scrolled it out of view (13 models do
+    not all fit at 80x24: the list scrolls)."""
+    found = re.search(r"\[(.)\] " + re.escape(model) + r"\b", screen)
+    return found.group(1) if found else None
+
+
 def test_a_burst_of_arrows_lands_at_the_end_of_the_models_list(app_pane: Pane) -> None:
     """Bug 3: fifteen Down in one burst end on the last model (Space ticks gbm), and twelve
     Up from there end on the first (Space unticks ann); the list used to wrap around."""
     pane = app_pane
     screen = models_ready(pane)
-    assert tick(screen, "gbm") == " " and tick(screen, "ann") == "x"
+    assert tick(screen, "ann") == "x" and shown_tick(screen, "gbm") in (None, " ")
     pane.keys("Tab")
     pane.wait_for("models: Space ticks")  # the help line: the list has the focus
     pane.keys(*["Down"] * 15)
     pane.keys("Space")
-    screen = pane.wait(lambda s: tick(s, "gbm") != " " or tick(s, "ann") != "x"
-                       or re.search(r"\[x\] (cnn|cnn2|resnet50)\b", s) is not None,
+    screen = pane.wait(lambda s: shown_tick(s, "gbm") == "x"
+                       or re.search(r"\[x\] (cnn|cnn2|resnet50|svm)\b", s) is not None,
                        "a tick after fifteen Down and Space")
-    assert tick(screen, "gbm") == "x" and tick(screen, "ann") == "x", screen
+    assert tick(screen, "gbm") == "x", screen
     pane.keys(*["Up"] * 12)
     pane.keys("Space")
-    screen = pane.wait(lambda s: tick(s, "ann") == " " or tick(s, "gbm") == " ",
+    screen = pane.wait(lambda s: shown_tick(s, "ann") == " "
+                       or shown_tick(s, "gbm") == " " or shown_tick(s, "svm") == "x",
                        "a tick after twelve Up and Space")
-    assert tick(screen, "ann") == " " and tick(screen, "gbm") == "x", screen
+    assert tick(screen, "ann") == " ", screen
 
 
 def help_line(screen: str) -> str:

@@ -437,7 +437,8 @@ class ClassifyView(Vertical):
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
             p, cut = shown_probability(verdict)
             table.add_row(name, probability_bar(p), label, f"{cut:.2f}", spread,
-                          trust_text(verdict.trusted_auc, verdict.test_auc), key=name)
+                          trust_text(getattr(verdict, "trusted_auc", None),
+                                     getattr(verdict, "test_auc", None)), key=name)
 
     # ------------------------------------------------------------------ classify a file
 
