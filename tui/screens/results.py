@@ -295,7 +295,10 @@ class ResultsView(VerticalScroll):
                 read = None
             metrics = read.raw if read else {}
             self._plot_curves(acc, loss, metrics, seed)
-            fpr, tpr = roc_curve_for(self.run, model, seed)
+            try:
+                fpr, tpr = roc_curve_for(self.run, model, seed)
+            except RunError:  # a damaged predictions.csv: no curve for that seed
+                fpr, tpr = [], []
             if fpr:
                 roc.plt.plot(fpr, tpr, marker="braille")
         roc.plt.plot([0, 1], [0, 1], marker="·", color="gray")
