@@ -110,7 +110,7 @@ def threshold_words(op: dict[str, Any]) -> str:
         mean, std = number(t.get("mean")), number(t.get("std"))
         if mean is None:
             return ""
-        return f"threshold {mean:.3f}" + (f" ± {std:.3f} over seeds" if std is not None else "")
+        return f"threshold {mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
     return f"threshold {number(t):.3f}" if number(t) is not None else ""
 
 
