@@ -24,6 +24,8 @@ from engine.runs import RunDir, list_runs, read_config, read_env, read_summary
 from ..decision import point_line, point_of, trusted_text
 from ..dialogs import ConfirmScreen
 
+NEXT = "\n  "  # a continuation line of the detail pane
+
 
 @dataclass(frozen=True)
 class RunRow:
@@ -94,7 +96,7 @@ def detail_text(row: RunRow) -> Text:
     if row.best_entry is not None:
         name = row.best.split(" ", 1)[-1]
         text.append(f"\nbest: {name}, ◆ AUC to trust {trusted_text(row.best_entry)}")
-        text.append(f"\n{point_line(point_of(row.best_entry))}")
+        text.append(f"\n{point_line(point_of(row.best_entry), NEXT)}")
     env = row.env or {}
     if env:
         versions = env.get("versions") or {}
