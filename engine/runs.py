@@ -1406,6 +1406,9 @@ class PartProgress:
     best_epoch: int | None = None
     seconds: float | None = None
     state: str = "pending"  # pending | training | done
+    # the latest ``fit_progress`` of a fit that is not the selection fit (out-of-fold fold,
+    # refit): its event's fields; never part of ``history`` (not validation numbers)
+    fit: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -1522,6 +1525,13 @@ class RunState:
         part.history = [r for r in part.history if r.get("epoch") != record.get("epoch")]
         part.history.append(record)
         part.history.sort(key=lambda r: r.get("epoch") or 0)
+
+    def _on_fit_progress(self, e: FitProgress) -> None:
+        part = self._part(e.model, e.seed)
+        if part.state != "done":
+            part.state = "training"
+        part.fit = {"phase": e.phase, "fold": e.fold, "folds": e.folds, "epoch": e.epoch,
+                    "epochs": e.epochs}
 
     def _on_model_end(self, e: ModelEnd) -> None:
         part = self._part(e.model, e.seed)
