@@ -1472,6 +1472,9 @@ class PartProgress:
     fit_now: tuple[str, int | None, int | None] | None = None  # (phase, fold, folds)
     fit_times: list[float] = field(default_factory=list)  # measured seconds per fit epoch
     _fit_last: tuple[tuple[str, int | None], int, float] | None = None
+    # the latest ``fit_progress`` of a fit that is not the selection fit (out-of-fold fold,
+    # refit): its event's fields; never part of ``history`` (not validation numbers)
+    fit: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -1657,6 +1660,8 @@ class RunState:
         fold = e.fold if isinstance(e.fold, int) else None
         folds = e.folds if isinstance(e.folds, int) else None
         part.note_fit(str(e.phase), fold, folds, epoch, epochs, e.time)
+        part.fit = {"phase": e.phase, "fold": fold, "folds": folds, "epoch": epoch,
+                    "epochs": epochs}
         if not part.refit_known:  # a part resumed mid-fit: its model_start came before
             part.refit = True
         self.current = (part.model, part.seed)

@@ -422,3 +422,17 @@ def test_every_config_field_has_a_validation_rule():
         cls = getattr(config, cls_name)
         missing = {f.name for f in dataclasses.fields(cls)} - set(rules)
         assert not missing, f"{cls_name}: no rule for {sorted(missing)} in engine.config.RULES"
+
+
+def test_fit_progress_is_folded_beside_the_curve_not_into_it():
+    """A refit run announces its out-of-fold folds and refit as ``fit_progress``: the state
+    keeps the latest one on the part and never plots it (a follower that could not fold it
+    stopped following, so the app never saw such a run end)."""
+    state = RunState()
+    state.apply({"type": "model_start", "model": "ann", "seed": 0, "epochs": 3})
+    state.apply({"type": "epoch_end", "model": "ann", "seed": 0, "epoch": 1, "val_auc": 0.6})
+    state.apply({"type": "fit_progress", "model": "ann", "seed": 0, "phase": "oof", "fold": 2,
+                 "folds": 5, "epoch": 1, "epochs": 3})
+    part = state.parts[("ann", 0)]
+    assert part.fit == {"phase": "oof", "fold": 2, "folds": 5, "epoch": 1, "epochs": 3}
+    assert [r["epoch"] for r in part.history] == [1] and state.problems == []

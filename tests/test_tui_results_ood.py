@@ -195,14 +195,17 @@ def test_both_entries_side_by_side(tmp_path: Path, size: str,
     drive(app, body, SIZES[size])
 
 
-def test_a_run_without_the_entries_shows_as_before(tmp_path: Path) -> None:
+def test_a_run_without_the_entries_names_the_test_auc_to_trust(tmp_path: Path) -> None:
     run = make_finished_run(tmp_path / "runs")
     summary = json.loads((run / "summary.json").read_text())
     app = make_app(tmp_path / "runs", open_run=run.name)
 
     async def body(pilot: Any) -> None:
         await open_results(pilot)
-        assert not app.query_one("#results-headline").display
+        # no held-out group, no confounded column: one line names the test AUC as the one
+        # to trust, with the best model's interval
+        assert visible_text(app.query_one("#results-headline")).strip() == (
+            "◆ AUC to trust: test (no confound found); best ann .81 [.70–.90]")
         table = app.query_one("#results-table")
         auc = summary["models"]["ann"]["metrics"]["roc_auc"]
         assert table.get_row("ann")[1] == f"{auc['mean']:.3f} ± {auc['std']:.3f}"

@@ -1,7 +1,11 @@
 """The Confusion screen: the test confusion matrix of any model and seed, or pooled over
-seeds, with counts, rates, and sensitivity/specificity at the validation-chosen threshold.
+seeds, with counts, rates, and sensitivity/specificity at the run's operating point -- the
+threshold the run recorded, chosen by its rule (``youden``, ``sensitivity=0.8``...) on
+out-of-fold or validation predictions, never on the test part. Beside the measured rates
+stand the expected ones those predictions promised, with their intervals. Runs made before
+operating points were recorded say their threshold was chosen on validation.
 
-The threshold can be moved (← →, Shift for bigger steps, 0 back to the validation-chosen one):
+The threshold can be moved (← →, Shift for bigger steps, 0 back to the operating point):
 the counts are then recomputed from the test predictions (``predictions.csv``) and the screen
 says plainly that a threshold chosen by looking at the test part is no longer an honest
 estimate."""
@@ -23,6 +27,8 @@ from engine.runs import RunDir
 from engine.errors import RunError
 from engine.metrics import confusion_rates
 from engine.runs import model_seeds, read_metrics, read_predictions, read_summary
+
+from ..decision import RATES, point_of, rate, source_words
 
 POOLED = "pooled"
 
@@ -58,19 +64,56 @@ def counts_at(labels: list[int], probs: list[float], threshold: float) -> dict[s
     return counts
 
 
-def rates_text(confusion: dict[str, Any], threshold: Any, moved: bool = False) -> Text:
+def rates_text(confusion: dict[str, Any], threshold: Any, moved: bool = False,
+               op: dict[str, Any] | None = None) -> Text:
     rates = confusion_rates(confusion)
     text = Text()
     if isinstance(threshold, (int, float)):
         if moved:
-            text.append(f"threshold {threshold:.2f} (moved by you; 0 resets)\n", style="bold")
+            back = "0: back to the operating point" if op is not None else "0 resets"
+            text.append(f"threshold {threshold:.2f} (moved by you; {back})\n", style="bold")
+        elif op is not None:
+            text.append(f"operating point: {source_words(op)}\n", style="bold")
+            text.append(f"threshold {threshold:.3f} (← → move it, 0 returns here)\n",
+                        style="bold")
         else:
             text.append(f"threshold {threshold:.3f} (chosen on validation; ← → move it)\n",
                         style="bold")
-    text.append(f"sensitivity {percent(rates['sensitivity'])}   "
-                f"specificity {percent(rates['specificity'])}\n")
+    if op is not None and not moved:
+        text.append_text(expected_text(op, confusion))
+    else:
+        text.append(f"sensitivity {percent(rates['sensitivity'])}   "
+                    f"specificity {percent(rates['specificity'])}\n")
     text.append(f"precision {percent(rates['precision'])}   NPV {percent(rates['npv'])}   "
                 f"accuracy {percent(rates['accuracy'])}")
+    return text
+
+
+def share_called_positive(confusion: dict[str, Any]) -> float | None:
+    n = sum(int(confusion.get(k, 0) or 0) for k in ("tn", "fp", "fn", "tp"))
+    return (int(confusion.get("fp", 0) or 0) + int(confusion.get("tp", 0) or 0)) / n if n else None
+
+
+def percent_ci(value: float | None, ci: list[float] | None) -> str:
+    if value is None:
+        return "—"
+    return percent(value) + (f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%]" if ci else "")
+
+
+def expected_text(op: dict[str, Any], confusion: dict[str, Any]) -> Text:
+    """Sensitivity, specificity and share called positive: what the predictions that chose
+    the point promised (with 95% intervals) beside what the matrix shown measured."""
+    rates = confusion_rates(confusion)
+    measured = {"sensitivity": rates["sensitivity"], "specificity": rates["specificity"],
+                "positive_share": share_called_positive(confusion)}
+    heads = ("", f"expected ({op.get('source')})", "measured here")
+    rows = [(label, percent_ci(*rate(op.get("expected"), key)), percent(measured[key]))
+            for key, label in RATES]
+    widths = [max(len(r[i]) for r in (heads, *rows)) + 3 for i in range(2)]
+    text = Text()
+    for i, row in enumerate((heads, *rows)):
+        line = row[0].ljust(widths[0]) + row[1].ljust(widths[1]) + row[2]
+        text.append(line.rstrip() + "\n", style="bold underline" if i == 0 else "")
     return text
 
 
@@ -81,7 +124,7 @@ class ConfusionView(Vertical, can_focus=True):
         Binding("right", "move(0.01)", "Threshold +"),
         Binding("shift+left", "move(-0.05)", show=False),
         Binding("shift+right", "move(0.05)", show=False),
-        Binding("0", "reset_threshold", "Validation threshold", show=False),
+        Binding("0", "reset_threshold", "Operating point", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -89,7 +132,7 @@ class ConfusionView(Vertical, can_focus=True):
         self.run: RunDir | None = None
         self.summary: dict[str, Any] | None = None
         self.typed: Any = None
-        self.threshold: float | None = None  # None: each seed's validation-chosen one
+        self.threshold: float | None = None  # None: each seed's recorded operating point
         self.shown: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -118,7 +161,8 @@ class ConfusionView(Vertical, can_focus=True):
             self.show(*self.shown)
 
     def base_threshold(self) -> float:
-        """The validation-chosen threshold shown (the seeds' mean when pooled)."""
+        """The recorded threshold shown (the seeds' mean when pooled): the operating point,
+        or the validation-chosen one of a run made before operating points."""
         if self.shown is None or self.run is None:
             return 0.5
         model, seed = self.shown
@@ -205,6 +249,17 @@ class ConfusionView(Vertical, can_focus=True):
             return None, None
         return read.test.get("confusion"), read.threshold
 
+    def point_for(self, model: str, seed: str) -> dict[str, Any] | None:
+        """The operating point as recorded: the summary's (pooled) or the seed's own."""
+        if seed == POOLED:
+            return point_of(((self.summary or {}).get("models") or {}).get(model))
+        assert self.run is not None
+        try:
+            read = read_metrics(self.run, model, int(seed))
+        except RunError:
+            return None
+        return point_of(read.raw) if read is not None else None
+
     def show(self, model: str, seed: str) -> None:
         self.shown = (model, seed)
         confusion, threshold = self.confusion_for(model, seed)
@@ -218,13 +273,22 @@ class ConfusionView(Vertical, can_focus=True):
         text = Text(f"{model}, {'pooled over seeds' if seed == POOLED else 'seed ' + seed}\n",
                     style="bold")
         moved = self.threshold is not None
+        op = self.point_for(model, seed)
         if seed == POOLED:
             text.append("pooled: every seed's counts at one threshold, added up\n" if moved else
                         "pooled: each seed's counts at its own threshold, added up\n")
-            if not moved:
+            if not moved and op is not None:
+                text.append(f"operating point: {source_words(op)}\n", style="bold")
+                text.append(f"threshold: mean {self.base_threshold():.3f} over seeds (← → move "
+                            "it, 0 returns here)\n", style="bold")
+            elif not moved:
                 text.append(f"threshold: mean {self.base_threshold():.3f} over seeds (chosen on "
                             "validation; ← → move it)\n", style="bold")
-        text.append_text(rates_text(confusion, threshold, moved))
+                text.append("operating point: not recorded (run made before they were)\n")
+            # the threshold line is above (the seeds' mean); the rates follow
+            text.append_text(rates_text(confusion, threshold if moved else None, moved, op))
+        else:
+            text.append_text(rates_text(confusion, threshold, moved, op))
         if moved:
             text.append("\nA threshold picked while looking at the test part is not an honest "
                         "estimate: it shows the trade-off, not a result.", style="italic")

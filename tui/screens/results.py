@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -20,9 +21,11 @@ from textual.widgets import DataTable, Label, Select, Static
 from textual_plotext import PlotextPlot
 
 from engine.errors import RunError
-from engine.runs import (RunDir, Summary, model_seeds, read_metrics, read_summary,
-                         roc_curve_for)
+from engine.runs import (ModelSummary, RunDir, Summary, model_seeds, read_metrics, read_summary,
+                         reliability_of, roc_curve_for)
 
+from ..decision import (OLD_RELIABILITY, calibration_lines, calibration_of, point_line,
+                        point_of, rates_table, reliability_table, trusted_of, trusted_text)
 from .training import MARKERS, integer_ticks
 
 COLUMNS = (
@@ -85,7 +88,7 @@ def headline(summary: Summary) -> Text | None:
     column = next((m.confound_controlled.column for m in models.values()
                    if m.confound_controlled), None)
     if ood is None and column is None:
-        return None
+        return trusted_line(summary)
     heads = ["model", "test"]
     if ood is not None:
         heads.append(f"ood {ood.group} {TRUST}")
@@ -129,6 +132,24 @@ def headline(summary: Summary) -> Text | None:
     return text
 
 
+def trusted_line(summary: Summary) -> Text | None:
+    """A run with no held-out group and no confounded column: one line naming the AUC to
+    trust (the test AUC, labelled so) and the best model's, with its interval."""
+    best: tuple[str, dict[str, Any]] | None = None
+    for name, m in summary.models.items():
+        t = trusted_of(m.raw)
+        if name == "majority" or t is None or t.get("roc_auc") is None:
+            continue
+        if best is None or t["roc_auc"] > best[1]["roc_auc"]:
+            best = (name, t)
+    if best is None:
+        return None
+    text = Text(f"{TRUST} AUC to trust: ", style="bold")
+    text.append(f"{best[1].get('label')}; best {best[0]} "
+                f"{auc_ci(best[1]['roc_auc'], best[1].get('roc_auc_ci'))}")
+    return text
+
+
 def test_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The held-out metrics of a ``metrics.json`` (nested under ``test`` or at top level)."""
     return metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
@@ -155,13 +176,16 @@ class ResultsView(VerticalScroll):
             yield Label("model")
             yield Select([], id="results-model", allow_blank=True, prompt="pick a model",
                          compact=True)
+        yield Static("", id="results-decision")
         yield Static(TEST_NOTE, classes="note")
         yield Static("", id="results-legend")
         with Grid(id="results-charts"):
             yield PlotextPlot(id="results-acc")
             yield PlotextPlot(id="results-loss")
             yield PlotextPlot(id="results-roc")
+            yield PlotextPlot(id="results-reliability")
             yield Static("", id="results-groups")
+            yield Static("", id="results-bins")
         yield Static("", id="results-warnings", classes="warning")
 
     def on_mount(self) -> None:
@@ -249,15 +273,20 @@ class ResultsView(VerticalScroll):
         roc = self.query_one("#results-roc", PlotextPlot)
         self.query_one("#results-legend", Static).update(legend_text(not self.app.no_color))
         for chart, title in ((acc, "accuracy"), (loss, "loss"),
-                             (roc, "ROC (test); y: true positive rate")):
+                             (roc, "ROC (test)")):
             chart.plt.clear_data()
             chart.plt.title(f"{model}: {title}" if model else title)
         groups = self.query_one("#results-groups", Static)
+        decision = self.query_one("#results-decision", Static)
+        entry = self.typed.models.get(model) if self.typed is not None and model else None
+        self._draw_reliability(model, entry)
         if model is None or self.run is None:
             groups.update("")
+            decision.update("")
             for chart in (acc, loss, roc):
                 chart.refresh()
             return
+        decision.update(decision_pane(model, entry.raw if entry is not None else {}))
         seeds = model_seeds(self.run, model, self.typed)
         for seed in seeds:
             try:
@@ -266,16 +295,49 @@ class ResultsView(VerticalScroll):
                 read = None
             metrics = read.raw if read else {}
             self._plot_curves(acc, loss, metrics, seed)
-            fpr, tpr = roc_curve_for(self.run, model, seed)
+            try:
+                fpr, tpr = roc_curve_for(self.run, model, seed)
+            except RunError:  # a damaged predictions.csv: no curve for that seed
+                fpr, tpr = [], []
             if fpr:
                 roc.plt.plot(fpr, tpr, marker="braille")
         roc.plt.plot([0, 1], [0, 1], marker="·", color="gray")
-        roc.plt.xlabel("false positive rate (1 − specificity)")
+        roc.plt.xlabel("1 − specificity; y: sensitivity")
         roc.plt.xlim(0, 1)
         roc.plt.ylim(0, 1)
         for chart in (acc, loss, roc):
             chart.refresh()
         groups.update(group_table((self.summary or {}).get("models", {}).get(model, {})))
+
+    def _draw_reliability(self, model: str | None, entry: ModelSummary | None) -> None:
+        """Predicted vs observed P(positive) per bin (test part, calibrated, seeds pooled),
+        each bin's 95% interval as a vertical stroke, the diagonal a calibrated model
+        follows; the axes' title says why when the run has no bins."""
+        chart = self.query_one("#results-reliability", PlotextPlot)
+        table = self.query_one("#results-bins", Static)
+        plt = chart.plt
+        plt.clear_data()
+        bins = reliability_of(entry) if entry is not None else []
+        if not bins:
+            plt.title(f"{model}: reliability" if model else "reliability")
+            table.update(Text(f"reliability: {OLD_RELIABILITY}") if entry is not None
+                         and not calibration_of(entry.raw) else
+                         Text("reliability: no bins recorded") if entry is not None else "")
+            chart.refresh()
+            return
+        table.update(reliability_table(bins))
+        plt.title(f"{model}: reliability")
+        plt.plot([0, 1], [0, 1], marker="·", color="gray")
+        for b in bins:
+            ci = b.get("observed_ci")
+            if isinstance(ci, list) and len(ci) == 2:
+                plt.plot([b["predicted"]] * 2, [ci[0], ci[1]], marker="│", color="gray")
+        plt.scatter([b["predicted"] for b in bins], [b["observed"] for b in bins],
+                    marker="●", color="red")
+        plt.xlabel("predicted; y: observed")
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        chart.refresh()
 
     @staticmethod
     def _plot_curves(acc: PlotextPlot, loss: PlotextPlot, metrics: dict[str, Any],
@@ -315,6 +377,20 @@ def legend_text(colour: bool) -> Text:
     text.append("··", style="bold")
     text.append(" chance")
     return text
+
+
+def decision_pane(model: str, entry: dict[str, Any]) -> Group:
+    """The selected model's decision record: the AUC to trust, the operating point with
+    expected vs measured rates, and the calibration (each says so when not recorded)."""
+    head = Text(f"{model}: ", style="bold")
+    head.append(f"{TRUST} AUC to trust ", style="bold")
+    head.append(trusted_text(entry))
+    op = point_of(entry)
+    parts: list[Any] = [head, Text(point_line(op, "\n  "))]
+    if op is not None and isinstance(op.get("expected"), dict):
+        parts.append(rates_table(op))
+    parts.append(calibration_lines(entry))
+    return Group(*parts)
 
 
 def group_table(entry: dict[str, Any]) -> Table | Text:

@@ -21,7 +21,10 @@ from engine import paths
 from engine.errors import CoughscopeError, RunError
 from engine.runs import RunDir, list_runs, read_config, read_env, read_summary
 
+from ..decision import point_line, point_of, trusted_text
 from ..dialogs import ConfirmScreen
+
+NEXT = "\n  "  # a continuation line of the detail pane
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class RunRow:
     ended: str = ""
     env: dict[str, Any] | None = None
     problem: str | None = None  # why the run is damaged (listed, never hiding the others)
+    # the best model's summary.json entry (its operating point, AUC to trust); None: no summary
+    best_entry: dict[str, Any] | None = None
 
     @property
     def data_name(self) -> str:
@@ -94,6 +99,7 @@ def describe_run(run: RunDir) -> RunRow:
         ended=str(status.get("ended", "") or "")[:16].replace("T", " "),
         env=read_env(run),
         problem=problem,
+        best_entry=summary.models[best[0]].raw if summary and best else None,
     )
 
 
@@ -110,6 +116,10 @@ def detail_text(row: RunRow) -> Text:
     text.append(f"\nmodels: {row.models}; seeds {row.config.get('seeds', '?')}, "
                 f"preset {recipe.get('preset', '?')}, epochs {recipe.get('epochs', '?')}, "
                 f"device {row.config.get('device', '?')}")
+    if row.best_entry is not None:
+        name = row.best.split(" ", 1)[-1]
+        text.append(f"\nbest: {name}, ◆ AUC to trust {trusted_text(row.best_entry)}")
+        text.append(f"\n{point_line(point_of(row.best_entry), NEXT)}")
     env = row.env or {}
     if env:
         versions = env.get("versions") or {}
