@@ -40,15 +40,13 @@ from tempfile import mkdtemp
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "covid19-cough" / "manifest.csv"
+from common import data_arguments  # bench/common.py (run as python bench/NAME.py)
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="manifest with a source column")
-    p.add_argument("--column", default="source", help="the confounded metadata column")
+    data_arguments(p)
     p.add_argument("--feature-sets", default="paper,mel_stats,egemaps,compare")
     p.add_argument("--models", default="logreg,logreg_cv,svm,gbm")
     p.add_argument("--folds", type=int, default=4)
@@ -105,7 +103,7 @@ def main() -> int:
         print(f"{feature_set}: {ds.features.shape[1]} features, {len(ds)} clips, "
               f"{time.perf_counter() - started:.0f} s to preprocess", file=sys.stderr,
               flush=True)
-        dev = np.sort(np.concatenate([split.train, split.val]))  # the test part is never used
+        dev = split.train_val  # the test part is never used
         clips = [str(ds.clips[i].path) for i in dev]
         if clips_of_first is None:
             clips_of_first = clips

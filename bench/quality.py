@@ -38,15 +38,13 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "covid19-cough" / "manifest.csv"
+from common import data_arguments  # bench/common.py (run as python bench/NAME.py)
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="manifest with a source column")
-    p.add_argument("--column", default="source", help="the confounded metadata column")
+    data_arguments(p)
     p.add_argument("--models", default="logreg,ann,cnn")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--epochs", type=int, default=15)

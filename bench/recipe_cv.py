@@ -28,15 +28,13 @@ from tempfile import mkdtemp
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "covid19-cough" / "manifest.csv"
+from common import data_arguments  # bench/common.py (run as python bench/NAME.py)
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="manifest with a source column")
-    p.add_argument("--column", default="source", help="the confounded metadata column")
+    data_arguments(p)
     p.add_argument("--model", default="cnn")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--folds", type=int, default=4)
@@ -68,7 +66,7 @@ def main() -> int:
                                   feature_set=args.feature_set)
     prepared = prepare_data(ExperimentConfig(data=args.data, preprocess=preprocess))
     ds, split = prepared.dataset, prepared.split
-    dev = np.sort(np.concatenate([split.train, split.val]))  # the test part is never used
+    dev = split.train_val  # the test part is never used
     y, groups, strata = ds.y, ds.groups, ds.meta(args.column)
     folds = make_folds(y[dev], groups[dev], SplitConfig(folds=args.folds, seed=123))
     spec = get_spec(args.model)

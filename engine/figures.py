@@ -182,11 +182,13 @@ def _reliability(model: str, seeds: dict[Any, Any], result: dict[str, Any]) -> A
     top.errorbar(pred, obs, yerr=[np.maximum(obs - lo, 0), np.maximum(hi - obs, 0)],
                  fmt="o-", color="C0", capsize=2,
                  label="observed share of positives (95% CI)")
-    cut = [t.get("threshold_calibrated") for t in result.get("points", [])
+    points = result.get("points") or []
+    cut = [t.get("threshold_calibrated") for t in points
            if t.get("threshold_calibrated") is not None]
     if cut:
+        rule = next((t["rule"] for t in points if t.get("rule")), "")
         top.axvline(float(np.mean(cut)), color="C3", alpha=0.7, linestyle="--",
-                    label=f"operating point ({result.get('rule', '')})")
+                    label=f"operating point ({rule})")
     briers = [t["brier"] for t in tests if t.get("brier") is not None]
     eces = [t["ece"] for t in tests if t.get("ece") is not None]
     title = f"{model}: reliability (test, calibrated)"

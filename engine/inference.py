@@ -260,9 +260,9 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     Every usable clip of ``data`` is a test clip; the thresholds are the run's own. Returns,
     per model, mean and std over seeds of every metric and ``by_group`` per metadata column.
     """
-    from .metrics import (aggregate, aggregate_by_group, binary_metrics, calibration_metrics,
-                          group_columns, mean_interval, per_group, pool_reliability,
-                          rates_with_intervals, stratified_auc)
+    from .metrics import (aggregate, aggregate_by_group, binary_metrics, brier,
+                          calibration_metrics, group_columns, mean_interval, per_group,
+                          pool_reliability, rates_with_intervals, stratified_auc)
     from .preprocess import preprocess
     from .sources import load_source
 
@@ -280,7 +280,7 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
         # calibration on this data set: a model can rank well and still be miscalibrated on
         # a new channel
         m.update(calibration_metrics(y, lm.calibrate(p), seed=lm.seed))
-        m["brier_uncalibrated"] = calibration_metrics(y, p, n_boot=0)["brier"]
+        m["brier_uncalibrated"] = brier(y, p)
         rates = rates_with_intervals(y, p, lm.threshold)
         m.update({k: rates[k] for k in ("sensitivity_ci", "specificity_ci", "positive_share",
                                         "positive_share_ci")})

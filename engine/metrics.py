@@ -477,7 +477,7 @@ def aggregate(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         if key == "confusion":
             out["confusion_pooled"] = _sum_counts(values)
         elif all(_is_number_or_none(v) for v in values):
-            out[key] = _mean_std([v for v in values if v is not None])
+            out[key] = mean_std(values)
         elif all(isinstance(v, dict) for v in values):
             out[key] = aggregate(values)
             out[key].pop("n_seeds", None)
@@ -505,6 +505,12 @@ def aggregate_by_group(by_groups: list[dict[str, Any]], columns: list[str]) -> d
             out[column][v] = aggregate(entries)
             out[column][v]["roc_auc_ci"] = mean_interval([e.get("roc_auc_ci") for e in entries])
     return out
+
+
+def mean_std(values: list[Any]) -> dict[str, float | None]:
+    """``{"mean", "std"}`` over seeds of one metric's values, ``None`` entries ignored (what
+    :func:`aggregate` gives each numeric key)."""
+    return _mean_std([v for v in values if v is not None])
 
 
 def mean_interval(intervals: list[Any]) -> list[float] | None:

@@ -124,14 +124,7 @@ class PreparedData:
         """The training rows (with ``refit``, training and validation rows), rebalanced
         within ``balance_by`` when it is set."""
         s = self.split_for(seed)
-        train = np.sort(np.concatenate([s.train, s.val])) if refit else s.train
-        if not balance_by:
-            return train
-        from .balance import balanced_indices
-
-        picked, _ = balanced_indices(self.dataset.y[train], self.dataset.meta(balance_by)[train],
-                                     seed)
-        return train[picked]
+        return self.balanced(s.train_val if refit else s.train, balance_by, seed)
 
     def train_data(self, spec: ModelSpec, seed: int, balance_by: str | None = None,
                    refit: bool = False) -> TrainData:
@@ -483,7 +476,7 @@ def out_of_fold(spec: ModelSpec, seed: int, prepared: PreparedData, config: Expe
     from .splits import inner_folds
 
     ds, s = prepared.dataset, prepared.split_for(seed)
-    rows = np.sort(np.concatenate([s.train, s.val]))
+    rows = s.train_val
     fold_of = inner_folds(ds.y[rows], ds.groups[rows], config.recipe.oof_folds,
                           seed=config.split.seed * 1009 + seed)
     k = int(fold_of.max()) + 1
@@ -546,7 +539,7 @@ def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
     scored once at that threshold, its calibration measured on the calibrated probabilities.
     """
     from .calibration import fit_calibrator
-    from .metrics import (OperatingPoint, binary_metrics, calibration_metrics, log_loss,
+    from .metrics import (OperatingPoint, binary_metrics, brier, calibration_metrics, log_loss,
                           operating_threshold, per_group, rates_with_intervals, stratified_auc)
 
     ds, split = prepared.dataset, prepared.split_for(seed)
@@ -554,7 +547,7 @@ def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
     recipe = recipe or ExperimentConfig().recipe
     point = OperatingPoint.parse(recipe.operating_point)
     if oof is not None:
-        rows = np.sort(np.concatenate([split.train, split.val]))
+        rows = split.train_val
         source, source_y, source_p = "out-of-fold", y[rows], oof[rows]
     else:
         source, source_y, source_p = "validation", y[split.val], prob[split.val]
@@ -567,8 +560,7 @@ def score(name: str, seed: int, prepared: PreparedData, prob: np.ndarray, *,
     calibrated = calibrator.apply(prob)
     test.update(_measured(rates_with_intervals(y[split.test], prob[split.test], threshold)))
     test.update(calibration_metrics(y[split.test], calibrated[split.test], seed=seed))
-    test["brier_uncalibrated"] = calibration_metrics(y[split.test], prob[split.test],
-                                                     n_boot=0)["brier"]
+    test["brier_uncalibrated"] = brier(y[split.test], prob[split.test])
     operating_point = {
         "rule": str(point), "source": source, "threshold": threshold,
         "threshold_calibrated": float(calibrator.apply(np.array([threshold]))[0]),
@@ -694,7 +686,7 @@ def members_oof(run: RunDir, selection: Any, split: Any) -> np.ndarray | None:
     from .runs import read_predictions
 
     oofs = {}
-    rows = np.sort(np.concatenate([split.train, split.val]))
+    rows = split.train_val
     for member in selection.weights:
         predictions = read_predictions(run, member.model, member.seed)
         oof = None if predictions is None or predictions.oof is None else np.asarray(
@@ -860,51 +852,48 @@ def decision_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:
     what the source predictions promised (expected) beside what the test part measured,
     each mean over seeds with the seeds' Wilson intervals averaged. None for runs made
     before operating points were recorded."""
-    from .metrics import aggregate, mean_interval
+    from .metrics import mean_interval, mean_std
 
     points = [r.get("operating_point") for r in per_seed]
     if not all(isinstance(p, dict) for p in points):
         return None
+    tests = [r["test"] for r in per_seed]
+
+    def over_seeds(entries: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return {**mean_std([e.get(key) for e in entries]),
+                "ci": mean_interval([e.get(f"{key}_ci") for e in entries])}
+
     rates = ("sensitivity", "specificity", "positive_share")
-    expected = {k: aggregate([{k: p["expected"].get(k)} for p in points])[k] for k in rates}
-    measured = {k: aggregate([{k: r["test"].get(k)} for r in per_seed])[k] for k in rates}
-    for k in rates:
-        expected[k]["ci"] = mean_interval([p["expected"].get(f"{k}_ci") for p in points])
-        measured[k]["ci"] = mean_interval([r["test"].get(f"{k}_ci") for r in per_seed])
     first = points[0]
     return {"rule": first.get("rule"), "source": first.get("source"),
             "folds": first.get("folds"),
-            "threshold": aggregate([{"t": p.get("threshold")} for p in points])["t"],
-            "threshold_calibrated": aggregate([{"t": p.get("threshold_calibrated")}
-                                               for p in points])["t"],
-            "expected": expected, "measured": measured}
+            "threshold": mean_std([p.get("threshold") for p in points]),
+            "threshold_calibrated": mean_std([p.get("threshold_calibrated") for p in points]),
+            "expected": {k: over_seeds([p["expected"] for p in points], k) for k in rates},
+            "measured": {k: over_seeds(tests, k) for k in rates}}
 
 
 def calibration_summary(per_seed: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Calibration over seeds: the method, Brier score (calibrated and raw) and ECE on the
     test part (mean ± std, the seeds' bootstrap intervals averaged) and the reliability
     diagram's bins pooled over seeds. None for runs made before calibration existed."""
-    from .metrics import aggregate, mean_interval
+    from .metrics import mean_interval, mean_std, pool_reliability
 
     cals = [r.get("calibration") for r in per_seed]
     if not all(isinstance(c, dict) for c in cals):
         return None
     tests = [r["test"] for r in per_seed]
-    from .metrics import pool_reliability
-
-    reliability = pool_reliability([t.get("reliability") or [] for t in tests])
     methods = list(dict.fromkeys(str(c.get("method")) for c in cals))
     return {"method": methods[0] if len(methods) == 1 else "; ".join(methods),
             "source": cals[0].get("source"),
             "informative": all(c.get("informative", True) for c in cals),
             "description": "; ".join(dict.fromkeys(str(c.get("description", "")) for c in cals)),
-            "brier": aggregate([{"v": t.get("brier")} for t in tests])["v"],
+            "brier": mean_std([t.get("brier") for t in tests]),
             "brier_ci": mean_interval([t.get("brier_ci") for t in tests]),
-            "brier_uncalibrated": aggregate([{"v": t.get("brier_uncalibrated")}
-                                             for t in tests])["v"],
-            "ece": aggregate([{"v": t.get("ece")} for t in tests])["v"],
+            "brier_uncalibrated": mean_std([t.get("brier_uncalibrated") for t in tests]),
+            "ece": mean_std([t.get("ece") for t in tests]),
             "ece_ci": mean_interval([t.get("ece_ci") for t in tests]),
-            "reliability": reliability}
+            "reliability": pool_reliability([t.get("reliability") or [] for t in tests])}
 
 
 def controlled(per_seed: list[dict[str, Any]], column: str | None) -> dict[str, Any] | None:
@@ -1173,8 +1162,6 @@ def figure_inputs(run: RunDir, results: dict[str, list[dict[str, Any]]],
                                 "metrics": r["test"]}
         out[name] = {"seeds": seeds,
                      "points": [r.get("operating_point") or {} for r in per_seed],
-                     "rule": ((per_seed[0].get("operating_point") or {}).get("rule")
-                              if per_seed else None),
                      "group_baseline": {c: b["metrics"] for c, b in baselines.items()
                                         if b["metrics"]}}
     return out

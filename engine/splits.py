@@ -50,6 +50,12 @@ class Split:
     ood: np.ndarray | None = None  # the held-out value of ``test_group`` (out of distribution)
     ood_group: str | None = None  # "column=value"
 
+    @property
+    def train_val(self) -> np.ndarray:
+        """Training and validation rows together, sorted: what a refit trains on and what
+        out-of-fold predictions cover (never a test or ``ood`` row)."""
+        return np.sort(np.concatenate([self.train, self.val]))
+
     def parts(self, n: int) -> np.ndarray:
         """Per row, the name of its part (``"train"``, ``"val"``, ``"test"``, ``"ood"``;
         ``""`` if none)."""

@@ -165,6 +165,19 @@ class MajorityPredictor:
         trust.sign_model_dir(Path(model_dir))
 
 
+def _save_linear(model_dir: Path, file: str, p: Any, *, model: str, sign: bool = True,
+                 **fields: Any) -> None:
+    """A standardised linear model (``logreg``, ``logreg_cv``, ``svm``) as plain arrays in
+    ``file`` (mean, scale, coef, intercept) and its ``model.json`` with ``C`` and
+    ``fields``; signed unless ``sign`` is False (the runner signs the folder then)."""
+    model_dir = Path(model_dir)
+    buf = _npz_bytes(mean=p.mean, scale=p.scale, coef=p.coef, intercept=np.array([p.intercept]))
+    atomic_write_bytes(model_dir / file, buf)
+    write_manifest(model_dir, FORMAT, [file], model=model, C=p.C, **fields)
+    if sign:
+        trust.sign_model_dir(model_dir)
+
+
 @dataclass
 class LogRegPredictor:
     """Standardise with the training mean/scale, then ``sigmoid(x . coef + intercept)``."""
@@ -181,12 +194,7 @@ class LogRegPredictor:
         return 1.0 / (1.0 + np.exp(-(z @ self.coef + self.intercept)))
 
     def save(self, model_dir: Path) -> None:
-        model_dir = Path(model_dir)
-        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
-                         intercept=np.array([self.intercept]))
-        atomic_write_bytes(model_dir / "logreg.npz", buf)
-        write_manifest(model_dir, FORMAT, ["logreg.npz"], model="logreg", C=self.C)
-        trust.sign_model_dir(model_dir)
+        _save_linear(model_dir, "logreg.npz", self, model="logreg")
 
 
 @dataclass
@@ -197,12 +205,8 @@ class LogRegCVPredictor(LogRegPredictor):
     cv_auc: float = math.nan
 
     def save(self, model_dir: Path) -> None:
-        model_dir = Path(model_dir)
-        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
-                         intercept=np.array([self.intercept]))
-        atomic_write_bytes(model_dir / "logreg.npz", buf)
-        write_manifest(model_dir, FORMAT, ["logreg.npz"], model="logreg_cv", C=self.C,
-                       folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
+        _save_linear(model_dir, "logreg.npz", self, model="logreg_cv", sign=False,
+                     folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
 
 
 @dataclass
@@ -232,13 +236,8 @@ class SVMPredictor:
         return 1.0 / (1.0 + np.exp(-d))
 
     def save(self, model_dir: Path) -> None:
-        model_dir = Path(model_dir)
-        buf = _npz_bytes(mean=self.mean, scale=self.scale, coef=self.coef,
-                         intercept=np.array([self.intercept]))
-        atomic_write_bytes(model_dir / "svm.npz", buf)
-        write_manifest(model_dir, FORMAT, ["svm.npz"], model="svm", C=self.C,
-                       folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
-        trust.sign_model_dir(model_dir)
+        _save_linear(model_dir, "svm.npz", self, model="svm",
+                     folds=self.folds, cv_auc=None if math.isnan(self.cv_auc) else self.cv_auc)
 
 
 @dataclass
