@@ -33,6 +33,8 @@ SUBCOMMANDS = {
 # two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
 NESTED_SUBCOMMANDS = {
     ("runs", "trust"): "trust",
+    ("runs", "tag"): "tag",
+    ("runs", "note"): "note",
 }
 BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 DISK_ERRORS = {
