@@ -352,7 +352,8 @@ def _add_comparison_figures(writer: _Writer, comparison: Any) -> None:
                                     [p["std"] or 0.0 for p in points],
                                     f"{info.label} {model}"))
         if rocs:
-            _add_figure(writer, f"roc_{safe(model)}", f"{model}: test ROC, mean over seeds (band ± 1 std)",
+            _add_figure(writer, f"roc_{safe(model)}",
+                        f"{model}: test ROC, mean over seeds (band ± 1 std)",
                         "false positive rate", "true positive rate", rocs, diagonal=True,
                         limits=(0, 1, 0, 1))
         if curves:
@@ -379,7 +380,7 @@ def _add_comparison_figures(writer: _Writer, comparison: Any) -> None:
                 for value, c in by_value.items() if c["fpr"]]
             if series:
                 _add_figure(writer, f"roc_by_{safe(column)}_{safe(info.run.id)}_{safe(model)}",
-                            f"{info.label} {model}: test ROC per {column} (band ± 1 std over seeds)",
+                            f"{info.label} {model}: test ROC per {column} (band ± 1 std)",
                             "false positive rate", "true positive rate", series,
                             diagonal=True, limits=(0, 1, 0, 1))
 
@@ -410,7 +411,8 @@ def export_confusion(run: RunDir, model: str, seed: str, confusion: dict[str, An
         ["true", "predicted_negative", "predicted_positive"],
         [["negative", tn, fp], ["positive", fn, tp]]))
     writer.add("confusion.json", dumps(record, indent=2) + "\n")
-    what = f"{tex_escape(model)}, {'pooled over seeds' if seed == 'pooled' else 'seed ' + tex_escape(seed)}"
+    which = "pooled over seeds" if seed == "pooled" else f"seed {tex_escape(seed)}"
+    what = f"{tex_escape(model)}, {which}"
     where = f"threshold {threshold:.3f}" if isinstance(threshold, (int, float)) else \
         "each seed at its own operating point"
     rows = [["negative", "", str(tn), str(fp)], ["positive", "", str(fn), str(tp)]]
