@@ -112,6 +112,8 @@ class CoughscopeApp(App[None]):
         Binding("ctrl+e", "resume_selected_run", "Resume"),
         Binding("delete", "delete_selected_run", "Delete"),
         Binding("f5", "refresh_runs", "Refresh"),
+        Binding("e", "export_view", "Export"),
+        Binding("f", "show_figures", "Figures"),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -124,6 +126,8 @@ class CoughscopeApp(App[None]):
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
         "focus_path": ("data", "classify"),
+        "export_view": ("results", "confusion"),
+        "show_figures": ("results", "confusion"),
     }
 
     def __init__(
@@ -307,6 +311,12 @@ class CoughscopeApp(App[None]):
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
                  ("Confusion", "0", "back to the threshold validation chose"),
                  ("Models", "Space", "tick or untick the highlighted model"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
@@ -370,6 +380,11 @@ class CoughscopeApp(App[None]):
             ("Open the selected run", "open_selected_run", "follow it live or show its results"),
             ("Resume the selected run", "resume_selected_run", "continue an interrupted run"),
             ("Delete the selected run", "delete_selected_run", "remove its directory (asks first)"),
+            ("Compare marked runs", "compare_runs", "AUCs side by side, curves, what differs "
+             "(mark runs on Runs with m)"),
+            ("Export this view", "export_view", "Results/Confusion: tables and figures as CSV, "
+             "JSON, SVG, PNG, .tex"),
+            ("Show the run's figures", "show_figures", "RUN/figures/: open one"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -411,6 +426,20 @@ class CoughscopeApp(App[None]):
     def action_delete_selected_run(self) -> None:
         self.action_goto("runs")
         self.with_view("runs", lambda view: view.action_delete())
+
+    def action_compare_runs(self) -> None:
+        self.action_goto("runs")
+        self.with_view("runs", lambda view: view.action_compare())
+
+    def action_export_view(self) -> None:
+        from .screens.workbench import export_current
+
+        export_current(self)
+
+    def action_show_figures(self) -> None:
+        from .screens.workbench import show_figures
+
+        show_figures(self)
 
     # ------------------------------------------------------------------ runs
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
@@ -136,9 +137,13 @@ def detail_text(row: RunRow) -> Text:
 
 class RunsView(Vertical):
     TITLE = "Runs"
+    # marking runs for the Compare screen (tui/screens/compare.py)
+    BINDINGS = [Binding("m,space", "mark", "Mark"), Binding("c", "compare", "Compare")]
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: list[RunRow] = []
+        self.marked: list[str] = []  # run ids, in the order they were marked
 
     def compose(self) -> ComposeResult:
         yield Static("", id="runs-where", classes="intro")
@@ -187,6 +192,7 @@ class RunsView(Vertical):
                           fit_models(row.models, room), key=row.run.id)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self.show_marks()
         self.show_detail()
         folder = paths.short_path(root)
         why = getattr(self.app, "runs_dir_reason", "")
@@ -263,3 +269,21 @@ class RunsView(Vertical):
         self.app.push_screen(ConfirmScreen(
             f"Delete run {row.run.id} and everything in {row.run.path}?\n"
             "Its checkpoints, predictions and results are lost.", yes="Delete"), confirmed)
+
+    # ------------------------------------------------------------------ marks, Compare
+
+    def show_marks(self) -> None:
+        """``●`` before each marked run's id; marks of runs gone from the folder dropped."""
+        from .compare_marks import apply_marks
+
+        apply_marks(self)
+
+    def action_mark(self) -> None:
+        from .compare_marks import toggle_mark
+
+        toggle_mark(self)
+
+    def action_compare(self) -> None:
+        from .compare_marks import open_compare
+
+        open_compare(self)
