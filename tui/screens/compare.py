@@ -47,13 +47,16 @@ GAP = 2  # cells between table columns (DataTable's padding)
 
 def fitting_kinds(rows: list[list[str]], width: int) -> list[str]:
     """The AUC kinds after ``test`` whose columns fit in ``width`` cells with model, run,
-    test and Δ test; in KINDS order, stopping at the first that does not fit."""
+    test and Δ test; in KINDS order, stopping at the first that does not fit. A kind no
+    run has (every cell ``—``) takes no column: the detail pane says so."""
     def column(i: int, title: str) -> int:
         return max([len(title), *(len(r[i]) for r in rows)]) + GAP
 
     used = column(0, "model") + column(1, "run") + column(2, "test") + column(7, "Δ test")
     shown = []
     for offset, kind in enumerate(KINDS[1:], start=3):
+        if all(r[offset] == "—" for r in rows):
+            continue
         need = column(offset, KIND_TITLES[kind])
         if used + need > width:
             break
@@ -315,7 +318,7 @@ def detail_text(row: Row, comparison: Comparison, shown: list[str]) -> Text:
     base = comparison.label_of(comparison.baseline)
     text = Text(printable(f"{row.model}, run {row.label} ({row.run}), "
                           f"{len(row.seeds)} seed(s)"), style="bold")
-    hidden = [KIND_TITLES[k] for k in KINDS[1:] if k not in shown]
+    hidden = [KIND_TITLES[k] for k in KINDS[1:] if k not in shown and row.aucs.get(k)]
     if hidden:
         text.append(f"  (not in the table at this width: {', '.join(hidden)})", style="italic")
     for kind in KINDS:
