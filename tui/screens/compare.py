@@ -45,24 +45,29 @@ RUN_COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "white", "or
 GAP = 2  # cells between table columns (DataTable's padding)
 
 
+# which AUC columns the table keeps first when not all fit: the held-out source and the
+# metadata-only shortcut say most about whether a model learnt the cough
+TABLE_PRIORITY = ("held_out", "shortcut", "within", "external")
+
+
 def fitting_kinds(rows: list[list[str]], width: int) -> list[str]:
-    """The AUC kinds after ``test`` whose columns fit in ``width`` cells with model, run,
-    test and Δ test; in KINDS order, stopping at the first that does not fit. A kind no
-    run has (every cell ``—``) takes no column: the detail pane says so."""
+    """The AUC kinds after ``test`` whose columns fit in ``width`` cells beside model, run,
+    test and Δ test: taken in :data:`TABLE_PRIORITY` while they fit, shown in KINDS order.
+    A kind no run has (every cell ``—``) takes no column: the detail pane says so."""
     def column(i: int, title: str) -> int:
         return max([len(title), *(len(r[i]) for r in rows)]) + GAP
 
     used = column(0, "model") + column(1, "run") + column(2, "test") + column(7, "Δ test")
-    shown = []
-    for offset, kind in enumerate(KINDS[1:], start=3):
+    chosen = []
+    for kind in TABLE_PRIORITY:
+        offset = 2 + KINDS.index(kind)
         if all(r[offset] == "—" for r in rows):
             continue
         need = column(offset, KIND_TITLES[kind])
-        if used + need > width:
-            break
-        used += need
-        shown.append(kind)
-    return shown
+        if used + need <= width:
+            used += need
+            chosen.append(kind)
+    return [k for k in KINDS[1:] if k in chosen]
 
 
 class CompareScreen(Screen[None]):
