@@ -364,3 +364,20 @@ def test_compare_in_a_real_terminal_at_80x24(compare_runs_dir: Path, app_pane: P
     assert "±" in row and "[" in row and row.rstrip().endswith("−.05"), row
     pane.keys("Escape")
     pane.wait(lambda s: "Δ test" not in s and FIRST in s, "back on Runs")
+
+
+def test_the_docs_screenshot_script_draws_the_compare_screen(tmp_path: Path) -> None:
+    """scripts/compare_screenshot.py (what made docs/compare.svg) on two given runs."""
+    import subprocess
+    import sys
+
+    first, second = two_runs(tmp_path / "runs")
+    out = tmp_path / "compare.svg"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "compare_screenshot.py"),
+                           "--runs", str(second), str(first), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    svg = out.read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "Δ" in svg and "baseline" in svg
+    assert (repo / "docs" / "compare.svg").read_text(encoding="utf-8").startswith("<svg")
