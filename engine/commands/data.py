@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="format for --export-images (default png)")
 
     get = sub.add_parser("get", help="download a public data set")
-    get.add_argument("name", metavar="NAME", help="coswara or covid19-cough (see `data list`)")
+    get.add_argument("name", metavar="NAME",
+                     help="coswara, covid19-cough or coughvid (see `data list`)")
     get.add_argument("--dest", metavar="DIR", help="where to put it (default: data dir/NAME)")
     get.add_argument("--dates", metavar="LIST", help="Coswara: only these date folders (comma-separated)")
     get.add_argument("--base-url", metavar="URL", help="fetch from this mirror instead of GitHub")
@@ -284,6 +285,8 @@ def _list(args: argparse.Namespace) -> int:
         }))
         return int(ExitCode.OK)
     for name, e in catalogue.items():
+        get = (f"{e.extra.get('request')}; then --data {e.extra.get('spec')}"
+               if e.method == "request" else f"coughscope data get {name}")
         print(f"{name}\n  {e.title}\n  licence  {e.licence}\n  source   {e.homepage}\n"
-              f"  size     {e.size}\n  holds    {e.holds}\n  get it   coughscope data get {name}\n")
+              f"  size     {e.size}\n  holds    {e.holds}\n  get it   {get}\n")
     return int(ExitCode.OK)
