@@ -204,6 +204,10 @@ def preflight(config: ExperimentConfig) -> list[str]:
             check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
     require_both_classes(clipset, "training")
+    if config.split.file:  # clips the data set lacks: refused before any audio work
+        from .split_file import check_clipset, read_split_file
+
+        check_clipset(read_split_file(config.split.file, clipset.root), clipset)
     if config.balance_by and config.balance_by not in clipset.meta_columns:
         raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
                           "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
@@ -220,7 +224,13 @@ def prepare_data(
 
     clipset = load_source(config.data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
-    splits = make_splits(dataset.y, dataset.groups, config.split, dataset.meta)
+    if config.split.file:  # a published split (engine.split_file)
+        from .split_file import apply_split_file, read_split_file
+
+        dataset, splits = apply_split_file(
+            dataset, read_split_file(config.split.file, clipset.root), config.split)
+    else:
+        splits = make_splits(dataset.y, dataset.groups, config.split, dataset.meta)
     from .metrics import group_columns
 
     columns = list(group_columns({c: dataset.meta(c) for c in clipset.meta_columns}))

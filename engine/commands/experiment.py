@@ -105,6 +105,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=float, metavar="F",
                    help="validation fraction of the rest, by participant (default 0.2)")
     p.add_argument("--split-seed", type=int, metavar="N", help="seed of the split (default 0)")
+    p.add_argument("--split-file", metavar="CSV",
+                   help="use this published split (from `coughscope data split`, or a run's "
+                        "split.csv) instead of drawing one: clips it names that the data set "
+                        "lacks are refused, usable clips it does not name are left out with "
+                        "that reason")
     p.add_argument("--folds", type=int, metavar="K",
                    help="k-fold cross-validation by participant: K test folds, one model per "
                         "fold (replaces --seeds; seed i trains on fold i)")
@@ -134,7 +139,7 @@ FLAG_NAMES = {
     "augment.enabled": "--augment", "preprocess.feature_set": "--feature-set",
     "split.test_group": "--test-group", "preprocess.pad": "--pad",
     "recipe.operating_point": "--operating-point", "recipe.calibration": "--calibration",
-    "recipe.oof_folds": "--oof-folds",
+    "recipe.oof_folds": "--oof-folds", "split.file": "--split-file",
 }
 
 
@@ -158,7 +163,16 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "preprocess.feature_set": args.feature_set, "split.test_group": args.test_group,
         "preprocess.pad": args.pad, "recipe.operating_point": args.operating_point,
         "recipe.calibration": args.calibration, "recipe.oof_folds": args.oof_folds,
+        "split.file": _split_file(getattr(args, "split_file", None)),
     }
+
+
+def _split_file(value: str | None) -> str | None:
+    """``--split-file`` as an absolute path (config.toml records where it was); a blank
+    value is passed on for the config's check to refuse."""
+    if value is None or not value.strip():
+        return value
+    return str(Path(value).expanduser().absolute())
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
