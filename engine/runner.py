@@ -156,6 +156,7 @@ class PreparedData:
             train=Part(X[train], y[train], groups[train]),
             val=Part(X[val], y[val], groups[val], strata),
             feature_names=names,
+            rows=(np.asarray(train), np.asarray(val)),
         )
 
 
@@ -174,6 +175,19 @@ def default_models(config: ExperimentConfig, warn: Callable[[str], None]) -> lis
     return names
 
 
+def check_launch(config: ExperimentConfig) -> None:
+    """``--devices N`` (N > 1) needs N processes, one per device, which only a launcher
+    starts: refused here, before any data is read or a run directory made."""
+    from .launch import launch_info
+
+    if config.devices > 1 and not launch_info().external:
+        raise ConfigError(
+            f"--devices {config.devices} needs one process per device, and this is one "
+            "process",
+            f"launch it with torchrun: torchrun --nproc_per_node {config.devices} -m engine "
+            "--headless ... (or srun under SLURM); see README, 'Running on a GPU server'")
+
+
 def preflight(config: ExperimentConfig) -> list[str]:
     """Everything that can be checked before a run directory exists: the data set (there,
     readable, both classes), the device, the models and their weights, the balance column.
@@ -184,6 +198,7 @@ def preflight(config: ExperimentConfig) -> list[str]:
     from .sources import load_source, require_both_classes
 
     resolve_device(config.device)
+    check_launch(config)
     notes: list[str] = []
     names = list(config.models) or default_models(config, notes.append)
     specs = [get_spec(n) for n in names]
@@ -215,15 +230,17 @@ def preflight(config: ExperimentConfig) -> list[str]:
 
 
 def prepare_data(
-    config: ExperimentConfig, progress: Callable[[int, int], None] | None = None
+    config: ExperimentConfig, progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> PreparedData:
-    """Load, preprocess (cached) and split the configured data set."""
+    """Load, preprocess (cached; ``workers`` audio processes, default one per core) and
+    split the configured data set."""
     from .preprocess import preprocess
     from .sources import load_source
     from .splits import make_splits
 
     clipset = load_source(config.data, sound=config.sound)
-    dataset = preprocess(clipset, config.preprocess, progress=progress)
+    dataset = preprocess(clipset, config.preprocess, progress=progress, workers=workers)
     if config.split.file:  # a published split (engine.split_file)
         from .split_file import apply_split_file, read_split_file
 
@@ -390,11 +407,9 @@ def train_one(
     refit_info = None
     oof = None
     if refit:
-        from .launch import rank_zero_first
-
-        # under DDP only rank 0 saw the epochs (on_epoch): every rank takes its choice, or the
-        # ranks would train different epoch counts and wait on each other forever
-        chosen = rank_zero_first(lambda: chosen_of(predictor, best_epoch))
+        # under DDP only rank 0 runs this: the other ranks get its choice with each fit's
+        # order (engine.ddp), so they train the epochs it chose
+        chosen = chosen_of(predictor, best_epoch)
         oof, folds = out_of_fold(spec, seed, prepared, config, ctx, workdir, chosen, announce)
         epochs = int(chosen.get("epochs") or max_epochs(spec, recipe))
         announce("fit_progress", model=spec.name, seed=seed, phase="refit", epoch=0,
@@ -983,18 +998,21 @@ def run_experiment(
     resumable) and re-raises any other error after marking the run failed.
     """
     stop = stop or StopFlag()
-    from .launch import launch_info, private_run_copy
+    from . import ddp
+    from .launch import launch_info
 
-    rank = launch_info().rank
-    if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
-        run = RunDir(private_run_copy(run.path, run.id, resume))
+    launch = launch_info()
+    if launch.distributed and launch.rank > 0:  # under torchrun/srun: rank 0's orders
+        with stop_on_signals(stop):
+            return ddp.follow(config, stop, lambda c, workers: prepare_data(c, workers=workers))
     run.path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run.path)
     lock.acquire()  # one writer per run: a second --resume or the same --run-id stops here
     try:
-        return _run_locked(config, run, resume=resume, listeners=listeners,
-                           preprocess_progress=preprocess_progress, stop=stop, rank=rank,
-                           argv=argv)
+        with ddp.lead(launch):  # the other ranks train each torch fit with this one
+            return _run_locked(config, run, resume=resume, listeners=listeners,
+                               preprocess_progress=preprocess_progress, stop=stop,
+                               rank=launch.rank, argv=argv)
     finally:
         lock.release()
 
@@ -1056,6 +1074,9 @@ def _run_locked(
                 raise ConfigError("no model can run", "name models with --models")
 
             prepared = prepare_data(config, preprocess_progress)
+            from .ddp import data_ready
+
+            data_ready(prepared, config)  # under DDP: the other ranks read it from the cache
             if resume:
                 check_split_unchanged(run, prepared)
             else:
@@ -1125,6 +1146,9 @@ def _run_locked(
     announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
     log.close()
     remove_stale_temps(run.path)
+    from .ddp import finish
+
+    finish(summary)  # under DDP: the other ranks return it too
     return summary
 
 
