@@ -42,10 +42,12 @@ from .errors import ConfigError, CoughscopeError, Interrupted, RunError, Unavail
 from .plan import DEFAULT_CPUS_PER_TASK, DEFAULT_TASKS_PER_GPU, Task
 
 EXECUTORS = ("auto", "sequential", "ray")
-# test hook: {"ann/0": 2} kills the worker of task ann/0 on its first 2 attempts (a marker
-# file per kill in KILL_DIR_ENV); read only by Ray workers
+# test hooks, read only by Ray workers: {"ann/0": 2} kills the worker of task ann/0 on its
+# first 2 attempts (a marker file per kill in KILL_DIR_ENV); {"ann/1": PATH} holds task ann/1
+# before it trains until PATH exists
 KILL_ENV = "COUGHSCOPE_TEST_KILL_TASKS"
 KILL_DIR_ENV = "COUGHSCOPE_TEST_KILL_DIR"
+HOLD_ENV = "COUGHSCOPE_TEST_HOLD_TASKS"
 RETRIES = 1  # a task whose worker died is run once more before it is marked failed
 
 
@@ -176,10 +178,15 @@ def _where() -> tuple[str, str]:
     return f"{host} pid {os.getpid()}", ("cuda:" + ",".join(map(str, gpus)) if gpus else "cpu")
 
 
-def _test_kill(key: str) -> None:
-    """The test hook (:data:`KILL_ENV`): die like an out-of-memory kill would."""
+def _test_hooks(key: str) -> None:
+    """The test hooks: die like an out-of-memory kill would (:data:`KILL_ENV`), or wait for
+    a file (:data:`HOLD_ENV`)."""
     import json
+    import time
 
+    hold = json.loads(os.environ.get(HOLD_ENV) or "{}").get(key)
+    while hold and not os.path.exists(hold):
+        time.sleep(0.05)
     wanted = json.loads(os.environ.get(KILL_ENV) or "{}").get(key, 0)
     folder = os.environ.get(KILL_DIR_ENV)
     if not wanted or not folder:
@@ -203,7 +210,7 @@ def run_task_in_worker(task: Task, prepared: Any, config: Any, run_id: str, queu
     queue.put(("task", {"model": task.model, "seed": task.seed, "state": "running",
                         "worker": worker, "device": device_name,
                         "resources": task.resources.describe()}))
-    _test_kill(task.key)
+    _test_hooks(task.key)
     device = "cuda" if device_name.startswith("cuda") else "cpu"
     scratch = Path(tempfile.mkdtemp(prefix="coughscope-task-"))
     try:
@@ -269,6 +276,18 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": env} if env else {}
 
 
+def task_options(task: Task, runtime_env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Ray options a task is submitted with: its CPU cores and GPU share (Ray packs
+    tasks whose shares add up to one GPU on the same GPU), no retries by Ray (the driver
+    retries a dead worker's task itself, and says so)."""
+    options: dict[str, Any] = {"num_cpus": task.resources.cpus,
+                               "num_gpus": task.resources.gpus, "max_retries": 0,
+                               "name": f"coughscope {task.key}"}
+    if runtime_env:
+        options["runtime_env"] = runtime_env
+    return options
+
+
 class RayExecutor:
     """Tasks on Ray, each with its resources (:class:`engine.plan.Resources`)."""
 
@@ -315,13 +334,8 @@ class RayExecutor:
         out = Outcome()
 
         def submit(task: Task, attempt: int) -> None:
-            options: dict[str, Any] = {"num_cpus": task.resources.cpus,
-                                       "num_gpus": task.resources.gpus, "max_retries": 0,
-                                       "name": f"coughscope {task.key}"}
-            if env:
-                options["runtime_env"] = env
-            ref = remote.options(**options).remote(task, data, study.config, study.run.id,
-                                                   queue)
+            ref = remote.options(**task_options(task, env)).remote(
+                task, data, study.config, study.run.id, queue)
             pending[ref] = (task, attempt)
 
         def drain() -> None:
