@@ -26,13 +26,13 @@ from engine.plan import Resources, plan_study, resources_for
 from engine.runs import RunDir, load_run_state, read_all_events, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--data", "demo:40", "--models", "logreg,ann", "--seeds", "2", "--epochs", "2",
+ARGS = ["--data", "demo:40", "--models", "logreg,ann", "--seeds", "2", "--epochs", "2", "--oof-folds", "2",
         "--device", "cpu"]
 
 
 def config(**recipe) -> ExperimentConfig:
     return ExperimentConfig(data="demo:40", models=("logreg", "ann"), seeds=2, device="cpu",
-                            recipe=TrainRecipe(epochs=2, **recipe))
+                            recipe=TrainRecipe(epochs=2, oof_folds=2, **recipe))
 
 
 def wait_until(condition, what: str, proc=None, timeout: float = 300) -> None:
@@ -259,3 +259,35 @@ def test_four_quarter_gpu_tasks_share_one_gpu_at_once(ray_cluster):
     results = ray.get(refs, timeout=300)
     assert [r[1] for r in results] == [4, 4, 4, 4]  # all four were in flight together
     assert [r[0] for r in results] == [["0"]] * 4  # on the one GPU
+
+
+def test_progress_shows_which_task_runs_where_and_what_is_queued():
+    """The run state folds ``task`` events; the Training screen and the headless lines
+    say which task runs on which worker and device, what waits, and what failed."""
+    from engine.commands.experiment import task_line
+    from engine.runs import RunState, make_event
+    from tui.screens.training import part_line, tasks_text
+
+    state = RunState(run_id="r")
+    for model, seed in (("cnn", 0), ("cnn", 1), ("ann", 0)):
+        state.apply(make_event("task", model=model, seed=seed, state="queued",
+                               resources="1 CPU, 0.25 GPU"))
+    state.apply(make_event("task", model="cnn", seed=0, state="running",
+                           worker="10.0.0.2 pid 811", device="cuda:0"))
+    state.apply(make_event("model_start", model="cnn", seed=0, epochs=3))
+    state.apply(make_event("task", model="ann", seed=0, state="retry", attempt=1,
+                           reason="WorkerCrashedError: killed"))
+    text = tasks_text(state).plain
+    assert "running: cnn s0 on 10.0.0.2 pid 811 (cuda:0)" in text
+    assert "queued (2): cnn s1, ann s0" in text
+    assert part_line(state.parts[("cnn", 1)]).plain == "· cnn s1 queued"
+    assert part_line(state.parts[("ann", 0)]).plain == "· ann s0 retrying"
+    state.apply(make_event("task", model="ann", seed=0, state="failed", attempt=2,
+                           reason="WorkerCrashedError: killed"))
+    assert state.parts[("ann", 0)].state == "failed"
+    assert part_line(state.parts[("ann", 0)]).plain == "✗ ann s0 failed"
+    assert "failed: ann s0" in tasks_text(state).plain
+    assert task_line(make_event("task", model="cnn", seed=0, state="running",
+                                worker="10.0.0.2 pid 811", device="cuda:0")) == \
+        "cnn seed 0: running on 10.0.0.2 pid 811, cuda:0"
+    assert tasks_text(RunState(run_id="plain")).plain == ""  # a run in one process
