@@ -36,6 +36,7 @@ import numpy as np
 from .clips import LABELS
 from .config import ExperimentConfig
 from .errors import ConfigError, CoughscopeError, Interrupted, RunError
+from .executors import ExecutorOptions
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
 from .paths import atomic_write_text, ensure_dir
 from .runs import (Event, EventLog, RunDir, RunLock, environment, now_iso, read_json,
@@ -979,6 +980,49 @@ def group_baselines(prepared: PreparedData) -> dict[str, Any]:
     return out
 
 
+def run_study(config: ExperimentConfig, prepared: PreparedData, run: RunDir,
+              announce: Announcer, stop: StopFlag, device: str, precision: str,
+              model_names: list[str], options: ExecutorOptions
+              ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Every model x seed of the study (:func:`engine.plan.plan_study`) that has not finished
+    yet, on the executor ``options`` pick (:mod:`engine.executors`); finished ones (a resumed
+    run) are read back. Returns the results per model, in seed order, and the tasks that
+    failed (key -> reason; only a Ray worker that died twice fails a task and not the run)."""
+    from .executors import RayExecutor, SequentialExecutor, Study, choose_executor
+    from .plan import plan_study
+
+    seeds = n_seeds(config)
+    kind = choose_executor(options, device, len(model_names) * seeds)
+    ray_executor = RayExecutor(options) if kind == "ray" else None
+    use_gpu = False
+    if ray_executor is not None:
+        cluster = ray_executor.connect()
+        use_gpu = config.device != "cpu" and cluster.get("GPU", 0) > 0
+        if config.device == "cuda" and not use_gpu:
+            ray_executor.close()
+            from .errors import UnavailableError
+
+            raise UnavailableError("--device cuda was requested but the Ray cluster has no GPU",
+                                   "start the Ray nodes on GPU machines, or use --device auto")
+    tasks = plan_study(config, model_names, seeds, use_gpu=use_gpu,
+                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus_per_task)
+    finished = {t.key: read_json(run.model_dir(t.model, t.seed) / "metrics.json")
+                for t in tasks if (run.model_dir(t.model, t.seed) / "metrics.json").exists()}
+    todo = [t for t in tasks if t.key not in finished]
+    study = Study(prepared, config, run, announce, stop, device, precision)
+    try:
+        outcome = (ray_executor or SequentialExecutor()).run(todo, study)
+    finally:
+        if ray_executor is not None:
+            ray_executor.close()
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in model_names}
+    for task in tasks:
+        result = finished.get(task.key) or outcome.results.get(task.key)
+        if result is not None:
+            results[task.model].append(result)
+    return results, outcome.failed
+
+
 def run_experiment(
     config: ExperimentConfig,
     run: RunDir,
@@ -988,11 +1032,13 @@ def run_experiment(
     preprocess_progress: Callable[[int, int], None] | None = None,
     stop: StopFlag | None = None,
     argv: list[str] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) ``config`` in ``run``; returns the summary.
 
     Holds the run's lock (:class:`~engine.runs.RunLock`) throughout; ``argv`` is the command
-    line recorded in ``run_start`` and ``env.json`` (default ``sys.argv``).
+    line recorded in ``run_start`` and ``env.json`` (default ``sys.argv``); ``executor`` says
+    who runs the tasks (:mod:`engine.executors`; default: chosen for this machine).
 
     Raises :class:`Interrupted` when stopped by a signal (the run is marked interrupted and is
     resumable) and re-raises any other error after marking the run failed.
@@ -1012,7 +1058,8 @@ def run_experiment(
         with ddp.lead(launch):  # the other ranks train each torch fit with this one
             return _run_locked(config, run, resume=resume, listeners=listeners,
                                preprocess_progress=preprocess_progress, stop=stop,
-                               rank=launch.rank, argv=argv)
+                               rank=launch.rank, argv=argv,
+                               executor=executor)
     finally:
         lock.release()
 
@@ -1027,6 +1074,7 @@ def _run_locked(
     stop: StopFlag,
     rank: int,
     argv: list[str] | None,
+    executor: ExecutorOptions | None = None,
 ) -> dict[str, Any]:
     if resume:
         state = read_json(run.status_path).get("state") if run.status_path.exists() else None
@@ -1102,21 +1150,8 @@ def _run_locked(
             prepared.strata_column = next((c for c, b in baselines.items() if b["warning"]),
                                           None)
 
-            results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
-            for spec in specs:
-                if spec.family == "ensemble":
-                    continue  # after the others: it averages them
-                for seed in range(n_seeds(config)):
-                    done = run.model_dir(spec.name, seed) / "metrics.json"
-                    if done.exists():
-                        results[spec.name].append(read_json(done))
-                        continue
-                    if stop():
-                        raise Interrupted(stop.reason or "stopped")
-                    results[spec.name].append(
-                        train_one(spec, seed, prepared, config, run, announce, stop,
-                                  device, precision)
-                    )
+            results, failed = run_study(config, prepared, run, announce, stop, device,
+                                        precision, model_names, executor or ExecutorOptions())
             for spec in specs:
                 if spec.family == "ensemble":
                     results[spec.name] = ensemble_results(spec, prepared, config, run,
@@ -1142,8 +1177,15 @@ def _run_locked(
             hint = hint or f"the disk holding {run.path} is full: free space, then --resume it"
         _record_end(run, announce, log, started, "failed", error=(message, hint))
         raise
-    run.set_status("finished", ended=now_iso())
-    announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
+    if failed:  # the study went on without them: say so, and let --resume run them again
+        reason = (f"{len(failed)} task(s) failed: "
+                  + "; ".join(f"{k} ({why})" for k, why in failed.items()))
+        run.set_status("incomplete", ended=now_iso(), failed_tasks=failed, reason=reason)
+        announce("run_end", state="incomplete", reason=reason,
+                 seconds=round(time.perf_counter() - started, 2))
+    else:
+        run.set_status("finished", ended=now_iso())
+        announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
     log.close()
     remove_stale_temps(run.path)
     from .ddp import finish
