@@ -35,6 +35,8 @@ NESTED_SUBCOMMANDS = {
     ("runs", "trust"): "trust",
     ("runs", "compare"): "compare",
     ("runs", "export"): "export",
+    ("runs", "tag"): "tag",
+    ("runs", "note"): "note",
 }
 BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 DISK_ERRORS = {

@@ -16,7 +16,8 @@ MARK = "● "
 def apply_marks(view: Any) -> None:
     """Show ``●`` before each marked run's id in the table; forget marks of runs that are
     no longer listed."""
-    ids = {row.run.id for row in view.rows}
+    # marks survive a filter that hides the run; only runs gone from the folder lose theirs
+    ids = {row.run.id for row in getattr(view, "all_rows", view.rows)}
     view.marked = [m for m in view.marked if m in ids]
     table = view.query_one("#runs-table", DataTable)
     for row in view.rows:
@@ -46,7 +47,7 @@ def open_compare(view: Any) -> None:
     """Push the Compare screen with the marked runs (or the highlighted one)."""
     from .compare import CompareScreen
 
-    by_id = {row.run.id: row.run for row in view.rows}
+    by_id = {row.run.id: row.run for row in getattr(view, "all_rows", view.rows)}
     runs = [by_id[m] for m in view.marked if m in by_id]
     if not runs:
         row = view.selected()
