@@ -325,6 +325,12 @@ class CoughscopeApp(App[None]):
                 keys = " / ".join(key_label(k) for k in binding.key.split(","))
                 rows.append((where, keys, what.get(binding.action, binding.description)))
         rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("Runs", "filter", "model:cnn auc>.8 data:covid19 status:running tag:x "
                                     "note:word, free text; AND (default), OR, NOT or -term, "
                                     "( ); numbers < <= > >= ="),
@@ -332,12 +338,6 @@ class CoughscopeApp(App[None]):
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
                  ("Confusion", "0", "back to the threshold validation chose"),
                  ("Models", "Space", "tick or untick the highlighted model"),
-                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
-                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
-                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
-                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
-                 ("Compare", "e / f", "export everything / the runs' figures"),
-                 ("Compare", "Esc", "back to Runs"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
