@@ -159,6 +159,11 @@ def test_real_runs_move_what_does_not_fit_into_the_detail_pane(
         domain = str(screen.query_one("#compare-domain").render())
         assert "leave one source out, logreg" in domain
         assert f"{labels['held']} call-center:" in domain and "◆telegram" in domain
+        # the ROC per source: the held-out Telegram clips as their own curve, with the AUC
+        roc = " ".join(str(screen.query_one("#compare-roc-legend").render()).split())
+        assert "test ROC per source" in roc and "(60 clips)" in roc, roc
+        assert f"telegram (held out) {cell}±" in roc
+        assert screen.query_one("#compare-roc").display
 
     drive(app, body, SMALL)
 
@@ -209,6 +214,9 @@ def test_curves_are_the_seeds_mean_and_sources_are_listed(tmp_path: Path) -> Non
         domain = str(screen.query_one("#compare-domain").render())
         assert "per source" in domain and "lab .70±.01" in domain
         assert "no run here held a source out" in domain
+        # hand-written runs name a data set (demo) without a source column: said, not drawn
+        roc = str(screen.query_one("#compare-roc-legend").render())
+        assert "ROC per source" in roc and not screen.query_one("#compare-roc").display
         await pilot.press("v")
         assert screen.metric == 1
 
@@ -381,3 +389,11 @@ def test_the_docs_screenshot_script_draws_the_compare_screen(tmp_path: Path) -> 
     svg = out.read_text(encoding="utf-8")
     assert svg.startswith("<svg") and "Δ" in svg and "baseline" in svg
     assert (repo / "docs" / "compare.svg").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_help_lists_the_compare_keys(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "runs")
+    rows = {(where, key): what for where, key, what in app.help_rows()}
+    assert "mark" in rows[("Runs", "m / Space")] and "compare" in rows[("Runs", "c")]
+    assert "baseline" in rows[("Compare", "b")]
+    assert any(key == "e" and "Results" in where for where, key, _ in app.help_rows())
