@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,15 @@ def test_compare_in_a_real_terminal_at_80x24(compare_runs_dir: Path, app_pane: P
     assert all(len(line) <= 80 for line in lines)
     row = next(line for line in lines if line.split()[:2] == ["ann", "B"])
     assert "±" in row and "[" in row and row.rstrip().endswith("−.05"), row
+    pane.keys("C-t")  # the light theme (remembered in app.json): the same cells, whole
+    settings = Path(os.environ["COUGHSCOPE_CONFIG_DIR"]) / "app.json"
+    deadline = time.monotonic() + 60
+    while "textual-light" not in (settings.read_text() if settings.exists() else ""):
+        assert time.monotonic() < deadline, "Ctrl+T did not switch to the light theme"
+        time.sleep(0.1)
+    screen = pane.wait(lambda s: "Δ test" in s and any(
+        line.split()[:2] == ["ann", "B"] and line.rstrip().endswith("−.05")
+        for line in s.splitlines()), "Compare in the light theme")
     pane.keys("Escape")
     pane.wait(lambda s: "Δ test" not in s and FIRST in s, "back on Runs")
 
