@@ -163,6 +163,7 @@ def test_real_runs_move_what_does_not_fit_into_the_detail_pane(
         # the ROC per source: the held-out Telegram clips as their own curve, with the AUC
         roc = " ".join(str(screen.query_one("#compare-roc-legend").render()).split())
         assert "test ROC per source" in roc and "(60 clips)" in roc, roc
+        assert "\\n" not in roc  # lines are lines, not escaped
         assert f"telegram (held out) {cell}±" in roc
         assert screen.query_one("#compare-roc").display
 

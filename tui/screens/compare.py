@@ -329,7 +329,8 @@ class CompareScreen(Screen[None]):
         column, curves = found
         colour = not self.app.no_color
         text = Text(printable(f"{row.label} {row.model}: test ROC per {column}, mean over "
-                              "seeds\n"), style="bold")
+                              "seeds"), style="bold")
+        text.append("\n")
         for i, (value, curve) in enumerate(curves.items()):
             marker = RUN_MARKERS[i % len(RUN_MARKERS)]
             hue = RUN_COLOURS[i % len(RUN_COLOURS)]
