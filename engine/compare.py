@@ -103,11 +103,12 @@ class RunInfo:
     state: str
     summary: Summary | None
     problem: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. a damaged evaluation, skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "id": self.run.id, "path": str(self.run.path),
                 "data": self.data, "models": self.models, "state": self.state,
-                "problem": self.problem}
+                "problem": self.problem, "notes": self.notes}
 
 
 @dataclass
@@ -290,8 +291,10 @@ def run_info(run: RunDir, label: str) -> RunInfo:
     models = list(summary.models) if summary else list(config.get("models") or [])
     if summary is None and problem is None:
         problem = f"no summary.json yet ({state}): results appear when every model finished"
+    notes = [f"evaluations/{ev['file']} skipped: {ev['problem']}" for ev in evaluations(run)
+             if ev.get("problem")]
     return RunInfo(run=run, label=label, data=short_spec(str(config.get("data", "?"))),
-                   models=models, state=state, summary=summary, problem=problem)
+                   models=models, state=state, summary=summary, problem=problem, notes=notes)
 
 
 def compare_runs(runs: list[RunDir], baseline: RunDir | None = None) -> Comparison:

@@ -353,3 +353,21 @@ def test_export_confusion_writes_counts_and_figure(demo_runs: Path, tmp_path: Pa
     tex = (tmp_path / "c" / "confusion.tex").read_text()
     assert f"positive &  & {pooled['fn']} & {pooled['tp']} \\\\" in tex
     assert "confusion" in "".join(ET.parse(tmp_path / "c" / "confusion.svg").getroot().itertext())
+
+
+def test_compare_says_what_it_could_not_read(demo_runs: Path, tmp_path: Path) -> None:
+    """A run without summary.json is listed with why; a damaged evaluation is named, not
+    silently dropped."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(demo_runs / "runs" / "one", runs / "one")
+    shutil.copytree(demo_runs / "runs" / "two", runs / "two")
+    (runs / "two" / "summary.json").unlink()
+    (runs / "one" / "evaluations").mkdir()
+    (runs / "one" / "evaluations" / "20260101-000000-x.json").write_text("{not json")
+    done = cs(demo_runs, "runs", "compare", "--runs-dir", str(runs), "one", "two")
+    assert done.returncode == 0, done.stderr
+    assert "no summary.json yet" in done.stdout
+    assert "evaluations/20260101-000000-x.json skipped" in done.stdout
+    assert not re.search(r"^\w+\s+B\s", done.stdout, re.M)  # B has no rows

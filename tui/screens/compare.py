@@ -151,6 +151,8 @@ class CompareScreen(Screen[None]):
             text.append(printable(f"{info.run.id}  {info.state}  {info.data}"))
             if info.problem:
                 text.append(printable(f"  ({info.problem})"), style="italic")
+            for note in info.notes:
+                text.append(printable(f"  (note: {note})"), style="italic")
             text.append("\n")
         text.rstrip()
         self.query_one("#compare-runs", Static).update(text)
