@@ -211,7 +211,8 @@ def preflight(config: ExperimentConfig) -> list[str]:
         ok, reason = weights_available(Path(config.weights) if config.weights else None)
         if not ok:
             wanting = ", ".join(s.name for s in specs if s.needs_weights)
-            raise UnavailableError(f"{wanting} need(s) ImageNet ResNet-50 weights: {reason}",
+            verb = "need" if "," in wanting else "needs"
+            raise UnavailableError(f"{wanting} {verb} ImageNet ResNet-50 weights: {reason}",
                                    "pass --weights PATH (see README, 'Transfer learning "
                                    "offline'), or --no-pretrained")
         if config.weights:

@@ -158,6 +158,9 @@ class CoughscopeApp(App[None]):
         self.settings = load_settings()
         # --data wins; else the data set chosen last time; else the synthetic demo
         self.data_spec = data or self.settings.data or "demo"
+        # a data set remembered from last time is read again on start (in a worker), so the
+        # Models screen's hold-out and balance completion have its columns (issue 20, bug 8)
+        self.reread_data = data is None and bool(self.settings.data)
         self.attach_on_start = True
         self.open_run_spec = open_run
         self.detect_device = detect_device
@@ -238,6 +241,8 @@ class CoughscopeApp(App[None]):
             return
         if self.detect_device:
             self.detect_device_worker()
+        if self.reread_data:
+            self.with_view("data", lambda view: view.summarise())
         if self.open_run_spec:
             self.open_run_by_spec(self.open_run_spec)
         elif self.attach_on_start:

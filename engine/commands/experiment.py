@@ -358,12 +358,12 @@ def results_table(summary: dict[str, Any]) -> str:
         if ood and ood.get("roc_auc") is not None:
             extra += f", held-out {ood['group']} {ood['roc_auc']:.3f}{_span(ood.get('roc_auc_ci'))}"
         t = se["test"]
-        lines.append(f"{name}: its {se['seeds']} seeds averaged (what predict and Classify "
+        lines.append(f"{name}: its {se['seeds']} seed{'s' if se['seeds'] != 1 else ''} averaged (what predict and Classify "
                      f"use): AUC {t['roc_auc']:.3f}{_span(t.get('roc_auc_ci'))}{extra}; "
                      f"sens {_fmt(t.get('sensitivity'))}, spec {_fmt(t.get('specificity'))}, "
                      f"Brier {_fmt(t.get('brier'))}")
-    for w in summary.get("warnings", []):
-        lines.append(f"warning: {w}")
+    # the run's warnings are diagnostics: they went to stderr as they happened, never to
+    # stdout, which carries the results only (issue 20, bug 8)
     return "\n".join(lines)
 
 
@@ -519,6 +519,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(results_table(summary))
         print(f"\nrun directory: {run_dir.path}")
+        count = len(summary.get("warnings") or [])
+        if count:
+            print(f"{count} warning{'s' if count != 1 else ''}: the 'warning:' lines above "
+                  "(also in summary.json)", file=sys.stderr)
     return int(ExitCode.OK if state == "finished" else ExitCode.FAILURE)
 
 
