@@ -33,6 +33,10 @@ SUBCOMMANDS = {
 # two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
 NESTED_SUBCOMMANDS = {
     ("runs", "trust"): "trust",
+    ("runs", "compare"): "compare",
+    ("runs", "export"): "export",
+    ("runs", "tag"): "tag",
+    ("runs", "note"): "note",
 }
 BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that went away
 DISK_ERRORS = {
@@ -58,6 +62,8 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope record                   record a cough from this machine's microphone
   coughscope runs                     list run directories
   coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
+  coughscope runs compare RUN...      AUCs side by side, differences, what differs
+  coughscope runs export RUN... --out DIR   tables and figures as CSV, JSON, SVG, PNG, .tex
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with

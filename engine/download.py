@@ -428,6 +428,15 @@ def get_dataset(
             return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
         if entry.method == "archive":
             return _get_archive(entry, dest, base, progress_factory, keep_archives)
+        if entry.method == "request":
+            raise UnavailableError(
+                f"{name} cannot be downloaded: it is shared under a {entry.licence}",
+                f"{entry.extra.get('request', 'see ' + entry.homepage)}; then use --data "
+                f"{entry.extra.get('spec', 'PATH')}")
+        if entry.method == "zenodo":  # one zip on Zenodo, checksum verified (COUGHVID)
+            from .zenodo import get_zenodo
+
+            return get_zenodo(entry, dest, base, progress_factory, keep_archives)
     except OSError as exc:  # writing markers, manifests, folders: the disk, not the data
         if not _disk_problem(exc):
             raise

@@ -62,6 +62,7 @@ RULES = (
     Rule(r"(^|\s)(--help|-h)(\s|$)", expect=r"usage:"),
     Rule(r"^coughscope data summary demo\S*( |$)", expect=r"usable"),
     Rule(r"^coughscope data list\b", expect=r"(?i)coswara"),
+    Rule(r"^coughscope data split demo\b", expect=r"split\.csv"),
     Rule(r"^coughscope runs\b", expect=r""),
     Rule(r"^coughscope predict\b", expect=r"(?i)research tool"),
     Rule(r"^coughscope evaluate\b", expect=r""),
