@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "predict": "predict",
     "record": "record",
     "runs": "runs",
+    "study": "study",
 }
 # two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
 NESTED_SUBCOMMANDS = {
@@ -58,6 +59,8 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope record                   record a cough from this machine's microphone
   coughscope runs                     list run directories
   coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
+  coughscope study cross --data A --data B
+                                      train on each data set, test on every other (AUC matrix)
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with
