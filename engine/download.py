@@ -95,11 +95,32 @@ def get_entry(name: str) -> CatalogueEntry:
 def resolve_base_url(entry: CatalogueEntry, base_url: str | None = None) -> str:
     """``base_url`` if given, else ``$COUGHSCOPE_DOWNLOAD_BASE/<name>``, else the catalogue's."""
     if base_url:
-        return base_url.rstrip("/")
+        return _checked_url(base_url, f"--base-url {base_url!r}").rstrip("/")
     env = os.environ.get("COUGHSCOPE_DOWNLOAD_BASE")
     if env:
-        return f"{env.rstrip('/')}/{entry.name}"
+        return f"{_checked_url(env, f'COUGHSCOPE_DOWNLOAD_BASE={env!r}').rstrip('/')}/{entry.name}"
     return entry.base_url.rstrip("/")
+
+
+URL_SCHEMES = ("http", "https", "file")
+
+
+def _checked_url(url: str, named: str) -> str:
+    """``url`` when it is an http(s) address with a host or a file: URL; else a ConfigError
+    naming where it came from (``named``), before anything is downloaded or made."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        ok = parts.scheme in URL_SCHEMES and (parts.scheme == "file" or bool(parts.hostname))
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() or ord(c) < 32 for c in url.strip()):
+        raise ConfigError(f"{named} is not a download address",
+                          "give a URL such as https://mirror.example.org/coughscope/NAME "
+                          "(http, https or file)")
+    return url.strip()
 
 
 # --------------------------------------------------------------------------- download

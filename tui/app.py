@@ -112,6 +112,14 @@ class CoughscopeApp(App[None]):
         Binding("ctrl+e", "resume_selected_run", "Resume"),
         Binding("delete", "delete_selected_run", "Delete"),
         Binding("f5", "refresh_runs", "Refresh"),
+        Binding("e", "export_view", "Export"),
+        Binding("f", "show_figures", "Figures"),
+        # Runs list (tui/screens/runs.py) and the log view (tui/screens/log.py)
+        Binding("s", "sort_runs", "Sort", show=False),
+        Binding("r", "reverse_runs", "Reverse order", show=False),
+        Binding("t", "tag_run", "Tags", show=False),
+        Binding("n", "note_run", "Note", show=False),
+        Binding("l", "show_run_log", "Log", show=False),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -124,6 +132,14 @@ class CoughscopeApp(App[None]):
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
         "focus_path": ("data", "classify"),
+        "export_view": ("results", "confusion"),
+        "show_figures": ("results", "confusion"),
+        "focus_path": ("data", "classify", "runs"),
+        "sort_runs": "runs",
+        "reverse_runs": "runs",
+        "tag_run": "runs",
+        "note_run": "runs",
+        "show_run_log": ("training", "runs"),
     }
 
     def __init__(
@@ -293,7 +309,13 @@ class CoughscopeApp(App[None]):
         rows = [("everywhere", key, f"go to {title}") for _, title, key in SCREENS]
         rows.append(("everywhere", key_label("ctrl+p"), "command palette: every action by name"))
         what = {"leave_input": "leave a text field (then screen keys work)",
-                "focus_path": "type a path (Data, Classify)",
+                "focus_path": "type a path (Data, Classify); Runs: the filter",
+                "sort_runs": "sort by the next column (or click a column's header)",
+                "reverse_runs": "sort the other way round",
+                "tag_run": "edit the highlighted run's tags",
+                "note_run": "edit the highlighted run's note",
+                "show_run_log": "the runner's log, live (Training: the followed run; Runs: "
+                                "the highlighted one)",
                 "screen_enter": "Data: read the data set; Runs: open the highlighted run"}
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and not binding.action.startswith("goto"):
@@ -303,10 +325,19 @@ class CoughscopeApp(App[None]):
                 keys = " / ".join(key_label(k) for k in binding.key.split(","))
                 rows.append((where, keys, what.get(binding.action, binding.description)))
         rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Runs", "filter", "model:cnn auc>.8 data:covid19 status:running tag:x "
+                                    "note:word, free text; AND (default), OR, NOT or -term, "
+                                    "( ); numbers < <= > >= ="),
                  ("Training", "Enter", "show the highlighted model/seed's curves"),
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
                  ("Confusion", "0", "back to the threshold validation chose"),
                  ("Models", "Space", "tick or untick the highlighted model"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
@@ -354,7 +385,8 @@ class CoughscopeApp(App[None]):
 
     def action_focus_path(self) -> None:
         tab = self.query_one("#nav", TabbedContent).active
-        self.with_view(tab, lambda view: view.query_one(f"#{tab}-{'spec' if tab == 'data' else 'path'}").focus())
+        field = {"data": "#data-spec", "runs": "#runs-filter"}.get(tab, f"#{tab}-path")
+        self.with_view(tab, lambda view: view.query_one(field).focus())
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(name, action, help) of every action, for the command palette (run with
@@ -370,6 +402,15 @@ class CoughscopeApp(App[None]):
             ("Open the selected run", "open_selected_run", "follow it live or show its results"),
             ("Resume the selected run", "resume_selected_run", "continue an interrupted run"),
             ("Delete the selected run", "delete_selected_run", "remove its directory (asks first)"),
+            ("Compare marked runs", "compare_runs", "AUCs side by side, curves, what differs "
+             "(mark runs on Runs with m)"),
+            ("Export this view", "export_view", "Results/Confusion: tables and figures as CSV, "
+             "JSON, SVG, PNG, .tex"),
+            ("Show the run's figures", "show_figures", "RUN/figures/: open one"),
+            ("Sort runs by the next column", "sort_runs", "run, status, best AUC, data, models"),
+            ("Tag the selected run", "tag_run", "edit its tags (kept in the run folder)"),
+            ("Note on the selected run", "note_run", "edit its note (kept in the run folder)"),
+            ("Show the runner log", "show_run_log", "the followed (or highlighted) run's log"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -411,6 +452,53 @@ class CoughscopeApp(App[None]):
     def action_delete_selected_run(self) -> None:
         self.action_goto("runs")
         self.with_view("runs", lambda view: view.action_delete())
+
+    def action_compare_runs(self) -> None:
+        self.action_goto("runs")
+        self.with_view("runs", lambda view: view.action_compare())
+
+    def action_export_view(self) -> None:
+        from .screens.workbench import export_current
+
+        export_current(self)
+
+    def action_show_figures(self) -> None:
+        from .screens.workbench import show_figures
+
+        show_figures(self)
+
+    def action_sort_runs(self) -> None:
+        self.with_view("runs", lambda view: view.next_sort())
+
+    def action_reverse_runs(self) -> None:
+        self.with_view("runs", lambda view: view.reverse_sort())
+
+    def action_tag_run(self) -> None:
+        self.with_view("runs", lambda view: view.edit_tags())
+
+    def action_note_run(self) -> None:
+        self.with_view("runs", lambda view: view.edit_note())
+
+    def action_show_run_log(self) -> None:
+        """``l``: the runner log of the highlighted run (Runs), else of the followed run."""
+        if self.query_one("#nav", TabbedContent).active == "runs":
+            self.with_view("runs", lambda view: view.show_log())
+        elif self.followed is not None:
+            self.show_log(self.followed.run, self.followed.launched)
+        else:
+            self.notify("no run is followed: open one on Runs (6)", title="log",
+                        severity="warning")
+
+    def show_log(self, run: RunDir, launched: LaunchedRun | None = None) -> None:
+        """Push the log view of ``run`` (its runner.log, or the launch log until the runner
+        moves it into the run folder)."""
+        from engine.logtail import runner_log_paths
+
+        from .screens.log import LogScreen
+
+        launched = launched or self.launched.get(run.id)
+        self.push_screen(LogScreen(run.id, runner_log_paths(
+            run.path, launched.log if launched is not None else None)))
 
     # ------------------------------------------------------------------ runs
 

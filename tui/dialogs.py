@@ -3,6 +3,8 @@ which data set to download."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -141,3 +143,57 @@ class DownloadScreen(ModalScreen[str]):
 
     def action_cancel(self) -> None:
         self.dismiss("")
+
+
+class TextPromptScreen(ModalScreen["str | None"]):
+    """One line of text to type (a run's tags, its note): Enter saves, Esc cancels.
+
+    ``check`` is called with the text on Enter: it returns an error to show (the dialog then
+    stays open, the text kept), or None to accept; the screen dismisses with the text."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str, about: str,
+                 check: "Callable[[str], str | None] | None" = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.about = about
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.title_text), classes="dialog-title")
+            yield Input(self.value, id="prompt-input")
+            yield Static(Text(self.about), classes="note")
+            yield Static("", id="prompt-error", classes="message error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="prompt-save", variant="primary", compact=True)
+                yield Button("Cancel", id="prompt-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt-input").focus()
+
+    def on_input_submitted(self) -> None:
+        self.save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "prompt-save":
+            self.save()
+        else:
+            self.dismiss(None)
+
+    def save(self) -> None:
+        from textual.widgets import Input
+
+        text = self.query_one("#prompt-input", Input).value
+        problem = self.check(text) if self.check else None
+        if problem:
+            self.query_one("#prompt-error", Static).update(Text(problem))
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

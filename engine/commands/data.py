@@ -142,6 +142,13 @@ def _without_file(split: Any) -> Any:
 def _summary(args: argparse.Namespace) -> int:
     from ..sources import load_source
 
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be at least 0",
+                          "the demo generator's seed, a whole number such as 0 or 7")
+    if args.export_images:
+        from ..preprocess import check_image_dir
+
+        check_image_dir(Path(args.export_images).expanduser(), "--export-images")
     clipset = load_source(
         args.spec,
         sound=args.sound,

@@ -1,12 +1,16 @@
 """List run directories, show one, or compare two.
 
   coughscope runs [--runs-dir DIR] [--json]      newest first (by recorded start time)
+  coughscope runs --filter 'model:cnn auc>.8'    only the runs the filter keeps (the app's
+                                                 Runs filter: engine.runfilter)
   coughscope runs show RUN [--json]              config, environment (env.json), data, results
   coughscope runs diff RUN_A RUN_B [--json]      only what differs: config, environment,
                                                  data, results
 
   coughscope runs trust RUN [--yes]              sign a run made elsewhere so its models load
                                                  (see the README's "Security model")
+  coughscope runs tag RUN TAG... [--remove]      tag a run (kept in RUN/annotations.json)
+  coughscope runs note RUN TEXT                  a note on a run ("" removes it)
 
 RUN is a run directory, an id under --runs-dir, or `latest` (the newest run, running or not).
 """
@@ -19,7 +23,10 @@ import sys
 from typing import Any
 
 from .. import paths
+from ..annotations import read_annotations
+from ..bounded import printable
 from ..errors import RunError
+from ..runfilter import RunFacts, facts_of, parse
 from ..runs import (RunDir, data_name, describe, diff_runs, dumps, list_runs, read_config,
                     read_summary, resolve_run, trained_on_synthetic)
 
@@ -32,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", metavar="DIR",
                         help=f"where runs are ({paths.RUNS_DIR_HELP})")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--filter", metavar="EXPR", default="",
+                        help="keep only matching runs: model:cnn auc>.8 data:covid19 "
+                             "status:running tag:x, free text; AND (default), OR, NOT, ( )")
 
 
 def describe_run(run: RunDir) -> dict[str, Any]:
@@ -46,6 +56,12 @@ def describe_run(run: RunDir) -> dict[str, Any]:
                            "best_model": None}
     row["problem"] = run.problem()  # a damaged run is listed, with why; it hides no other
     try:
+        notes = read_annotations(run.path)
+    except RunError as err:  # the tags are lost, not the run
+        notes = None
+        row["annotations_problem"] = err.describe()
+    row["tags"], row["note"] = (list(notes.tags), notes.note) if notes else ([], "")
+    try:
         summary = read_summary(run)
     except RunError:
         summary = None
@@ -56,6 +72,15 @@ def describe_run(run: RunDir) -> dict[str, Any]:
             row["best_model"], row["best_auc"] = best
         row["trusted_auc"] = best_trusted(summary)
     return row
+
+
+def facts(row: dict[str, Any], run: RunDir) -> RunFacts:
+    """What the filter reads of a listed run (the app builds the same from its rows)."""
+    trusted = row.get("trusted_auc") or {}
+    return facts_of(row["id"], "damaged" if row.get("problem") else str(row["state"] or "?"),
+                    read_config(run), best_auc=row["best_auc"],
+                    trusted_auc=trusted.get("roc_auc") if isinstance(trusted, dict) else None,
+                    tags=tuple(row["tags"]), note=row["note"], models=tuple(row["models"]))
 
 
 def trusted_cell(t: dict[str, Any] | None) -> str:
@@ -97,16 +122,22 @@ def run(args: argparse.Namespace) -> int:
     if args.runs:
         raise RunError(f"unexpected argument(s) {' '.join(args.runs)}",
                        "use: coughscope runs show RUN, or coughscope runs diff A B")
-    rows = [describe_run(r) for r in list_runs(root)]
+    keep = parse(args.filter)  # a bad filter is refused before any run is read
+    rows = [row for row, r in ((describe_run(r), r) for r in list_runs(root))
+            if keep.matches(facts(row, r))]
     if args.json:
-        print(dumps({"runs_dir": str(root), "runs": rows}))
+        print(dumps({"runs_dir": str(root), "filter": args.filter, "runs": rows}))
         return 0
     why = paths.runs_dir_reason(args.runs_dir)  # which rule picked the folder
+    if not rows and args.filter:
+        print(f"no run in {root} matches the filter {printable(args.filter)!r}")
+        return 0
     if not rows:
         print(f"no runs in {root} ({why}); start one with: coughscope --headless "
               "(or point --runs-dir / $COUGHSCOPE_RUNS_DIR at your runs)")
         return 0
-    print(f"runs in {root} ({why}), newest first")
+    print(f"runs in {root} ({why}), newest first"
+          + (f", filter {printable(args.filter)!r}" if args.filter else ""))
     cells = [trusted_cell(r.get("trusted_auc")) for r in rows]
     width = max([len("AUC to trust"), *map(len, cells)]) + 2
     print(f"{'run':<26}{'state':<13}{'best AUC':>9}  {'AUC to trust':<{width}}{'data':<20}models")
@@ -120,17 +151,30 @@ def run(args: argparse.Namespace) -> int:
         print("AUC to trust: within the confounded column, or on the held-out group "
               "(--test-group): the recording channel cannot inflate it")
     for r in rows:
+        if r["tags"] or r["note"]:
+            print(f"{r['id']}: " + " ".join(f"#{t}" for t in r["tags"])
+                  + (" " if r["tags"] and r["note"] else "")
+                  + printable(r["note"].replace("\n", " ")))
+    for r in rows:
         if r.get("problem"):
             print(f"damaged: {r['id']}: {r['problem']}")
+        if r.get("annotations_problem"):
+            print(f"tags and note of {r['id']} unreadable: {r['annotations_problem']}",
+                  file=sys.stderr)
     return 0
 
 
 def show(run: RunDir, as_json: bool) -> int:
     info = describe(run)
     if as_json:
-        print(dumps(info))
+        print(dumps({**info, "annotations": read_annotations(run.path).to_dict()}))
         return 0
     print(f"run {info['id']}  ({info['status'].get('state')})  {info['path']}")
+    notes = read_annotations(run.path)
+    if notes.tags:
+        print("tags: " + " ".join(notes.tags))
+    if notes.note:
+        print("note: " + "\n      ".join(printable(line) for line in notes.note.split("\n")))
     for title, key in (("config", "config"), ("environment", "env"), ("data", "data"),
                        ("results (test, mean over seeds)", "results")):
         print(f"\n[{title}]")
