@@ -171,8 +171,7 @@ def run_study(config: Any, specs: list[str], path: Path, *, by: str | None = Non
               say: Callable[[str], None] = lambda text: None, device: str = "cpu") -> Study:
     """Run the study of ``specs`` (one spec with ``by``) with ``config``'s run options into
     the new folder ``path``; returns it as :func:`load_study` reads it."""
-    from .paths import atomic_write_text, ensure_dir
-    from .runs import now_iso
+    from .paths import ensure_dir
 
     _check_request(config, specs, by)
     if path.exists():
@@ -185,20 +184,31 @@ def run_study(config: Any, specs: list[str], path: Path, *, by: str | None = Non
     else:
         rows, columns, matrices, rates = _cross(config, specs, path, listeners,
                                                 preprocess_progress, say, device)
-    models = list(matrices)
+    return write_study(path, kind="by" if by else "cross", by=by,
+                       sample_rate=config.preprocess.sample_rate, seeds=config.seeds,
+                       rows=rows, columns=columns, matrices=matrices, column_rates=rates)
+
+
+def write_study(path: Path, *, kind: str, by: str | None, sample_rate: int, seeds: int,
+                rows: list[DataSet], columns: list[str],
+                matrices: dict[str, list[list[Cell | None]]],
+                column_rates: dict[str, Any] | None = None) -> Study:
+    """Write the study record's ``matrix.json`` and ``caption.txt`` into the folder ``path``
+    (the one writer of the record; :func:`load_study` its one reader) and read it back."""
+    from .paths import atomic_write_text
+    from .runs import dumps, now_iso
+
     record = {
-        "v": STUDY_VERSION, "kind": "by" if by else "cross", "by": by, "created": now_iso(),
-        "sample_rate": config.preprocess.sample_rate, "models": models,
-        "seeds": config.seeds, "columns": columns,
+        "v": STUDY_VERSION, "kind": kind, "by": by, "created": now_iso(),
+        "sample_rate": sample_rate, "models": list(matrices), "seeds": seeds,
+        "columns": columns,
         "rows": [{"name": r.name, "spec": r.spec, "run": r.run, "native_rates": r.native_rates,
                   "note": r.note, "synthetic": r.synthetic} for r in rows],
-        "column_rates": rates,
+        "column_rates": column_rates or {},
         "matrices": {m: [[c.as_dict() if c else None for c in row] for row in cells]
                      for m, cells in matrices.items()},
     }
     record["caption"] = caption(record)
-    from .runs import dumps
-
     atomic_write_text(path / MATRIX, dumps(record, indent=1) + "\n", root=path)
     atomic_write_text(path / CAPTION, record["caption"] + "\n", root=path)
     return load_study(path)
