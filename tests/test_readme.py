@@ -63,6 +63,12 @@ RULES = (
     Rule(r"^coughscope data summary demo\S*( |$)", expect=r"usable"),
     Rule(r"^coughscope data list\b", expect=r"(?i)coswara"),
     Rule(r"^coughscope data split demo\b", expect=r"split\.csv"),
+    Rule(r"^coughscope study cross\b(?!.*(--help|-h\b))(?=.*--data\s+demo)(?!.*--data\s+[^d])",
+         expect=r"trained on"),
+    Rule(r"^coughscope study cross\b", skip="needs the user's own data sets, which are not here"),
+    Rule(r"^coughscope study list\b", expect=r""),
+    Rule(r"^coughscope study show\b", skip="needs a study record (tests/test_study.py makes "
+         "and shows them)"),
     Rule(r"^coughscope runs\b", expect=r""),
     Rule(r"^coughscope predict\b", expect=r"(?i)research tool"),
     Rule(r"^coughscope evaluate\b", expect=r""),
