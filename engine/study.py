@@ -250,10 +250,13 @@ def _cross(config: Any, specs: list[str], path: Path, listeners: list[Listener] 
     from .runs import RunDir
     from .sources import load_source
 
+    from .runner import preflight
+
     names = set_names(specs)
+    # every set is loaded, checked and preprocessed (cached) before any training: a set that
+    # cannot be read stops the study now, not after hours of the others' runs
     rates = {name: native_rates(spec, config) for name, spec in zip(names, specs)}
     rows: list[DataSet] = []
-    summaries: dict[str, dict[str, Any]] = {}
     for name, spec in zip(names, specs):
         clipset = load_source(spec, sound=config.sound)
         why = _one_class(clipset)
@@ -262,10 +265,14 @@ def _cross(config: Any, specs: list[str], path: Path, listeners: list[Listener] 
             rows.append(DataSet(name, spec, None, rates[name], f"not trained: {why}",
                                 clipset.synthetic))
             continue
-        say(f"training on {name}")
-        summaries[name] = _train(config.replace(data=spec), path / "runs" / name, listeners,
-                                 progress)
+        preflight(config.replace(data=spec))
         rows.append(DataSet(name, spec, f"runs/{name}", rates[name], "", clipset.synthetic))
+    summaries: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.run is not None:
+            say(f"training on {row.name}")
+            summaries[row.name] = _train(config.replace(data=row.spec), path / row.run,
+                                         listeners, progress)
     if not summaries:
         raise DataError("no data set of the study can be trained on: "
                         + "; ".join(f"{r.name}: {r.note}" for r in rows),

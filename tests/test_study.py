@@ -213,3 +213,38 @@ def test_a_damaged_study_record_is_named(tmp_path):
     (tmp_path / "s" / "matrix.json").write_text("[1, 2")
     with pytest.raises(RunError, match="cannot be read"):
         load_study(tmp_path / "s")
+
+
+def test_by_value_study_runs_each_held_out_value_and_says_why_one_cannot(tmp_path):
+    """Leave-one-source-out on small real audio files: source C has no positive clip, so it
+    cannot be held out (no AUC), and its row says so instead of disappearing."""
+    from conftest import write_cough
+
+    from engine.config import ExperimentConfig
+    from engine.study import run_study
+
+    rows = []
+    for source, pos, neg in (("A", 8, 8), ("B", 8, 8), ("C", 0, 6)):
+        for i in range(pos + neg):
+            label = "positive" if i < pos else "negative"
+            seed = len(rows)
+            # positives: a longer, lower burst; sample rates differ by source
+            path = write_cough(tmp_path / "clips" / f"{source}{i}.wav",
+                               sr=8000 if source == "A" else 22050, seed=seed,
+                               seconds=0.6 if label == "positive" else 0.3)
+            rows.append(f"{path},{label},{source}")
+    manifest = tmp_path / "clips" / "manifest.csv"
+    manifest.write_text("path,label,source\n" + "\n".join(rows) + "\n")
+    config = ExperimentConfig(models=("logreg",), seeds=1, device="cpu")
+    study = run_study(config, [str(manifest)], tmp_path / "studies" / "by", by="source")
+    assert [r.name for r in study.rows] == ["A", "B", "C"]
+    assert study.rows[2].run is None and "only negative clips (6)" in study.rows[2].note
+    assert study.matrices["logreg"][2] == [None, None]
+    for name in ("A", "B"):
+        held = study.cell("logreg", name, "held-out")
+        assert held.kind == "held-out" and held.clips == 16 and held.positives == 8
+        assert held.auc is not None and 0.0 <= held.auc <= 1.0
+        assert (study.run_path(name) / "summary.json").is_file()
+    assert "A has clips recorded below 22050 Hz (16 at 8000 Hz, of 16)" in study.caption
+    assert "C: not run" in study.caption
+    assert (study.path / "caption.txt").read_text().strip() == study.caption.strip()
