@@ -168,3 +168,16 @@ def test_k_fold_split_files_round_trip(tmp_path, capsys):
         return {clip_key(r["clip"], root): (r["split"], r["split_fold1"], r["split_fold2"])
                 for r in _rows(path)}
     assert parts(run / "split.csv") == parts(out)
+
+
+def test_split_file_in_a_config_is_relative_to_the_config(tmp_path, written):
+    from engine.cli import build_run_parser
+    from engine.commands.experiment import build_config
+
+    out, _ = written
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "published.csv").write_bytes(out.read_bytes())
+    (folder / "exp.toml").write_text('[split]\nfile = "published.csv"\n')
+    args = build_run_parser().parse_args(["--config", str(folder / "exp.toml")])
+    assert build_config(args).split.file == str((folder / "published.csv").absolute())
