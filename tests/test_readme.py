@@ -65,6 +65,12 @@ RULES = (
     Rule(r"^coughscope data split demo\b", expect=r"split\.csv"),
     Rule(r"^coughscope runs compare\b", expect=r"ROC-AUC|\"rows\""),
     Rule(r"^coughscope runs export\b", expect=r"exported \d+ files"),
+    Rule(r"^coughscope study cross\b(?!.*(--help|-h\b))(?=.*--data\s+demo)(?!.*--data\s+[^d])",
+         expect=r"trained on"),
+    Rule(r"^coughscope study cross\b", skip="needs the user's own data sets, which are not here"),
+    Rule(r"^coughscope study list\b", expect=r""),
+    Rule(r"^coughscope study show\b", skip="needs a study record (tests/test_study.py makes "
+         "and shows them)"),
     Rule(r"^coughscope runs\b", expect=r""),
     Rule(r"^coughscope predict\b", expect=r"(?i)research tool"),
     Rule(r"^coughscope evaluate\b", expect=r""),

@@ -120,6 +120,7 @@ class CoughscopeApp(App[None]):
         Binding("t", "tag_run", "Tags", show=False),
         Binding("n", "note_run", "Note", show=False),
         Binding("l", "show_run_log", "Log", show=False),
+        Binding("y", "show_studies", "Studies", show=False),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -416,6 +417,8 @@ class CoughscopeApp(App[None]):
             ("Tag the selected run", "tag_run", "edit its tags (kept in the run folder)"),
             ("Note on the selected run", "note_run", "edit its note (kept in the run folder)"),
             ("Show the runner log", "show_run_log", "the followed (or highlighted) run's log"),
+            ("Cross-dataset studies", "show_studies", "study records (coughscope study cross) "
+             "and their matrices of AUCs (key y)"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -433,6 +436,13 @@ class CoughscopeApp(App[None]):
     def action_summarise_data(self) -> None:
         self.action_goto("data")
         self.with_view("data", lambda view: view.summarise())
+
+    def action_show_studies(self) -> None:
+        from engine.study import studies_dir
+
+        from .screens.studies import StudiesScreen
+
+        self.push_screen(StudiesScreen(studies_dir()))
 
     def action_start_training(self) -> None:
         self.action_goto("models")

@@ -208,6 +208,13 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """The config file (if any) with the explicit flags on top; the preset (from either)
     fills every recipe value neither gives (see :meth:`ExperimentConfig.from_sources`)."""
     config = ExperimentConfig.from_sources(args.config, config_flags(args), FLAG_NAMES)
+    if config.split.file and args.config and not Path(config.split.file).is_absolute():
+        # `[split] file` in a config file is relative to that file's folder; config.toml
+        # records where it was
+        import dataclasses
+
+        where = (Path(args.config).expanduser().parent / config.split.file).absolute()
+        config = config.replace(split=dataclasses.replace(config.split, file=str(where)))
     if config.loggers:
         from ..mirror import check_available
 
