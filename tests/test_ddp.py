@@ -401,6 +401,12 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
 
 
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """One two-rank launch for the three checks below (each launch costs ~10 s here)."""
+    return _torchrun("checks", tmp_path_factory.mktemp("checks"), timeout=110)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_no_torch_tensor_is_pickled_between_ranks(checks: tuple[dict, dict]) -> None:
