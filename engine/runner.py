@@ -1006,7 +1006,7 @@ def run_study(config: ExperimentConfig, prepared: PreparedData, run: RunDir,
             raise UnavailableError("--device cuda was requested but the Ray cluster has no GPU",
                                    "start the Ray nodes on GPU machines, or use --device auto")
     tasks = plan_study(config, model_names, seeds, use_gpu=use_gpu,
-                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus_per_task)
+                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus)
     finished = {t.key: read_json(run.model_dir(t.model, t.seed) / "metrics.json")
                 for t in tasks if (run.model_dir(t.model, t.seed) / "metrics.json").exists()}
     todo = [t for t in tasks if t.key not in finished]

@@ -50,6 +50,8 @@ RULES = (
     Rule(r"^coughscope demo\b(?!.*(--help|-h\b))",
          skip="trains and drives the app for a minute: tests/test_demo.py runs it"),
     Rule(r"(--devices|--strategy|torchrun|srun|--nproc)", skip="needs several GPUs or nodes"),
+    Rule(r"(--executor ray|--address)\b", skip="starts or joins Ray: tests/test_ray.py runs "
+         "studies on a local Ray"),
     Rule(r"--resume\b", skip="needs an interrupted run: tests/test_runner.py interrupts and "
          "resumes one"),
     Rule(r"--models\s+\S*(resnet50|imagenet50)",

@@ -135,7 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_TASKS_PER_GPU}; resnet50/imagenet50 at most 2)")
     x.add_argument("--cpus-per-task", type=float, metavar="N",
                    help=f"CPU cores each task holds under Ray (default "
-                        f"{DEFAULT_CPUS_PER_TASK:g}; 0.5 packs two on a core)")
+                        f"{DEFAULT_CPUS_PER_TASK:g}). On a CPU, given, each task also "
+                        "computes with that many torch threads (faster, but CNN outputs "
+                        "then differ in their last digits from an in-process run with "
+                        "another thread count); left out, with this process's count")
     d.add_argument("--weights", metavar="PATH",
                    help="ImageNet ResNet-50 state dict for resnet50/imagenet50 (offline use)")
     d.add_argument("--no-pretrained", action="store_true",
@@ -201,7 +204,7 @@ def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
     kind = args.executor or ("ray" if args.address else "auto")
     return ExecutorOptions(kind=kind, address=args.address,
                            tasks_per_gpu=args.tasks_per_gpu or DEFAULT_TASKS_PER_GPU,
-                           cpus_per_task=args.cpus_per_task or DEFAULT_CPUS_PER_TASK)
+                           cpus_per_task=args.cpus_per_task)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
