@@ -35,6 +35,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -238,11 +239,27 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
         with sf.SoundFile(str(path)) as fh:
             # the header's claims are checked before the samples are allocated
             check_plausible(int(fh.samplerate), int(fh.channels), int(fh.frames))
-            data = fh.read(dtype="float32", always_2d=True)
+            data = fh.read(dtype="float32", always_2d=True) if fh.seekable() \
+                else _read_unseekable(fh)
             sr = int(fh.samplerate)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise ClipRejected(_sf_reason(exc, path)) from None
     return np.ascontiguousarray(data), sr
+
+
+def _read_unseekable(fh: Any) -> np.ndarray:
+    """All samples of a file libsndfile reads but cannot seek in (GSM 6.10 WAV, some
+    ADPCM): block by block, each block's total checked against the plausibility limits, so
+    a lying header cannot make it read without end."""
+    blocks, total = [], 0
+    while True:
+        block = fh.read(1 << 16, dtype="float32", always_2d=True)
+        if not len(block):
+            break
+        total += len(block)
+        check_plausible(int(fh.samplerate), int(fh.channels), total)
+        blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.zeros((0, int(fh.channels)), np.float32)
 
 
 def ffmpeg_available() -> bool:

@@ -116,6 +116,9 @@ def file_problem(path: str | os.PathLike[str]) -> FileProblem | None:
     huge file costs nothing. Tells apart a missing file, a dangling or looping symbolic link,
     a directory, a FIFO, a device or socket, and a file this user may not read.
     """
+    if "\x00" in os.fspath(path):
+        return FileProblem("unreadable", "unreadable: the path contains a NUL byte, which no "
+                           "file name can hold")
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -128,6 +128,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": Rule(lo=0, hi=2**32 - 1, hint="a whole number, e.g. 0"),
         "test_group": Rule(pattern=r"\s*[^=\s][^=]*=\s*\S.*",
                            hint="COLUMN=VALUE, e.g. source=telegram"),
+        "file": Rule(pattern=r"(?s).*\S.*",
+                     hint="a split file written by `coughscope data split` (or a run's "
+                          "split.csv)"),
     },
     "AugmentConfig": {
         "enabled": Rule(hint="true or false; leave it out for the preset's choice (default: "
@@ -390,6 +393,8 @@ class SplitConfig:
     seed: int = 0
     # "COLUMN=VALUE": those clips are an out-of-distribution test part (leave one source out)
     test_group: str | None = None
+    # a published split (engine.split_file): the run uses its parts instead of drawing them
+    file: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -95,11 +95,32 @@ def get_entry(name: str) -> CatalogueEntry:
 def resolve_base_url(entry: CatalogueEntry, base_url: str | None = None) -> str:
     """``base_url`` if given, else ``$COUGHSCOPE_DOWNLOAD_BASE/<name>``, else the catalogue's."""
     if base_url:
-        return base_url.rstrip("/")
+        return _checked_url(base_url, f"--base-url {base_url!r}").rstrip("/")
     env = os.environ.get("COUGHSCOPE_DOWNLOAD_BASE")
     if env:
-        return f"{env.rstrip('/')}/{entry.name}"
+        return f"{_checked_url(env, f'COUGHSCOPE_DOWNLOAD_BASE={env!r}').rstrip('/')}/{entry.name}"
     return entry.base_url.rstrip("/")
+
+
+URL_SCHEMES = ("http", "https", "file")
+
+
+def _checked_url(url: str, named: str) -> str:
+    """``url`` when it is an http(s) address with a host or a file: URL; else a ConfigError
+    naming where it came from (``named``), before anything is downloaded or made."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        ok = parts.scheme in URL_SCHEMES and (parts.scheme == "file" or bool(parts.hostname))
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok or any(c.isspace() or ord(c) < 32 for c in url.strip()):
+        raise ConfigError(f"{named} is not a download address",
+                          "give a URL such as https://mirror.example.org/coughscope/NAME "
+                          "(http, https or file)")
+    return url.strip()
 
 
 # --------------------------------------------------------------------------- download
@@ -407,6 +428,15 @@ def get_dataset(
             return _get_coswara(entry, dest, base, dates, progress_factory, keep_archives)
         if entry.method == "archive":
             return _get_archive(entry, dest, base, progress_factory, keep_archives)
+        if entry.method == "request":
+            raise UnavailableError(
+                f"{name} cannot be downloaded: it is shared under a {entry.licence}",
+                f"{entry.extra.get('request', 'see ' + entry.homepage)}; then use --data "
+                f"{entry.extra.get('spec', 'PATH')}")
+        if entry.method == "zenodo":  # one zip on Zenodo, checksum verified (COUGHVID)
+            from .zenodo import get_zenodo
+
+            return get_zenodo(entry, dest, base, progress_factory, keep_archives)
     except OSError as exc:  # writing markers, manifests, folders: the disk, not the data
         if not _disk_problem(exc):
             raise

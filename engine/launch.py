@@ -8,6 +8,14 @@ and ``num_nodes``). :func:`rank_zero_first` runs the command line's checks (does
 is it still running) on rank 0 only and hands the result, or the error, to every rank: a rank
 never trips over what rank 0 has just created.
 
+A rank that dies must not leave the others waiting for ever: the process group gets a
+timeout (:func:`process_group_timeout`, ``COUGHSCOPE_DIST_TIMEOUT`` seconds, default 600) for
+the collectives of training, and a second group (:func:`orders_group`, gloo, on the CPU) with a
+long one carries rank 0's orders to the others (:mod:`engine.ddp`), whose wait for rank 0's CPU
+work (preprocessing, baselines, tabular fits) may rightly take longer. A SLURM job with
+several tasks whose process was not started by ``srun`` is refused with the command to use:
+every task would otherwise wait for peers that never start.
+
 torch is imported inside the functions (it costs ~2 s).
 """
 
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Callable, Mapping, TypeVar
 
 from .errors import ConfigError, CoughscopeError, RunError
@@ -58,14 +67,72 @@ def launch_info(env: Mapping[str, str] | None = None) -> Launch:
                       local_rank=_int(env, "LOCAL_RANK", 0), world_size=world,
                       num_nodes=nodes, local_world_size=local_world)
     if _int(env, "SLURM_NTASKS", 1) > 1 and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
-        world = _int(env, "SLURM_NTASKS", 1)
-        nodes = _int(env, "SLURM_NNODES", 1)
+        if not _srun_step(env):
+            raise ConfigError(
+                f"SLURM_NTASKS={env.get('SLURM_NTASKS')} but this process was not started by "
+                "srun (no SLURM_STEP_ID): each of the job's tasks would wait for the others "
+                "for ever",
+                "start every task with srun inside the batch script: srun python -m engine "
+                "--headless ... (or ask for one task: #SBATCH --ntasks=1)")
+        world = _int(env, "SLURM_STEP_NUM_TASKS", _int(env, "SLURM_NTASKS", 1))
+        if world <= 1:  # srun -n 1 inside a larger allocation: one process
+            return Launch(external=False)
+        nodes = _int(env, "SLURM_STEP_NUM_NODES", _int(env, "SLURM_NNODES", 1))
         per_node = env.get("SLURM_NTASKS_PER_NODE", "").split("(")[0]
         local_world = int(per_node) if per_node.isdigit() else max(1, world // nodes)
         return Launch(external=True, rank=_int(env, "SLURM_PROCID", 0),
                       local_rank=_int(env, "SLURM_LOCALID", 0), world_size=world,
                       num_nodes=nodes, local_world_size=local_world)
     return Launch(external=False)
+
+
+# the step ids SLURM gives a batch script and the job's "extern" step: not srun's tasks
+_NOT_SRUN_STEPS = {"batch", "extern", "4294967294", "4294967295", "4294967293"}
+
+
+def _srun_step(env: Mapping[str, str]) -> bool:
+    """True when srun started this process as a task of a job step (srun sets
+    ``SLURM_STEP_ID``; the batch script itself runs outside any srun step)."""
+    step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID", "")).strip()
+    return bool(step) and step not in _NOT_SRUN_STEPS and "SLURM_PROCID" in env
+
+
+TIMEOUT_ENV = "COUGHSCOPE_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600.0
+ORDERS_TIMEOUT = timedelta(days=7)  # rank 0's CPU work between two fits may take hours
+
+
+def process_group_timeout(env: Mapping[str, str] | None = None) -> timedelta:
+    """How long a collective of training waits for a missing rank before it fails:
+    ``COUGHSCOPE_DIST_TIMEOUT`` seconds, default 600 (torch's own default is 30 minutes)."""
+    env = os.environ if env is None else env
+    text = env.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return timedelta(seconds=DEFAULT_TIMEOUT_S)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{TIMEOUT_ENV}={text!r} is not a positive number of seconds",
+                          f"e.g. {TIMEOUT_ENV}=600 (ten minutes), or leave it unset")
+    return timedelta(seconds=seconds)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s random streams (dropout, initialisation before DDP copies
+    rank 0's weights): the model's seed on rank 0, so one process trains as before, and
+    another stream on every other rank (the same seed everywhere correlates the dropout
+    masks of the ranks). Data order and splits have their own seeded generators."""
+    return int(seed) + 1_000_003 * int(rank)
+
+
+def preprocess_workers(launch: Launch | None = None, cpus: int | None = None) -> int:
+    """Audio workers for one rank that preprocesses beside the others of its node: the node's
+    cores shared out (never more processes than cores, whatever the number of ranks)."""
+    launch = launch or launch_info()
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // max(launch.local_world_size, 1))
 
 
 def fabric_layout(devices: int, launch: Launch | None = None) -> tuple[int, int]:
@@ -104,8 +171,22 @@ def ensure_process_group(launch: Launch | None = None) -> bool:
     if torch.cuda.is_available():
         torch.cuda.set_device(launch.local_rank % torch.cuda.device_count())
         backend = "cpu:gloo,cuda:nccl"
-    _init_dist_connection(cluster, backend, launch.rank, launch.world_size)
+    _init_dist_connection(cluster, backend, launch.rank, launch.world_size,
+                          timeout=process_group_timeout())
+    # rank 0's orders (engine.ddp) travel on the CPU, apart from training's collectives
+    _ORDERS.append(dist.new_group(backend="gloo", timeout=ORDERS_TIMEOUT))
     return True
+
+
+_ORDERS: list[Any] = []
+
+
+def orders_group() -> Any:
+    """The gloo group that carries rank 0's orders (made with the default group, by
+    :func:`ensure_process_group`): a long timeout, CPU tensors only."""
+    if not _ORDERS:
+        raise RuntimeError("orders_group() before ensure_process_group()")
+    return _ORDERS[-1]
 
 
 _LEAVING: list[bool] = []
@@ -150,9 +231,9 @@ def rank_zero_first(check: Callable[[], T], launch: Launch | None = None) -> T:
             box[1] = ((type(exc), exc.message, exc.hint) if isinstance(exc, CoughscopeError) else
                       (RunError, f"rank 0 failed: {type(exc).__name__}: {exc}",
                        "see rank 0's output"))
-            dist.broadcast_object_list(box, src=0)
+            dist.broadcast_object_list(box, src=0, group=orders_group())
             raise
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=orders_group())
     if box[1] is not None:
         klass, message, hint = box[1]
         raise klass(message, hint)
@@ -169,20 +250,3 @@ def quiet_unless_rank_zero(launch: Launch | None = None) -> bool:
 
     sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 -- for the process
     return False
-
-
-def private_run_copy(path: "os.PathLike[str]", run_id: str, resume: bool) -> Any:
-    """For a rank above 0: a private run directory (a copy of ``path`` when resuming, so it
-    continues from the same checkpoints), in a :class:`tempfile.TemporaryDirectory` removed
-    when the process exits. Returns the copy's path."""
-    import atexit
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    holder = tempfile.TemporaryDirectory(prefix=f"coughscope-rank{launch_info().rank}-")
-    atexit.register(holder.cleanup)
-    private = Path(holder.name) / run_id
-    if resume:
-        shutil.copytree(path, private)
-    return private

@@ -360,15 +360,29 @@ def export_images(dataset: Dataset, directory: Path, fmt: str = "png") -> list[P
     fmt = fmt.lower().lstrip(".")
     if fmt not in ("png", "jpg", "jpeg"):
         raise ConfigError(f"image format {fmt!r} is not supported", "use png or jpg")
+    import io
+
     import matplotlib.image  # ~150 ms; no pyplot, no GUI backend
 
+    from .paths import atomic_write_bytes, ensure_dir
+
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    check_image_dir(directory, str(directory))
+    ensure_dir(directory, directory)
     paths = []
     for row, clip in enumerate(dataset.clips):
         path = directory / f"{row:05d}_{clip.label}_{Path(clip.path).stem}.{fmt}"
         image = dataset.logmel[row].astype(np.float32)
-        matplotlib.image.imsave(path, image, cmap="magma", vmin=-80.0, vmax=0.0,
+        buffer = io.BytesIO()
+        matplotlib.image.imsave(buffer, image, cmap="magma", vmin=-80.0, vmax=0.0,
                                 origin="lower", format=fmt)
+        atomic_write_bytes(path, buffer.getvalue(), root=directory)  # never through a link
         paths.append(path)
     return paths
+
+
+def check_image_dir(directory: Path, named: str) -> None:
+    """Refuse, before any work, an image folder that is an existing file (or a link to one)."""
+    if os.path.lexists(directory) and not directory.is_dir():
+        raise ConfigError(f"{named}: {directory} exists and is not a folder",
+                          "name a new or existing folder for the images")

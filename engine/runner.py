@@ -36,6 +36,7 @@ import numpy as np
 from .clips import LABELS
 from .config import ExperimentConfig
 from .errors import ConfigError, CoughscopeError, Interrupted, RunError
+from .executors import ExecutorOptions
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
 from .paths import atomic_write_text, ensure_dir
 from .runs import (Event, EventLog, RunDir, RunLock, environment, now_iso, read_json,
@@ -156,6 +157,7 @@ class PreparedData:
             train=Part(X[train], y[train], groups[train]),
             val=Part(X[val], y[val], groups[val], strata),
             feature_names=names,
+            rows=(np.asarray(train), np.asarray(val)),
         )
 
 
@@ -174,6 +176,19 @@ def default_models(config: ExperimentConfig, warn: Callable[[str], None]) -> lis
     return names
 
 
+def check_launch(config: ExperimentConfig) -> None:
+    """``--devices N`` (N > 1) needs N processes, one per device, which only a launcher
+    starts: refused here, before any data is read or a run directory made."""
+    from .launch import launch_info
+
+    if config.devices > 1 and not launch_info().external:
+        raise ConfigError(
+            f"--devices {config.devices} needs one process per device, and this is one "
+            "process",
+            f"launch it with torchrun: torchrun --nproc_per_node {config.devices} -m engine "
+            "--headless ... (or srun under SLURM); see README, 'Running on a GPU server'")
+
+
 def preflight(config: ExperimentConfig) -> list[str]:
     """Everything that can be checked before a run directory exists: the data set (there,
     readable, both classes), the device, the models and their weights, the balance column.
@@ -184,6 +199,7 @@ def preflight(config: ExperimentConfig) -> list[str]:
     from .sources import load_source, require_both_classes
 
     resolve_device(config.device)
+    check_launch(config)
     notes: list[str] = []
     names = list(config.models) or default_models(config, notes.append)
     specs = [get_spec(n) for n in names]
@@ -205,6 +221,10 @@ def preflight(config: ExperimentConfig) -> list[str]:
             check_weights(Path(config.weights))
     clipset = load_source(config.data, sound=config.sound)
     require_both_classes(clipset, "training")
+    if config.split.file:  # clips the data set lacks: refused before any audio work
+        from .split_file import check_clipset, read_split_file
+
+        check_clipset(read_split_file(config.split.file, clipset.root), clipset)
     if config.balance_by and config.balance_by not in clipset.meta_columns:
         raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
                           "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
@@ -212,16 +232,24 @@ def preflight(config: ExperimentConfig) -> list[str]:
 
 
 def prepare_data(
-    config: ExperimentConfig, progress: Callable[[int, int], None] | None = None
+    config: ExperimentConfig, progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> PreparedData:
-    """Load, preprocess (cached) and split the configured data set."""
+    """Load, preprocess (cached; ``workers`` audio processes, default one per core) and
+    split the configured data set."""
     from .preprocess import preprocess
     from .sources import load_source
     from .splits import make_splits
 
     clipset = load_source(config.data, sound=config.sound)
-    dataset = preprocess(clipset, config.preprocess, progress=progress)
-    splits = make_splits(dataset.y, dataset.groups, config.split, dataset.meta)
+    dataset = preprocess(clipset, config.preprocess, progress=progress, workers=workers)
+    if config.split.file:  # a published split (engine.split_file)
+        from .split_file import apply_split_file, read_split_file
+
+        dataset, splits = apply_split_file(
+            dataset, read_split_file(config.split.file, clipset.root), config.split)
+    else:
+        splits = make_splits(dataset.y, dataset.groups, config.split, dataset.meta)
     from .metrics import group_columns
 
     columns = list(group_columns({c: dataset.meta(c) for c in clipset.meta_columns}))
@@ -381,11 +409,9 @@ def train_one(
     refit_info = None
     oof = None
     if refit:
-        from .launch import rank_zero_first
-
-        # under DDP only rank 0 saw the epochs (on_epoch): every rank takes its choice, or the
-        # ranks would train different epoch counts and wait on each other forever
-        chosen = rank_zero_first(lambda: chosen_of(predictor, best_epoch))
+        # under DDP only rank 0 runs this: the other ranks get its choice with each fit's
+        # order (engine.ddp), so they train the epochs it chose
+        chosen = chosen_of(predictor, best_epoch)
         oof, folds = out_of_fold(spec, seed, prepared, config, ctx, workdir, chosen, announce)
         epochs = int(chosen.get("epochs") or max_epochs(spec, recipe))
         announce("fit_progress", model=spec.name, seed=seed, phase="refit", epoch=0,
@@ -955,6 +981,49 @@ def group_baselines(prepared: PreparedData) -> dict[str, Any]:
     return out
 
 
+def run_study(config: ExperimentConfig, prepared: PreparedData, run: RunDir,
+              announce: Announcer, stop: StopFlag, device: str, precision: str,
+              model_names: list[str], options: ExecutorOptions
+              ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Every model x seed of the study (:func:`engine.plan.plan_study`) that has not finished
+    yet, on the executor ``options`` pick (:mod:`engine.executors`); finished ones (a resumed
+    run) are read back. Returns the results per model, in seed order, and the tasks that
+    failed (key -> reason; only a Ray worker that died twice fails a task and not the run)."""
+    from .executors import RayExecutor, SequentialExecutor, Study, choose_executor
+    from .plan import plan_study
+
+    seeds = n_seeds(config)
+    kind = choose_executor(options, device, len(model_names) * seeds)
+    ray_executor = RayExecutor(options) if kind == "ray" else None
+    use_gpu = False
+    if ray_executor is not None:
+        cluster = ray_executor.connect()
+        use_gpu = config.device != "cpu" and cluster.get("GPU", 0) > 0
+        if config.device == "cuda" and not use_gpu:
+            ray_executor.close()
+            from .errors import UnavailableError
+
+            raise UnavailableError("--device cuda was requested but the Ray cluster has no GPU",
+                                   "start the Ray nodes on GPU machines, or use --device auto")
+    tasks = plan_study(config, model_names, seeds, use_gpu=use_gpu,
+                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus)
+    finished = {t.key: read_json(run.model_dir(t.model, t.seed) / "metrics.json")
+                for t in tasks if (run.model_dir(t.model, t.seed) / "metrics.json").exists()}
+    todo = [t for t in tasks if t.key not in finished]
+    study = Study(prepared, config, run, announce, stop, device, precision)
+    try:
+        outcome = (ray_executor or SequentialExecutor()).run(todo, study)
+    finally:
+        if ray_executor is not None:
+            ray_executor.close()
+    results: dict[str, list[dict[str, Any]]] = {n: [] for n in model_names}
+    for task in tasks:
+        result = finished.get(task.key) or outcome.results.get(task.key)
+        if result is not None:
+            results[task.model].append(result)
+    return results, outcome.failed
+
+
 def run_experiment(
     config: ExperimentConfig,
     run: RunDir,
@@ -964,28 +1033,34 @@ def run_experiment(
     preprocess_progress: Callable[[int, int], None] | None = None,
     stop: StopFlag | None = None,
     argv: list[str] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) ``config`` in ``run``; returns the summary.
 
     Holds the run's lock (:class:`~engine.runs.RunLock`) throughout; ``argv`` is the command
-    line recorded in ``run_start`` and ``env.json`` (default ``sys.argv``).
+    line recorded in ``run_start`` and ``env.json`` (default ``sys.argv``); ``executor`` says
+    who runs the tasks (:mod:`engine.executors`; default: chosen for this machine).
 
     Raises :class:`Interrupted` when stopped by a signal (the run is marked interrupted and is
     resumable) and re-raises any other error after marking the run failed.
     """
     stop = stop or StopFlag()
-    from .launch import launch_info, private_run_copy
+    from . import ddp
+    from .launch import launch_info
 
-    rank = launch_info().rank
-    if rank > 0:  # under torchrun/SLURM only rank 0 writes the run directory
-        run = RunDir(private_run_copy(run.path, run.id, resume))
+    launch = launch_info()
+    if launch.distributed and launch.rank > 0:  # under torchrun/srun: rank 0's orders
+        with stop_on_signals(stop):
+            return ddp.follow(config, stop, lambda c, workers: prepare_data(c, workers=workers))
     run.path.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run.path)
     lock.acquire()  # one writer per run: a second --resume or the same --run-id stops here
     try:
-        return _run_locked(config, run, resume=resume, listeners=listeners,
-                           preprocess_progress=preprocess_progress, stop=stop, rank=rank,
-                           argv=argv)
+        with ddp.lead(launch):  # the other ranks train each torch fit with this one
+            return _run_locked(config, run, resume=resume, listeners=listeners,
+                               preprocess_progress=preprocess_progress, stop=stop,
+                               rank=launch.rank, argv=argv,
+                               executor=executor)
     finally:
         lock.release()
 
@@ -1000,6 +1075,7 @@ def _run_locked(
     stop: StopFlag,
     rank: int,
     argv: list[str] | None,
+    executor: ExecutorOptions | None = None,
 ) -> dict[str, Any]:
     if resume:
         state = read_json(run.status_path).get("state") if run.status_path.exists() else None
@@ -1047,6 +1123,9 @@ def _run_locked(
                 raise ConfigError("no model can run", "name models with --models")
 
             prepared = prepare_data(config, preprocess_progress)
+            from .ddp import data_ready
+
+            data_ready(prepared, config)  # under DDP: the other ranks read it from the cache
             if resume:
                 check_split_unchanged(run, prepared)
             else:
@@ -1072,21 +1151,8 @@ def _run_locked(
             prepared.strata_column = next((c for c, b in baselines.items() if b["warning"]),
                                           None)
 
-            results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in specs}
-            for spec in specs:
-                if spec.family == "ensemble":
-                    continue  # after the others: it averages them
-                for seed in range(n_seeds(config)):
-                    done = run.model_dir(spec.name, seed) / "metrics.json"
-                    if done.exists():
-                        results[spec.name].append(read_json(done))
-                        continue
-                    if stop():
-                        raise Interrupted(stop.reason or "stopped")
-                    results[spec.name].append(
-                        train_one(spec, seed, prepared, config, run, announce, stop,
-                                  device, precision)
-                    )
+            results, failed = run_study(config, prepared, run, announce, stop, device,
+                                        precision, model_names, executor or ExecutorOptions())
             for spec in specs:
                 if spec.family == "ensemble":
                     results[spec.name] = ensemble_results(spec, prepared, config, run,
@@ -1112,10 +1178,20 @@ def _run_locked(
             hint = hint or f"the disk holding {run.path} is full: free space, then --resume it"
         _record_end(run, announce, log, started, "failed", error=(message, hint))
         raise
-    run.set_status("finished", ended=now_iso())
-    announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
+    if failed:  # the study went on without them: say so, and let --resume run them again
+        reason = (f"{len(failed)} task(s) failed: "
+                  + "; ".join(f"{k} ({why})" for k, why in failed.items()))
+        run.set_status("incomplete", ended=now_iso(), failed_tasks=failed, reason=reason)
+        announce("run_end", state="incomplete", reason=reason,
+                 seconds=round(time.perf_counter() - started, 2))
+    else:
+        run.set_status("finished", ended=now_iso())
+        announce("run_end", state="finished", seconds=round(time.perf_counter() - started, 2))
     log.close()
     remove_stale_temps(run.path)
+    from .ddp import finish
+
+    finish(summary)  # under DDP: the other ranks return it too
     return summary
 
 

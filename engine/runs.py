@@ -48,14 +48,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml
+from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml, seed_number
 from .errors import RunError
 from . import paths
 from .paths import atomic_write_text
 
 SCHEMA_VERSION = 1
-STATES = ("running", "finished", "failed", "interrupted")
-FINAL_STATES = ("finished", "failed", "interrupted")
+# incomplete: the study ran to its end but some tasks failed (a Ray worker died twice);
+# their results are missing from the summary and --resume runs them again
+STATES = ("running", "finished", "incomplete", "failed", "interrupted")
+FINAL_STATES = ("finished", "incomplete", "failed", "interrupted")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -265,6 +267,24 @@ class ModelEnd(Event):
 
 
 @dataclass(frozen=True)
+class TaskEvent(Event):
+    """Where a task (one model with one seed, :mod:`engine.plan`) is, when an executor other
+    than the in-process one runs it: ``queued`` (with the ``resources`` it waits for),
+    ``running`` (on ``worker``, with ``device``), ``retry`` (its worker died: ``reason``,
+    ``attempt``), ``failed`` (it died again), ``done``."""
+
+    TYPE: ClassVar[str] = "task"
+    model: str = ""
+    seed: int = 0
+    state: str = ""
+    worker: str | None = None
+    device: str | None = None
+    resources: str | None = None
+    attempt: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Warning_(Event):
     TYPE: ClassVar[str] = "warning"
     message: str = ""
@@ -289,8 +309,8 @@ class RunEnd(Event):
 
 EVENT_CLASSES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (RunStart, DataReady, ModelStart, EpochEnd, FitProgress, ModelEnd, Warning_,
-                Error, RunEnd)
+    for cls in (RunStart, DataReady, ModelStart, EpochEnd, FitProgress, ModelEnd, TaskEvent,
+                Warning_, Error, RunEnd)
 }
 EVENT_TYPES = tuple(EVENT_CLASSES)
 
@@ -1170,9 +1190,9 @@ def finished_parts(run: RunDir) -> list[tuple[str, int]]:
     """(model, seed) pairs that have ``metrics.json``, i.e. finished training."""
     out = []
     for metrics in sorted(run.path.glob("*/*/metrics.json")):
-        seed = metrics.parent.name
-        if seed.isdigit():
-            out.append((metrics.parent.parent.name, int(seed)))
+        seed = seed_number(metrics.parent.name)
+        if seed is not None:
+            out.append((metrics.parent.parent.name, seed))
     return out
 
 
@@ -1183,7 +1203,7 @@ def model_seeds(run: RunDir, model: str, summary: Summary | None = None) -> list
     folder = run.path / model
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    return sorted(n for n in (seed_number(p.name) for p in folder.iterdir()) if n is not None)
 
 
 @dataclass(frozen=True)
@@ -1462,7 +1482,11 @@ class PartProgress:
     metrics: dict[str, Any] | None = None
     best_epoch: int | None = None
     seconds: float | None = None
-    state: str = "pending"  # pending | training | done
+    state: str = "pending"  # pending | training | done | failed (its task failed: Ray)
+    # where its task is, from ``task`` events (Ray): queued | running | retry | failed | done
+    task_state: str | None = None
+    worker: str | None = None  # the worker (host pid N) and device that run it
+    device: str | None = None
     refit: bool = False  # known from model_start; before it, what the run's config implies
     oof_folds: int | None = None
     refit_known: bool = False  # model_start said so (else an estimate)
@@ -1506,7 +1530,7 @@ class PartProgress:
 
     @property
     def units_done(self) -> int:
-        if self.state == "done":
+        if self.state in ("done", "failed"):  # a failed task has nothing left to do
             return self.units
         if not self.selection_over:
             return min(len(self.history), self.units)
@@ -1683,6 +1707,24 @@ class RunState:
         part.seconds = e.seconds
         part.state = "done"
 
+    def _on_task(self, e: TaskEvent) -> None:
+        part = self._part(e.model, e.seed)
+        part.task_state = str(e.state)
+        if e.worker:
+            part.worker, part.device = str(e.worker), str(e.device or "") or None
+        if e.state == "failed":
+            part.state = "failed"
+            part.fit_now = None
+        elif e.state in ("queued", "retry") and part.state != "done":
+            part.state = "pending"
+            part.history.clear()  # a retry trains from its start again
+            part.fits.clear()
+            part.fit_now = None
+
+    def tasks(self, state: str) -> list[PartProgress]:
+        """The parts whose task (Ray) is in ``state``: ``queued``, ``running``, ..."""
+        return [p for p in self.parts.values() if p.task_state == state]
+
     def _on_warning(self, e: Warning_) -> None:
         self.warnings.append(e.message)
 
@@ -1693,9 +1735,9 @@ class RunState:
         self.state = e.state if e.state in FINAL_STATES else "failed"
         self.ended = e.time
         self.seconds = e.seconds
-        if self.current and self.parts.get(self.current) and \
-                self.parts[self.current].state == "training":
-            self.parts[self.current].state = "pending" if self.state != "finished" else "done"
+        for part in self.parts.values():  # several at once under Ray
+            if part.state == "training":
+                part.state = "pending" if self.state != "finished" else "done"
 
     @property
     def is_over(self) -> bool:

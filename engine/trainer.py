@@ -29,8 +29,16 @@ loop, checkpoints and resumption, and the :class:`TorchPredictor` a fit returns.
   count and the nodes (:mod:`engine.launch`); every rank trains on its slice of each batch,
   validation runs on the unwrapped module (a rank with no validation rows must not stall
   the others) and its predictions are all-gathered, only rank 0 writes files and calls
-  ``on_epoch``. The trainer uses only torch's RNGs, seeded from ``ctx.seed``; each rank's
-  own RNG state goes into ``last.pt``.
+  ``on_epoch``. Every rank validates with rank 0's BatchNorm statistics (broadcast before
+  validation), so the AUC that chooses the best epoch is the saved model's own; on GPUs
+  BatchNorm layers become SyncBatchNorm (statistics over the global batch: cnn's batch of 16
+  on 8 GPUs is 2 rows per GPU). ``recipe.batch_size`` is the *global* batch, split across
+  the ranks: the same optimiser steps, whatever the number of GPUs. The trainer uses only
+  torch's RNGs, seeded from ``ctx.seed`` on rank 0 and from
+  :func:`engine.launch.rank_seed` on the others (dropout masks differ across ranks; data
+  order comes from its own generator and is the same everywhere); each rank's own RNG
+  state goes into ``last.pt``. Ranks above 0 may resume from ``ctx.resume_from`` (rank 0's
+  ``last.pt``, sent by :mod:`engine.ddp`) instead of a file.
 
 Losses on the 2-logit head (see :mod:`engine.models.nets`): ``bce`` on the logit difference
 (``pos_weight`` = negatives/positives when class weighting), ``ce`` (class weights
@@ -475,6 +483,10 @@ class EpochLoop:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
         self.net.to(self.device)
+        if fabric.world_size > 1 and self.device.type == "cuda":
+            # BatchNorm over the global batch, not each GPU's slice of it (2 rows of cnn's 16
+            # on 8 GPUs); SyncBatchNorm exists for GPUs only
+            self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         if uses_channels_last(spec.name):  # its input adapter ends in it; so do the grads,
             self.net.to(memory_format=torch.channels_last)  # as DDP's buckets expect
         self.train_module = self.net
@@ -662,8 +674,21 @@ class EpochLoop:
                         else selection_auc(self.val_part, probs.float().cpu().numpy())),
         }
 
+    def share_buffers(self) -> None:
+        """Every rank takes rank 0's buffers (BatchNorm statistics), the saved model's: each
+        rank's own running statistics differ by its last batches, and validation predictions
+        mixed from them would choose on an AUC that no saved model has."""
+        if self.fabric.world_size == 1:
+            return
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for buffer in self.eval_module.buffers():
+                dist.broadcast(buffer, src=0)
+
     def val_logits(self) -> torch.Tensor:
         world, rank, n = self.fabric.world_size, self.fabric.global_rank, len(self.X_val)
+        self.share_buffers()
         self.train_module.eval()
         idx = torch.arange(rank, n, world)
         out = []
@@ -718,8 +743,10 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TorchPredictor:
 class _Fit:
     def __init__(self, spec: ModelSpec, data: TrainData, ctx: FitContext) -> None:
         self.ctx = ctx
+        from .launch import rank_seed
+
         self.fabric = make_fabric(ctx)
-        self.fabric.seed_everything(ctx.seed, verbose=False)
+        self.fabric.seed_everything(rank_seed(ctx.seed, self.fabric.global_rank), verbose=False)
         self.loop = EpochLoop(spec, data, ctx, self.fabric)
         self.writer = _Writer() if self.fabric.is_global_zero else None
         self.progress = _Progress(history=[])
@@ -734,7 +761,9 @@ class _Fit:
     def run(self) -> TorchPredictor:
         last = self.workdir / LAST
         try:
-            if self.ctx.resume and last.is_file():
+            if self.ctx.resume_from is not None:  # rank 0's last.pt, sent (engine.ddp)
+                self._restore(last, io.BytesIO(self.ctx.resume_from))
+            elif self.ctx.resume and last.is_file():
                 self._restore(last)
             epochs = self.loop.recipe.epochs
             while self.progress.epoch < epochs and not self.progress.stopped_early:
@@ -786,8 +815,9 @@ class _Fit:
         due = bool(every and epoch - self.saved_epoch >= every) or (
             time.monotonic() - self.saved_at >= self.ctx.recipe.checkpoint_seconds)
         if self.fabric.world_size > 1:  # rank 0's clock decides
-            flag = torch.tensor(float(due), device=self.loop.device)
-            due = bool(self.fabric.broadcast(flag, src=0).item() > 0)
+            # a plain bool: a pickled CUDA tensor would be rebuilt on cuda:0 by every rank
+            # (a CUDA context on GPU 0 per rank, refused in exclusive-process mode)
+            due = bool(self.fabric.broadcast(bool(due), src=0))
         return due
 
     def _track_best(self, epoch: int, record: dict[str, Any]) -> None:
@@ -865,11 +895,13 @@ class _Fit:
         full.update(self.best_state)
         return _to_cpu(full)
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, source: Any = None) -> None:
+        """Continue from ``last.pt`` at ``path`` (or from ``source``, its bytes)."""
         from .errors import RunError
 
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path if source is None else source, map_location="cpu",
+                               weights_only=True)
             self.loop.train_module.load_state_dict(state["model"])
             self.loop.raw_optimizer.load_state_dict(state["optimizer"])
             if self.loop.scaler is not None and state.get("scaler"):
@@ -891,7 +923,8 @@ class _Fit:
         device = self.loop.device
         if state.get("best_model") is not None:
             self.best_state = {k: v.to(device) for k, v in state["best_model"].items()}
-        elif progress.best_epoch > 0 and (self.workdir / BEST).is_file():
+        elif (progress.best_epoch > 0 and self.writer is not None
+              and (self.workdir / BEST).is_file()):  # the best model matters where it is saved
             full = torch.load(self.workdir / BEST, map_location="cpu", weights_only=True)
             keys = self.loop.trainable_state().keys()
             self.best_state = {k: full[k].to(device) for k in keys if k in full}

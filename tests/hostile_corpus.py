@@ -137,3 +137,16 @@ def covid19_download(root: Path, records: list[dict[str, object]]) -> Path:
     (root / ".coughscope").mkdir()
     (root / ".coughscope" / "extracted-test").write_text("test\n", encoding="utf-8")
     return root
+
+
+def gsm_wav(path: Path, seed: int = 0) -> Path:
+    """A GSM 6.10 WAV (8 kHz), written by libsndfile: a real format that libsndfile can read
+    but not seek in."""
+    import soundfile as sf
+
+    from tests.conftest import cough_signal
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, cough_signal(sr=8000, seconds=0.4, seed=seed), 8000, format="WAV",
+             subtype="GSM610")
+    return path

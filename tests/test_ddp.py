@@ -9,8 +9,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +135,205 @@ def _worker(mode: str, out: Path) -> None:
         result.update(records=records,
                       probs=predictor.predict_proba(_data().val.X[:5]).tolist(),
                       world_after=os.environ.get("WORLD_SIZE"))
+    elif mode == "checks":  # three checks in one launch (each launch costs ~10 s here)
+        result["objects"] = _objects_check(out)
+        result["batchnorm"] = _batchnorm_check(out, rank)
+        result["seeds"] = _seeds_check(out)
+    elif mode == "timeout":  # a rank that never joins: the others fail, not wait 30 min
+        import time
+
+        import torch.distributed as dist
+
+        from engine.launch import ensure_process_group
+
+        ensure_process_group()
+        done = out / "timeout-rank0-failed"
+        if rank == 0:
+            try:
+                dist.all_reduce(torch.ones(1))
+                result["error"] = None
+            except RuntimeError as exc:
+                result["error"] = str(exc)[:300]
+            done.write_text("done")
+        else:
+            while not done.exists():  # rank 0 has given up on us
+                time.sleep(0.05)
+    elif mode == "run":  # the runner under torchrun, counted per rank (defects 5 and 6)
+        result.update(_run_counted(rank, out))
     (out / f"{mode}-rank{rank}.json").write_text(json.dumps(result))
 
 
-def _torchrun(mode: str, tmp_path: Path, timeout: float = 55) -> tuple[dict, dict]:
+def _objects_check(out: Path) -> list[str]:
+    """What travels pickled between ranks during a fit: never a torch tensor (defect 2)."""
+    import torch
+    import torch.distributed as dist
+
+    from engine import trainer
+    from engine.launch import ensure_process_group
+    from engine.models import get_spec
+
+    ensure_process_group()
+    seen: list[str] = []
+
+    def holds_tensor(obj: Any) -> bool:
+        if isinstance(obj, torch.Tensor):
+            return True
+        if isinstance(obj, dict):
+            return any(holds_tensor(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return any(holds_tensor(v) for v in obj)
+        return False
+
+    original = dist.broadcast_object_list
+
+    def recording(objects, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append("tensor" if holds_tensor(list(objects)) else "plain")
+        return original(objects, *args, **kwargs)
+
+    dist.broadcast_object_list = recording
+    try:  # checkpoint_epochs=1: the checkpoint decision is broadcast after every epoch
+        ctx = _context(out / "objects", "ann", [], epochs=3, batch_size=16, checkpoint_epochs=1)
+        trainer.fit(get_spec("ann"), _data(), ctx)
+    finally:
+        dist.broadcast_object_list = original
+    return seen
+
+
+def _batchnorm_check(out: Path, rank: int) -> dict[str, Any]:
+    """cnn2 has BatchNorm: the saved model scores what the trainer chose on (defect 3)."""
+    from engine import trainer
+    from engine.metrics import roc_auc
+    from engine.models import TrainData, get_spec
+
+    spec = get_spec("cnn2")
+    train, val = _spectrograms(64, 0, 32, 32), _spectrograms(41, 1, 32, 32)
+    val.y[::3] = 1 - val.y[::3]  # a third of the labels wrong: an AUC below 1
+    data = TrainData(train, val)
+    records: list[dict] = []
+    ctx = _context(out, "cnn2", records, epochs=3, batch_size=8)
+    predictor = trainer.fit(spec, data, ctx)
+    if rank != 0:
+        return {}
+    saved = trainer.load(spec, ctx.workdir)  # best.pt, as predict would read it
+    p = saved.predict_proba(data.val.X).astype(np.float64)
+    y = data.val.y
+    best = next(r for r in records if r["epoch"] == predictor.meta["best_epoch"])
+    # the trainer's validation loss: cross-entropy weighted N / (2 N_c) (training counts)
+    counts = np.bincount(data.train.y, minlength=2)
+    w = (counts.sum() / (2.0 * counts))[y]
+    nll = -np.log(np.where(y == 1, p, 1 - p))
+    return {"best": best, "saved_auc": roc_auc(y, p),
+            "saved_loss": float((w * nll).sum() / w.sum())}
+
+
+def _seeds_check(out: Path) -> dict[str, Any]:
+    """Each rank its own random streams on the same model and data order (defect 7)."""
+    import torch
+
+    from engine.models import TrainData, get_spec
+    from engine.trainer import _Fit
+
+    ctx = _context(out, "cnn", [], epochs=1, batch_size=8)
+    f = _Fit(get_spec("cnn"), TrainData(_spectrograms(32, 0), _spectrograms(9, 1)), ctx)
+    draws = torch.rand(8).tolist()  # what dropout draws from next
+    weights = [float(t.double().sum()) for t in f.loop.net.state_dict().values()]
+    gen = torch.Generator().manual_seed(ctx.seed * 100_003 + 1)  # train_epoch's order
+    if f.writer is not None:
+        f.writer.close()
+    return {"draws": draws, "weights": weights,
+            "order": torch.randperm(len(f.loop.X), generator=gen).tolist()}
+
+
+def _run_counted(rank: int, out: Path) -> dict[str, Any]:
+    """Run the command line on this rank, counting the work each function does here; rank 0
+    stops the first run at its first fit's second epoch, then every rank resumes it."""
+    import builtins
+
+    import engine.figures
+    import engine.models.baselines
+    import engine.preprocess
+    import engine.runner
+    from engine import cli, trainer
+
+    counts: dict[str, Any] = {"preprocess_workers": [], "audio_builds": 0, "audio_jobs": [],
+                              "default_models": 0,
+                              "baseline_fits": 0, "figures": 0, "torch_fits": [],
+                              "run_dir_reads": []}
+    runs = out / "runs"
+
+    def count(module: Any, name: str, key: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[key] += 1
+            return original(*args, **kwargs)
+        setattr(module, name, wrapper)
+
+    original_compute = engine.preprocess._compute
+
+    def compute(jobs: list, *args: Any, **kwargs: Any) -> Any:  # the audio work itself
+        counts["audio_jobs"].append(len(jobs))
+        return original_compute(jobs, *args, **kwargs)
+    engine.preprocess._compute = compute
+    count(engine.preprocess, "_build", "audio_builds")
+    count(engine.models.baselines, "fit", "baseline_fits")
+    count(engine.figures, "write_figures", "figures")
+    original_preprocess = engine.preprocess.preprocess
+
+    def preprocess(*args: Any, **kwargs: Any) -> Any:
+        counts["preprocess_workers"].append(kwargs.get("workers"))
+        return original_preprocess(*args, **kwargs)
+    engine.preprocess.preprocess = preprocess
+
+    # ranks whose weight caches differ would list different models: rank 0's list counts
+    def default_models(config: Any, warn: Any) -> list[str]:
+        counts["default_models"] += 1
+        return ["cnn2", "logreg"] if rank == 0 else ["ann"]
+    engine.runner.default_models = default_models
+
+    original_fit = trainer.fit
+
+    def fit(spec: Any, data: Any, ctx: Any) -> Any:
+        counts["torch_fits"].append([spec.name, ctx.seed, ctx.recipe.epochs, ctx.refit,
+                                     ctx.resume_from is not None])
+        return original_fit(spec, data, ctx)
+    trainer.fit = fit
+
+    armed = [rank == 0]
+    original_epoch = trainer.EpochLoop.train_epoch
+
+    def train_epoch(self: Any, epoch: int, should_stop: Any = lambda: False, **kw: Any) -> Any:
+        def stop() -> bool:  # rank 0 asks to stop at the first fit's second epoch
+            return (armed[0] and epoch == 2) or bool(should_stop())
+        return original_epoch(self, epoch, stop, **kw)
+    trainer.EpochLoop.train_epoch = train_epoch
+
+    import io
+
+    original_open = builtins.open
+
+    def open_(file: Any, *args: Any, **kwargs: Any) -> Any:  # rank 1 reads no run file
+        if rank > 0 and not isinstance(file, int) and str(runs) in os.path.abspath(file):
+            counts["run_dir_reads"].append(str(file))
+        return original_open(file, *args, **kwargs)
+    builtins.open = io.open = open_  # pathlib opens through io.open
+
+    args = ["--headless", "--runs-dir", str(runs), "--json", "--data", "demo:40",
+            "--seeds", "1", "--epochs", "3", "--oof-folds", "2", "--device", "cpu"]
+    counts["first_exit"] = cli.main(args + ["--run-id", "r"])
+    counts["fits_before_resume"] = len(counts["torch_fits"])
+    armed[0] = False
+    counts["resume_exit"] = cli.main(["--headless", "--runs-dir", str(runs), "--json",
+                                      "--resume", "r"])
+    builtins.open = io.open = original_open
+    return counts
+
+
+def _torchrun(mode: str, tmp_path: Path, timeout: float = 55,
+              env: dict[str, str] | None = None) -> tuple[dict, dict]:
     env = dict(os.environ, OMP_NUM_THREADS="1",
                COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
-               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"), **(env or {}))
     env.pop("LOCAL_RANK", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
            "--nproc_per_node", "2", __file__, mode, str(tmp_path)]
@@ -207,42 +401,95 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-def test_headless_run_under_torchrun_checks_on_rank_zero_and_cleans_up(tmp_path: Path) -> None:
-    """Every rank runs the command line; rank 0 alone checks the run directory and prints, and
-    rank 1's private copy (a temporary directory) is gone when it exits."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(temp),
-               COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
-               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("LOCAL_RANK", None)
-    runs = tmp_path / "runs"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-                "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
-                "--json"]
-    args = ["--data", "demo:40", "--models", "ann", "--seeds", "1", "--epochs", "1",
-            "--run-id", "r1"]
-    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
-                          timeout=170, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)  # one JSON object: rank 1 prints nothing on stdout
-    assert result["state"] == "finished" and "ann" in result["models"]
-    assert done.stderr.count("run directory: ") == 1
-    assert json.loads((runs / "r1" / "status.json").read_text())["state"] == "finished"
-    assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """One two-rank launch for the three checks below (each launch costs ~10 s here)."""
+    return _torchrun("checks", tmp_path_factory.mktemp("checks"), timeout=110)
 
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_no_torch_tensor_is_pickled_between_ranks(checks: tuple[dict, dict]) -> None:
+    """Defect 2: the checkpoint decision went through broadcast_object_list as a device
+    tensor, which every rank unpickled onto cuda:0 (a CUDA context on GPU 0 per rank)."""
+    for r in checks:
+        assert len(r["objects"]) >= 3 and set(r["objects"]) == {"plain"}, r["objects"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_saved_model_scores_the_auc_the_trainer_chose_on(checks: tuple[dict, dict]) -> None:
+    """Defect 3: with BatchNorm (cnn2) every rank's running statistics differed, validation
+    mixed them, and the saved model (rank 0's) did not score what the trainer chose on."""
+    r0 = checks[0]["batchnorm"]
+    best = r0["best"]
+    assert r0["saved_auc"] == pytest.approx(best["val_auc"], abs=1e-9)
+    assert r0["saved_loss"] == pytest.approx(best["val_loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_each_rank_draws_its_own_random_numbers_on_the_same_model_and_order(
+        checks: tuple[dict, dict]) -> None:
+    """Defect 7: every rank had the same seed, so the dropout masks of the ranks matched."""
+    r0, r1 = (r["seeds"] for r in checks)
+    assert r0["draws"] != r1["draws"]
+    assert r0["weights"] == r1["weights"]  # rank 0's initial weights, copied by DDP
+    assert r0["order"] == r1["order"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_rank_that_never_joins_fails_the_others_at_the_timeout(tmp_path: Path) -> None:
+    """Defect 4: no timeout was passed to the process group, so a dead rank left the others
+    waiting for torch's default (30 minutes)."""
+    r0, _ = _torchrun("timeout", tmp_path, env={"COUGHSCOPE_DIST_TIMEOUT": "3"})
+    assert r0["error"] and "timed out" in r0["error"].lower()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_under_torchrun_rank_zero_does_the_cpu_work_and_decides_and_resume_needs_no_copy(
+        tmp_path: Path) -> None:
+    """Defects 5 and 6 on one run (default preset: refit, out-of-fold fits, augmentation)
+    stopped at its first fit's second epoch and resumed. Before: every rank preprocessed with
+    a worker per core, fitted the baselines, drew its own model list (rank 1's: ann, so it
+    trained another model than rank 0), and a resumed rank 1 copied the run directory."""
+    r0, r1 = _torchrun("run", tmp_path, timeout=230)
+    assert r0["first_exit"] == r1["first_exit"] == 130  # interrupted, resumable
+    assert r0["resume_exit"] == r1["resume_exit"] == 0
+    # preprocessing: rank 0 did the audio work once; rank 1 read the cache, with its share
+    # of the cores
+    assert r0["audio_builds"] == 1 and r0["audio_jobs"] == [40]
+    assert r1["audio_builds"] == 0 and r1["audio_jobs"] == []
+    assert r0["preprocess_workers"][0] is None
+    assert set(r1["preprocess_workers"]) == {max(1, (os.cpu_count() or 1) // 2)}
+    # baselines, figures and the model list: rank 0 alone
+    assert r0["baseline_fits"] > 0 and r1["baseline_fits"] == 0
+    assert r0["figures"] == 1 and r1["figures"] == 0
+    assert r0["default_models"] > 0 and r1["default_models"] == 0
+    # every torch fit trained together: the same model, seed, epochs and refit on both
+    assert [f[:4] for f in r0["torch_fits"]] == [f[:4] for f in r1["torch_fits"]]
+    assert {f[0] for f in r1["torch_fits"]} == {"cnn2"}
+    # the resumed fit: rank 1 got rank 0's last.pt sent, and read nothing of the run
+    resumed = r1["torch_fits"][r1["fits_before_resume"]]
+    assert resumed[4] is True and r1["run_dir_reads"] == []
+    summary = json.loads((tmp_path / "runs" / "r" / "summary.json").read_text())
+    assert set(summary["models"]) == {"cnn2", "logreg"}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_refit_under_torchrun_trains_the_epochs_rank_zero_chose(tmp_path: Path) -> None:
-    """Refit and its out-of-fold fits train the epoch count validation chose. Only rank 0
-    sees the epochs, so every rank must take rank 0's choice: before, rank 1 refit for the
-    recipe's epochs while rank 0 refit for the chosen ones, and the ranks desynchronised
-    (a crash, or a hang until the process group's timeout)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1",
+def test_torchrun_runs_the_default_preset_and_resumes_it_after_ctrl_c(tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node 2 -m engine --headless` with the default preset (refit,
+    out-of-fold fits, augmentation): Ctrl+C to rank 0 during the first model leaves an
+    interrupted run, and --resume finishes it. Rank 0 alone checks the run directory and
+    prints; no rank copies the run (nothing in TMPDIR). Refit and its out-of-fold fits train
+    the epochs validation chose (defect 1: rank 1 refit for the recipe's epochs while rank 0
+    refit for the chosen ones, and the ranks desynchronised)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(temp),
                COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
                COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("LOCAL_RANK", None)
@@ -252,17 +499,39 @@ def test_refit_under_torchrun_trains_the_epochs_rank_zero_chose(tmp_path: Path) 
     config.write_text('[recipe]\nepochs = 4\nearly_stopping_patience = 1\noof_folds = 2\n')
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                 "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
-                "--json", "--config", str(config)]
-    args = ["--data", "demo:40", "--models", "cnn,ann", "--seeds", "1", "--run-id", "r2"]
-    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
-                          timeout=280, cwd=ROOT)
+                "--json", "--device", "cpu"]
+    args = ["--config", str(config), "--data", "demo:40", "--models", "cnn,ann,logreg",
+            "--seeds", "1", "--run-id", "r"]
+    events = runs / "r" / "events.jsonl"
+    with open(tmp_path / "out1", "w") as out, open(tmp_path / "err1", "w") as err:
+        first = subprocess.Popen(torchrun + args, env=env, stdout=out, stderr=err, cwd=ROOT)
+        try:
+            while first.poll() is None and not (events.exists()
+                                                and '"epoch_end"' in events.read_text()):
+                time.sleep(0.05)  # waiting for the first epoch to end
+            os.kill(json.loads((runs / "r" / "status.json").read_text())["pid"], signal.SIGINT)
+            first.wait(timeout=200)
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert json.loads((runs / "r" / "status.json").read_text())["state"] == "interrupted", \
+        (tmp_path / "err1").read_text()[-3000:]
+    assert json.loads((tmp_path / "out1").read_text())["state"] == "interrupted"
+    done = subprocess.run(torchrun + ["--resume", "r"], env=env, capture_output=True,
+                          text=True, timeout=200, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout)["state"] == "finished"
-    events = [json.loads(line) for line in (runs / "r2" / "events.jsonl").read_text().splitlines()]
+    result = json.loads(done.stdout)  # one JSON object: rank 1 prints nothing on stdout
+    assert result["state"] == "finished" and set(result["models"]) == {"cnn", "ann", "logreg"}
+    assert done.stderr.count("run directory: ") == 1
+    assert json.loads((runs / "r" / "status.json").read_text())["state"] == "finished"
+    assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
+    log = [json.loads(line) for line in events.read_text().splitlines()]
+    starts = [e["model"] for e in log if e["type"] == "model_start"]
+    assert starts.count("cnn") == 2 and starts.count("ann") == 1  # cnn continued, not redone
     for model in ("cnn", "ann"):
-        metrics = json.loads((runs / "r2" / model / "0" / "metrics.json").read_text())
+        metrics = json.loads((runs / "r" / model / "0" / "metrics.json").read_text())
         chosen = metrics["refit"]["chosen"].get("epochs")
-        fits = [e for e in events if e["type"] == "fit_progress" and e["model"] == model]
+        fits = [e for e in log if e["type"] == "fit_progress" and e["model"] == model]
         assert fits and {e["epochs"] for e in fits} == {chosen or 4}
 
 

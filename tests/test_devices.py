@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -112,12 +114,74 @@ def test_launch_info_reads_slurm() -> None:
     from engine.launch import fabric_layout, launch_info
 
     env = {"SLURM_NTASKS": "8", "SLURM_NNODES": "2", "SLURM_NTASKS_PER_NODE": "4(x2)",
-           "SLURM_PROCID": "6", "SLURM_LOCALID": "2", "SLURM_JOB_NAME": "train"}
+           "SLURM_PROCID": "6", "SLURM_LOCALID": "2", "SLURM_JOB_NAME": "train",
+           "SLURM_STEP_ID": "0"}  # srun's task of step 0
     info = launch_info(env)
     assert (info.rank, info.local_rank, info.world_size, info.num_nodes) == (6, 2, 8, 2)
     assert fabric_layout(1, info) == (4, 2)
     # an interactive allocation running the command directly is not a launch
     assert not launch_info(dict(env, SLURM_JOB_NAME="bash")).external
+    # srun -n 1 inside the allocation: one process
+    assert not launch_info(dict(env, SLURM_STEP_NUM_TASKS="1")).external
+
+
+@pytest.mark.parametrize("step", [None, "batch", "4294967294"])
+def test_a_slurm_job_of_several_tasks_not_started_by_srun_is_refused(step: str | None) -> None:
+    """`python -m engine` in an sbatch script of --ntasks 2: every task would wait for peers
+    that never start (it hung after "MEMBER: 1/2"). The message says how to launch it."""
+    from engine.launch import launch_info
+
+    env = {"SLURM_NTASKS": "2", "SLURM_NNODES": "1", "SLURM_NTASKS_PER_NODE": "2",
+           "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_JOB_NAME": "train"}
+    if step is not None:
+        env["SLURM_STEP_ID"] = step
+    with pytest.raises(ConfigError) as err:
+        launch_info(env)
+    assert "SLURM_NTASKS=2" in err.value.message and "srun" in err.value.message
+    assert "srun python -m engine --headless" in err.value.hint
+
+
+def test_the_process_group_timeout_is_ten_minutes_unless_set() -> None:
+    from datetime import timedelta
+
+    from engine.launch import process_group_timeout
+
+    assert process_group_timeout({}) == timedelta(minutes=10)
+    assert process_group_timeout({"COUGHSCOPE_DIST_TIMEOUT": "90"}) == timedelta(seconds=90)
+    for bad in ("ten", "0", "-5", "inf", "nan"):
+        with pytest.raises(ConfigError) as err:
+            process_group_timeout({"COUGHSCOPE_DIST_TIMEOUT": bad})
+        assert f"COUGHSCOPE_DIST_TIMEOUT={bad!r}" in err.value.message
+
+
+def test_preprocessing_workers_share_the_node_between_its_ranks() -> None:
+    from engine.launch import Launch, preprocess_workers
+
+    assert preprocess_workers(Launch(external=True, world_size=16, local_world_size=8),
+                              cpus=16) == 2
+    assert preprocess_workers(Launch(external=False), cpus=16) == 16
+    assert preprocess_workers(Launch(external=True, world_size=8, local_world_size=8),
+                              cpus=4) == 1
+
+
+def test_rank_seeds_differ_and_rank_zero_keeps_the_model_seed() -> None:
+    from engine.launch import rank_seed
+
+    assert rank_seed(3, 0) == 3
+    assert len({rank_seed(s, r) for s in range(4) for r in range(8)}) == 32
+
+
+def test_devices_without_a_launcher_are_refused_before_any_work(tmp_path: Path) -> None:
+    """Defect 7: `--devices 2` as one process was refused only after preprocessing, in a
+    run directory left "failed". Now: before anything is read or made."""
+    from engine.cli import main
+
+    runs, cache = tmp_path / "runs", tmp_path / "user-cache"  # conftest's cache
+    code = main(["--headless", "--data", "demo:40", "--models", "ann", "--devices", "2",
+                 "--device", "cpu", "--runs-dir", str(runs), "--run-id", "x"])
+    assert code == 2
+    assert not (runs / "x").exists()
+    assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*"))
 
 
 def test_devices_that_disagree_with_the_launcher_are_named() -> None:

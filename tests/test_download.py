@@ -283,7 +283,7 @@ def test_base_url_override_and_unknown_name(monkeypatch, capsys):
     assert resolve_base_url(entry) == "http://127.0.0.1:9/mirror/coswara"
     assert resolve_base_url(entry, "http://127.0.0.1:9/x/") == "http://127.0.0.1:9/x"
     assert cli_main(["data", "get", "nosuchset"]) == 2
-    assert "choose one of: coswara, covid19-cough" in capsys.readouterr().err
+    assert "choose one of: coswara, coughvid, covid19-cough, covid19-sounds" in capsys.readouterr().err
 
 
 def serve_covid19_cough(server: Server, extra: dict[str, bytes] | None = None) -> str:

@@ -491,3 +491,78 @@ def test_explicit_values_override_the_preset(tmp_path: Path) -> None:
     back = _config(tmp_path, "--config", str(toml), "--preset", "default")
     assert (back.recipe.preset, back.recipe.epochs, back.recipe.class_weighting) == \
         ("default", 7, True)
+
+
+# ---------------------------------------------------------------- issue 21: last tracebacks
+
+
+def test_a_nul_byte_in_a_manifest_path_is_an_exclusion(capsys, tmp_path: Path) -> None:
+    csv = hc.manifest_with(tmp_path / "set", [(str(tmp_path / "set" / "a\x00b.wav"),
+                                               "positive")])
+    s = summary(capsys, csv)
+    (nul,) = s["excluded"]
+    assert nul["reason"].startswith("unreadable: the path contains a NUL byte")
+    assert "(line 10 of manifest.csv)" in nul["reason"]
+    assert s["usable"] == 8
+
+
+def test_export_images_into_a_file_is_refused_before_work(capsys, tmp_path: Path) -> None:
+    blocker = tmp_path / "images"
+    blocker.write_text("mine\n")
+    code, out, err = cli(capsys, "data", "summary", "demo:8", "--export-images", str(blocker),
+                         "--cache-dir", str(tmp_path / "c"))
+    assert code == 2
+    assert f"--export-images: {blocker} exists and is not a folder" in err
+    assert "preprocess" not in err and not (tmp_path / "c").exists()  # refused before work
+    assert blocker.read_text() == "mine\n"
+
+
+def test_export_images_never_write_through_a_planted_link(capsys, tmp_path: Path) -> None:
+    first, images, outside = tmp_path / "first", tmp_path / "images", tmp_path / "outside"
+    argv = ["data", "summary", "demo:8", "--cache-dir", str(tmp_path / "c"), "--workers", "1"]
+    assert cli(capsys, *argv, "--export-images", str(first))[0] == 0
+    name = sorted(p.name for p in first.iterdir())[0]
+    images.mkdir()
+    outside.mkdir()
+    (images / name).symlink_to(outside / "owned.png")
+    code, _, err = cli(capsys, *argv, "--export-images", str(images))
+    assert code == 2 and f"{images / name} is a symbolic link" in err
+    assert not list(outside.iterdir())
+
+
+def test_a_negative_demo_seed_is_refused(capsys, tmp_path: Path) -> None:
+    code, _, err = cli(capsys, "data", "summary", "demo", "--seed", "-1")
+    assert code == 2 and "--seed -1: must be at least 0" in err
+
+
+@pytest.mark.parametrize("url", ["::::", "ftp://example.org/x", "https://", "http://h:port/x",
+                                 "https://host/a b"])
+def test_a_base_url_that_is_no_address_is_refused(capsys, tmp_path: Path, url: str) -> None:
+    dest = tmp_path / "dest"
+    code, _, err = cli(capsys, "data", "get", "covid19-cough", "--dest", str(dest),
+                       "--base-url", url)
+    assert code == 2
+    assert f"--base-url {url!r} is not a download address" in err
+    assert not dest.exists()
+
+
+def test_a_gsm_wav_that_libsndfile_reads_is_used(capsys, tmp_path: Path) -> None:
+    gsm = hc.gsm_wav(tmp_path / "set" / "gsm.wav")
+    s = summary(capsys, hc.manifest_with(tmp_path / "set", [(str(gsm), "positive")]))
+    assert s["usable"] == 9 and not s["excluded"]
+    assert s["sample_rates"]["8000"] == 1  # the GSM clip, decoded at its own rate
+
+
+def test_conflicting_duplicate_labels_are_a_conflict(capsys, tmp_path: Path) -> None:
+    clips = hc.good_clips(tmp_path / "good")
+    rows = [(str(p), lab) for p, lab, _ in clips]
+    flipped = "negative" if rows[0][1] == "positive" else "positive"
+    rows += [(rows[0][0], flipped), (rows[1][0], rows[1][1])]  # a conflict, a plain duplicate
+    s = summary(capsys, hc.manifest(tmp_path / "m.csv", rows))
+    reasons = {(Path(e["path"]).name, e["reason"].split(":")[0]): e["reason"]
+               for e in s["excluded"]}
+    conflict = reasons[(clips[0][0].name, "conflicting labels")]
+    assert f"{rows[0][1]} on line 2; {flipped} on line 10 of m.csv" in conflict
+    assert reasons[(clips[1][0].name, "duplicate row (line 11 repeats line 3)")]
+    assert s["usable"] == 7  # neither row of the conflict is used
+    assert s["counts"]["conflicting_labels"] == 1

@@ -18,7 +18,7 @@ import engine
 
 HEAVY = ("torch", "torchvision", "lightning", "lightning_fabric", "pytorch_lightning",
          "pytorch_tabular", "sklearn", "librosa", "pandas", "matplotlib", "sounddevice",
-         "textual", "opensmile")
+         "textual", "opensmile", "ray")
 ROOT = Path(__file__).resolve().parents[1]
 
 

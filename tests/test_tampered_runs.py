@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,26 @@ def test_a_resnet50_state_dict_passes_the_check(tmp_path: Path) -> None:
     torch.save(state, path)
     with pytest.raises(ConfigError, match="'layer4.2.bn3.running_var' is missing"):
         check_weights(path)
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (pickle.dumps({"not": "a model"}), "holds a dict, not a fitted two-class "
+                                       "HistGradientBoostingClassifier"),
+    (pickle.dumps([1, 2, 3])[:-3], "cannot be loaded (UnpicklingError"),
+])
+def test_a_trusted_gbm_pickle_that_is_no_model_is_refused(made: SignedRun, wav: Path,
+                                                          tmp_path: Path, content: bytes,
+                                                          says: str,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    run = made.copy(tmp_path / "run")
+    pkl = run / "gbm" / "0" / "gbm.pkl"
+    pkl.write_bytes(content)
+    from engine.models.baselines import FORMAT, MANIFEST, write_manifest
+
+    manifest = json.loads((pkl.parent / MANIFEST).read_text())
+    write_manifest(pkl.parent, FORMAT, ["gbm.pkl"], model="gbm", n_iter=manifest["n_iter"])
+    assert main(["runs", "trust", str(run), "--yes"]) == 0  # the user trusted it anyway
+    capsys.readouterr()
+    code, err = predict(capsys, wav, run, "gbm")
+    refused(code, err, pkl, says)

@@ -112,12 +112,15 @@ class CoughscopeApp(App[None]):
         Binding("ctrl+e", "resume_selected_run", "Resume"),
         Binding("delete", "delete_selected_run", "Delete"),
         Binding("f5", "refresh_runs", "Refresh"),
+        Binding("e", "export_view", "Export"),
+        Binding("f", "show_figures", "Figures"),
         # Runs list (tui/screens/runs.py) and the log view (tui/screens/log.py)
         Binding("s", "sort_runs", "Sort", show=False),
         Binding("r", "reverse_runs", "Reverse order", show=False),
         Binding("t", "tag_run", "Tags", show=False),
         Binding("n", "note_run", "Note", show=False),
         Binding("l", "show_run_log", "Log", show=False),
+        Binding("y", "show_studies", "Studies", show=False),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -129,6 +132,9 @@ class CoughscopeApp(App[None]):
         "resume_selected_run": "runs",
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
+        "focus_path": ("data", "classify"),
+        "export_view": ("results", "confusion"),
+        "show_figures": ("results", "confusion"),
         "focus_path": ("data", "classify", "runs"),
         "sort_runs": "runs",
         "reverse_runs": "runs",
@@ -325,6 +331,12 @@ class CoughscopeApp(App[None]):
                 keys = " / ".join(key_label(k) for k in binding.key.split(","))
                 rows.append((where, keys, what.get(binding.action, binding.description)))
         rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("Runs", "filter", "model:cnn auc>.8 data:covid19 status:running tag:x "
                                     "note:word, free text; AND (default), OR, NOT or -term, "
                                     "( ); numbers < <= > >= ="),
@@ -396,10 +408,17 @@ class CoughscopeApp(App[None]):
             ("Open the selected run", "open_selected_run", "follow it live or show its results"),
             ("Resume the selected run", "resume_selected_run", "continue an interrupted run"),
             ("Delete the selected run", "delete_selected_run", "remove its directory (asks first)"),
+            ("Compare marked runs", "compare_runs", "AUCs side by side, curves, what differs "
+             "(mark runs on Runs with m)"),
+            ("Export this view", "export_view", "Results/Confusion: tables and figures as CSV, "
+             "JSON, SVG, PNG, .tex"),
+            ("Show the run's figures", "show_figures", "RUN/figures/: open one"),
             ("Sort runs by the next column", "sort_runs", "run, status, best AUC, data, models"),
             ("Tag the selected run", "tag_run", "edit its tags (kept in the run folder)"),
             ("Note on the selected run", "note_run", "edit its note (kept in the run folder)"),
             ("Show the runner log", "show_run_log", "the followed (or highlighted) run's log"),
+            ("Cross-dataset studies", "show_studies", "study records (coughscope study cross) "
+             "and their matrices of AUCs (key y)"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -417,6 +436,13 @@ class CoughscopeApp(App[None]):
     def action_summarise_data(self) -> None:
         self.action_goto("data")
         self.with_view("data", lambda view: view.summarise())
+
+    def action_show_studies(self) -> None:
+        from engine.study import studies_dir
+
+        from .screens.studies import StudiesScreen
+
+        self.push_screen(StudiesScreen(studies_dir()))
 
     def action_start_training(self) -> None:
         self.action_goto("models")
@@ -441,6 +467,20 @@ class CoughscopeApp(App[None]):
     def action_delete_selected_run(self) -> None:
         self.action_goto("runs")
         self.with_view("runs", lambda view: view.action_delete())
+
+    def action_compare_runs(self) -> None:
+        self.action_goto("runs")
+        self.with_view("runs", lambda view: view.action_compare())
+
+    def action_export_view(self) -> None:
+        from .screens.workbench import export_current
+
+        export_current(self)
+
+    def action_show_figures(self) -> None:
+        from .screens.workbench import show_figures
+
+        show_figures(self)
 
     def action_sort_runs(self) -> None:
         self.with_view("runs", lambda view: view.next_sort())

@@ -5,6 +5,9 @@
   coughscope data get coswara|covid19-cough [--dest DIR]
                                           download a public data set (resumes if interrupted)
   coughscope data list                    the data sets `data get` knows, with licences
+  coughscope data split SPEC --out FILE   write the participant-disjoint split a run with
+                                          the same options would use (a published split;
+                                          a run uses one with --split-file FILE)
 
 SPEC is `demo` (synthetic, not real coughs), a Coswara root (holding Extracted_data/), a
 manifest CSV (path,label[,group,...]) or a folder with positive/ and negative/ subfolders.
@@ -47,11 +50,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="format for --export-images (default png)")
 
     get = sub.add_parser("get", help="download a public data set")
-    get.add_argument("name", metavar="NAME", help="coswara or covid19-cough (see `data list`)")
+    get.add_argument("name", metavar="NAME",
+                     help="coswara, covid19-cough or coughvid (see `data list`)")
     get.add_argument("--dest", metavar="DIR", help="where to put it (default: data dir/NAME)")
     get.add_argument("--dates", metavar="LIST", help="Coswara: only these date folders (comma-separated)")
     get.add_argument("--base-url", metavar="URL", help="fetch from this mirror instead of GitHub")
     get.add_argument("--keep-archives", action="store_true", help="keep downloaded archives after extracting")
+
+    split = sub.add_parser("split", help="write the split a run with these options would use")
+    split.add_argument("spec", metavar="SPEC", help="demo[:N] | Coswara root | manifest.csv | folder")
+    split.add_argument("--out", metavar="FILE", required=True,
+                       help="the split file to write (CSV: clip,group,label,split)")
+    split.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    split.add_argument("--config", metavar="FILE.toml",
+                       help="take the split and preprocessing settings from a config file")
+    split.add_argument("--sound", metavar="NAME", help="Coswara recording (default cough-heavy)")
+    split.add_argument("--sample-rate", type=int, metavar="HZ",
+                       help="as the run's --sample-rate (it decides which clips are usable)")
+    split.add_argument("--duration", type=float, metavar="S", help="as the run's --duration")
+    split.add_argument("--test-size", type=float, metavar="F", help="as the run's (default 0.3)")
+    split.add_argument("--val-size", type=float, metavar="F", help="as the run's (default 0.2)")
+    split.add_argument("--split-seed", type=int, metavar="N", help="as the run's (default 0)")
+    split.add_argument("--folds", type=int, metavar="K", help="as the run's: K fold columns")
+    split.add_argument("--test-group", metavar="COLUMN=VALUE",
+                       help="as the run's: those clips are the held-out 'ood' part")
 
     listing = sub.add_parser("list", help="the public data sets coughscope can fetch")
     listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -62,7 +84,56 @@ def run(args: argparse.Namespace) -> int:
         return _summary(args)
     if args.action == "get":
         return _get(args)
+    if args.action == "split":
+        return _split(args)
     return _list(args)
+
+
+# --------------------------------------------------------------------------- split
+
+
+def _split(args: argparse.Namespace) -> int:
+    """Write the split :func:`engine.runner.prepare_data` makes for these options."""
+    from ..config import ExperimentConfig
+    from ..errors import DataError
+    from ..paths import atomic_write_text
+    from .experiment import FLAG_NAMES
+
+    out = Path(args.out).expanduser()
+    if out.exists() and not args.force:
+        raise DataError(f"{out} already exists", "choose another --out, or add --force to "
+                                                 "replace it")
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder", "give a file name, e.g. split.csv")
+    flags = {"data": args.spec, "sound": args.sound, "preprocess.sample_rate": args.sample_rate,
+             "preprocess.duration": args.duration, "split.test": args.test_size,
+             "split.val": args.val_size, "split.seed": args.split_seed,
+             "split.folds": args.folds, "split.test_group": args.test_group}
+    config = ExperimentConfig.from_sources(args.config, flags, {**FLAG_NAMES, "data": "SPEC"})
+    from ..cli import library_output_to_stderr
+    from ..runner import prepare_data
+    from ..split_file import split_csv
+    from .experiment import preprocess_bar
+
+    with library_output_to_stderr():
+        prepared = prepare_data(config.replace(split=_without_file(config.split)),
+                                preprocess_bar())
+    ds = prepared.dataset
+    atomic_write_text(out, split_csv(ds, prepared.splits), root=out.parent)
+    counts = prepared.split.describe(ds.y, ds.groups)
+    print(out)
+    print(", ".join(f"{part} {d['clips']} clips ({d['positives']} positive, {d['groups']} "
+                    f"groups)" for part, d in counts.items())
+          + f"; {len(ds.excluded)} clips excluded", file=sys.stderr)
+    print(f"next: coughscope --headless --data {args.spec} --split-file {out}", file=sys.stderr)
+    return int(ExitCode.OK)
+
+
+def _without_file(split: Any) -> Any:
+    """The split settings with no split file: `data split` draws the split."""
+    import dataclasses
+
+    return dataclasses.replace(split, file=None)
 
 
 # --------------------------------------------------------------------------- summary
@@ -71,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from ..sources import load_source
 
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be at least 0",
+                          "the demo generator's seed, a whole number such as 0 or 7")
+    if args.export_images:
+        from ..preprocess import check_image_dir
+
+        check_image_dir(Path(args.export_images).expanduser(), "--export-images")
     clipset = load_source(
         args.spec,
         sound=args.sound,
@@ -127,7 +205,10 @@ def format_summary(s: dict[str, Any]) -> str:
         f"clips      {s.get('clips', 0)} found, {s.get('usable', 0)} usable, "
         f"{len(s.get('excluded', []))} excluded",
         f"labels     {labels.get('positive', 0)} positive, {labels.get('negative', 0)} negative",
-        f"groups     {s.get('groups', 0)} (participants; splits keep them apart)",
+        f"groups     {s.get('groups', 0)} "
+        + ("(each recording is its own: no participant id, so splits cannot keep a "
+           "person's recordings apart)" if s.get("kind") == "coughvid"
+           else "(participants; splits keep them apart)"),
     ]
     d = s.get("durations") or {}
     if d:
@@ -214,6 +295,8 @@ def _list(args: argparse.Namespace) -> int:
         }))
         return int(ExitCode.OK)
     for name, e in catalogue.items():
+        get = (f"{e.extra.get('request')}; then --data {e.extra.get('spec')}"
+               if e.method == "request" else f"coughscope data get {name}")
         print(f"{name}\n  {e.title}\n  licence  {e.licence}\n  source   {e.homepage}\n"
-              f"  size     {e.size}\n  holds    {e.holds}\n  get it   coughscope data get {name}\n")
+              f"  size     {e.size}\n  holds    {e.holds}\n  get it   {get}\n")
     return int(ExitCode.OK)

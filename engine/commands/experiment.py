@@ -12,12 +12,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..config import FEATURE_SETS, PRESETS, ExperimentConfig
 from ..errors import ExitCode, RunError
+from ..plan import DEFAULT_CPUS_PER_TASK, DEFAULT_TASKS_PER_GPU
 from ..runs import RunDir, new_run_id, resolve_run
+
+if TYPE_CHECKING:
+    from ..executors import ExecutorOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +109,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=float, metavar="F",
                    help="validation fraction of the rest, by participant (default 0.2)")
     p.add_argument("--split-seed", type=int, metavar="N", help="seed of the split (default 0)")
+    p.add_argument("--split-file", metavar="CSV",
+                   help="use this published split (from `coughscope data split`, or a run's "
+                        "split.csv) instead of drawing one: clips it names that the data set "
+                        "lacks are refused, usable clips it does not name are left out with "
+                        "that reason")
     p.add_argument("--folds", type=int, metavar="K",
                    help="k-fold cross-validation by participant: K test folds, one model per "
                         "fold (replaces --seeds; seed i trains on fold i)")
@@ -113,6 +122,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="where to train (default auto: a GPU when there is one)")
     d.add_argument("--devices", type=int, metavar="N", help="GPUs to use (with --strategy ddp)")
     d.add_argument("--strategy", choices=("auto", "ddp"), help="multi-GPU strategy")
+    x = parser.add_argument_group("executor: who runs the study's tasks (model x seed)")
+    x.add_argument("--executor", choices=("auto", "sequential", "ray"),
+                   help="sequential: in this process, one task after another; ray: on Ray, "
+                        "several at once (a local Ray, or --address). Default auto: ray on a "
+                        "machine with 2+ GPUs when Ray is installed, else sequential")
+    x.add_argument("--address", metavar="HOST:PORT",
+                   help="join the Ray cluster at HOST:PORT (or 'auto': the one started on "
+                        "this machine with ray start); implies --executor ray")
+    x.add_argument("--tasks-per-gpu", type=int, metavar="N",
+                   help=f"small networks packed on one GPU under Ray (default "
+                        f"{DEFAULT_TASKS_PER_GPU}; resnet50/imagenet50 at most 2)")
+    x.add_argument("--cpus-per-task", type=float, metavar="N",
+                   help=f"CPU cores each task holds under Ray (default "
+                        f"{DEFAULT_CPUS_PER_TASK:g}). On a CPU, given, each task also "
+                        "computes with that many torch threads (faster, but CNN outputs "
+                        "then differ in their last digits from an in-process run with "
+                        "another thread count); left out, with this process's count")
     d.add_argument("--weights", metavar="PATH",
                    help="ImageNet ResNet-50 state dict for resnet50/imagenet50 (offline use)")
     d.add_argument("--no-pretrained", action="store_true",
@@ -134,7 +160,7 @@ FLAG_NAMES = {
     "augment.enabled": "--augment", "preprocess.feature_set": "--feature-set",
     "split.test_group": "--test-group", "preprocess.pad": "--pad",
     "recipe.operating_point": "--operating-point", "recipe.calibration": "--calibration",
-    "recipe.oof_folds": "--oof-folds",
+    "recipe.oof_folds": "--oof-folds", "split.file": "--split-file",
 }
 
 
@@ -158,13 +184,40 @@ def config_flags(args: argparse.Namespace) -> dict[str, Any]:
         "preprocess.feature_set": args.feature_set, "split.test_group": args.test_group,
         "preprocess.pad": args.pad, "recipe.operating_point": args.operating_point,
         "recipe.calibration": args.calibration, "recipe.oof_folds": args.oof_folds,
+        "split.file": _split_file(getattr(args, "split_file", None)),
     }
+
+
+def _split_file(value: str | None) -> str | None:
+    """``--split-file`` as an absolute path (config.toml records where it was); a blank
+    value is passed on for the config's check to refuse."""
+    if value is None or not value.strip():
+        return value
+    return str(Path(value).expanduser().absolute())
+
+
+def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
+    """``--executor``, ``--address``, ``--tasks-per-gpu`` and ``--cpus-per-task`` (not part
+    of the experiment's config: a resumed run may run its tasks elsewhere)."""
+    from ..executors import ExecutorOptions
+
+    kind = args.executor or ("ray" if args.address else "auto")
+    return ExecutorOptions(kind=kind, address=args.address,
+                           tasks_per_gpu=args.tasks_per_gpu or DEFAULT_TASKS_PER_GPU,
+                           cpus_per_task=args.cpus_per_task)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """The config file (if any) with the explicit flags on top; the preset (from either)
     fills every recipe value neither gives (see :meth:`ExperimentConfig.from_sources`)."""
     config = ExperimentConfig.from_sources(args.config, config_flags(args), FLAG_NAMES)
+    if config.split.file and args.config and not Path(config.split.file).is_absolute():
+        # `[split] file` in a config file is relative to that file's folder; config.toml
+        # records where it was
+        import dataclasses
+
+        where = (Path(args.config).expanduser().parent / config.split.file).absolute()
+        config = config.replace(split=dataclasses.replace(config.split, file=str(where)))
     if config.loggers:
         from ..mirror import check_available
 
@@ -217,12 +270,29 @@ class ConsolePrinter:
             self._p(f"{e['model']} seed {e['seed']}: test AUC {_fmt(m.get('roc_auc'))} "
                     f"accuracy {_fmt(m.get('accuracy'))} "
                     f"(majority {_fmt(m.get('majority_accuracy'))}) in {e['seconds']}s")
+        elif t == "task":
+            self._p(task_line(e))
         elif t == "warning":
             self._p(f"warning: {e['message']}")
         elif t == "error":
             self._p(f"error: {e['message']}")
         elif t == "run_end":
             self._p(f"run {e['state']} in {e['seconds']}s")
+
+
+def task_line(e: Any) -> str:
+    """A ``task`` event (Ray) as a progress line: where the task runs, or why it waits."""
+    who = f"{e['model']} seed {e['seed']}"
+    state = e.get("state")
+    if state == "queued":
+        return f"{who}: queued (needs {e.get('resources')})"
+    if state == "running":
+        return f"{who}: running on {e.get('worker')}, {e.get('device')}"
+    if state == "retry":
+        return f"{who}: its worker died ({e.get('reason')}); retrying"
+    if state == "failed":
+        return f"{who}: FAILED after {e.get('attempt')} attempts ({e.get('reason')})"
+    return f"{who}: {state} on {e.get('worker')}"
 
 
 def _fmt(v: Any) -> str:
@@ -427,6 +497,7 @@ def run(args: argparse.Namespace) -> int:
     from ..runner import Interrupted, run_experiment
 
     root = paths.runs_dir(args.runs_dir)
+    executor = executor_options(args)  # a bad --executor/--address stops before any work
     config, run_dir, resume = rank_zero_first(lambda: _open_run(args, root))
     rank_zero = quiet_unless_rank_zero()  # ranks > 0 print nothing on stdout
     if rank_zero:
@@ -436,7 +507,7 @@ def run(args: argparse.Namespace) -> int:
             summary = run_experiment(config, run_dir, resume=resume,
                                      listeners=[ConsolePrinter()] if rank_zero else [],
                                      preprocess_progress=preprocess_bar() if rank_zero
-                                     else None)
+                                     else None, executor=executor)
         except Interrupted:
             print(f"interrupted; continue with: coughscope --headless --resume {run_dir.path}",
                   file=sys.stderr)
@@ -446,10 +517,15 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
                               "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
+    status = run_dir.status()
+    state = "incomplete" if status.get("state") == "incomplete" else "finished"
+    if state == "incomplete":
+        print(f"coughscope: {status.get('reason')}; the results leave them out. Run them "
+              f"again with: coughscope --headless --resume {run_dir.path}", file=sys.stderr)
     if args.json:
         from ..runs import dumps
 
-        print(dumps(json_result(run_dir, summary, "finished")))
+        print(dumps(json_result(run_dir, summary, state)))
     else:
         print(results_table(summary))
         print(f"\nrun directory: {run_dir.path}")
@@ -457,7 +533,7 @@ def run(args: argparse.Namespace) -> int:
         if count:
             print(f"{count} warning{'s' if count != 1 else ''}: the 'warning:' lines above "
                   "(also in summary.json)", file=sys.stderr)
-    return int(ExitCode.OK)
+    return int(ExitCode.OK if state == "finished" else ExitCode.FAILURE)
 
 
 LAUNCH_LOG_ENV = "COUGHSCOPE_LAUNCH_LOG"

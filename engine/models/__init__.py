@@ -176,6 +176,9 @@ class TrainData:
     train: Part
     val: Part
     feature_names: list[str] = field(default_factory=list)
+    # the data set's rows of ``train`` and ``val`` when known (engine.ddp sends them, not
+    # the arrays, to the other ranks, which read the same data set from the cache)
+    rows: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -209,6 +212,9 @@ class FitContext:
     # last epoch is the model -- and nothing chosen on ``data.val``
     refit: bool = False
     chosen: dict[str, Any] = field(default_factory=dict)  # e.g. {"C": 0.1}, {"n_iter": 40}
+    # the bytes of a last.pt to continue from (ranks above 0 under DDP get rank 0's, sent by
+    # engine.ddp: no file is read, none copied); None: ``resume`` reads workdir/last.pt
+    resume_from: bytes | None = None
 
 
 class Predictor(Protocol):
@@ -225,7 +231,21 @@ def family(spec: ModelSpec) -> Any:
 
 
 def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> Predictor:
-    return family(spec).fit(spec, data, ctx)
+    """Train ``spec``. Under DDP (rank 0 leading, :mod:`engine.ddp`) a torch model's fit is
+    first sent to the other ranks, which train it with rank 0."""
+    if spec.family != "torch":
+        return family(spec).fit(spec, data, ctx)
+    from ..ddp import fit_done, send_fit
+    from ..errors import Interrupted
+
+    send_fit(spec, data, ctx)  # nothing unless this process leads other ranks
+    try:
+        predictor = family(spec).fit(spec, data, ctx)
+    except Interrupted:  # every rank stopped at the same batch: they wait for orders again
+        fit_done()
+        raise
+    fit_done()
+    return predictor
 
 
 def load(spec: ModelSpec, model_dir: Path, device: str | None = None) -> Predictor:

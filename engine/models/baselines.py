@@ -314,7 +314,26 @@ def load(spec: ModelSpec, model_dir: Path) -> Any:
     if hashlib.sha256(data).hexdigest() != signed["gbm.pkl"]:  # changed since verified
         raise trust.UntrustedModel(f"{model_dir / 'gbm.pkl'} changed while it was being read",
                                    _PICKLE_WHY)
-    return GBMPredictor(model=pickle.loads(data))  # noqa: S301 -- signed bytes, see above
+    return GBMPredictor(model=_gbm_model(model_dir / "gbm.pkl", data))
+
+
+def _gbm_model(path: Path, data: bytes) -> Any:
+    """The classifier in ``data`` (signed bytes, see :func:`load`), or a RunError when it
+    does not unpickle, or unpickles to something other than a fitted gradient-boosting
+    classifier of two classes."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    hint = ("the file was replaced by something that is not a coughscope gbm model before "
+            "the run was trusted; retrain the model (or get the run again from its source)")
+    try:
+        model = pickle.loads(data)  # noqa: S301 -- signed bytes, see load()
+    except Exception as exc:  # a damaged pickle raises anything from EOFError to ImportError
+        raise RunError(f"{path} cannot be loaded ({type(exc).__name__}: {exc})", hint) from None
+    if not isinstance(model, HistGradientBoostingClassifier) \
+            or len(getattr(model, "classes_", ())) != 2:
+        raise RunError(f"{path} holds a {type(model).__name__}, not a fitted two-class "
+                       "HistGradientBoostingClassifier", hint)
+    return model
 
 
 _PICKLE_WHY = (

@@ -25,8 +25,9 @@ pytorch-tabular's own Lightning Trainer, wrapped so that they behave like every 
   networks on a GPU (:data:`ON_GPU`). These MLPs are tiny (26 features, batch 64): a step
   costs ~25 ms of Lightning/pytorch-tabular Python on one CPU thread, which a GPU does not
   shorten and per-step metric reads and copies would lengthen
-  (``bench/train_throughput.py --tabular`` measures both). Under torchrun or SLURM every rank
-  fits the same model alone, as a single process that does not join the others (no rank
+  (``bench/train_throughput.py --tabular`` measures both). Under torchrun or SLURM the runner fits
+  it on rank 0 only (:mod:`engine.ddp`), as a single process with all of the node's cores;
+  called on every rank outside the runner, every rank fits the same model alone (no rank
   waits on another's tabular fit), with its share of the CPU cores; with :data:`ON_GPU` on
   its own GPU (``cuda:LOCAL_RANK``).
 * **No host syncs per batch.** The train loss is summed on the device and read once per
@@ -283,15 +284,19 @@ def fit(spec: ModelSpec, data: TrainData, ctx: FitContext) -> TabularPredictor:
     device = ctx.device if ON_GPU or ctx.device == "cpu" else "cpu"
     from ..launch import launch_info
 
+    from ..ddp import leading
+
     launch = launch_info()
-    if ctx.devices > 1 or launch.distributed:
+    # the runner under DDP: rank 0 alone fits it (engine.ddp), with all of the node's cores
+    alone = leading() is not None
+    if (ctx.devices > 1 or launch.distributed) and not alone:
         ctx.warn(f"{spec.name} trains in each process alone (pytorch-tabular): every rank fits "
                  "the same model")
     pt = _import_pytorch_tabular()
     weights = class_weights(data.train.y) if recipe.class_weighting else None
     reporter = EpochReporter(ctx)
     with paths.open_append(workdir, workdir / LOG_FILE) as log, _quiet(log), _inside(scratch), \
-            _single_process(), _cpu_share(launch.local_world_size if device == "cpu" else 0):
+            _single_process(), _cpu_share(launch.local_world_size if device == "cpu" and not alone else 0):
         from lightning_fabric.utilities.seed import seed_everything
 
         model = pt.TabularModel(  # writes .pt_tmp/ into the working directory: scratch

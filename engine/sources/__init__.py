@@ -1,8 +1,11 @@
 """Data sources: turn a location (a *spec*) into a :class:`~engine.clips.ClipSet`.
 
-Four forms are accepted, decided by :func:`load_source`:
+These forms are accepted, decided by :func:`load_source`:
 
 * ``demo`` or ``demo:N`` -- the synthetic generator (:mod:`engine.sources.demo`);
+* ``coughvid:PATH[?OPTIONS]``, or a folder holding ``metadata_compiled.csv`` -- COUGHVID
+  (:mod:`engine.sources.coughvid`);
+* ``covid19-sounds:PATH`` -- the COVID-19 Sounds release (:mod:`engine.sources.covid19_sounds`);
 * a Coswara root (a folder holding ``Extracted_data/``, or ``Extracted_data`` itself)
   -- :mod:`engine.sources.coswara`;
 * a manifest CSV (``path,label[,group,...]``) -- :mod:`engine.sources.manifest`;
@@ -24,6 +27,8 @@ from ..errors import DataError
 
 ACCEPTED_FORMS = (
     "`demo` (or `demo:N`) for the built-in synthetic set; "
+    "`coughvid:PATH` (a COUGHVID folder with metadata_compiled.csv); "
+    "`covid19-sounds:PATH` (the COVID-19 Sounds release); "
     "a Coswara folder holding Extracted_data/ and combined_data.csv; "
     "a manifest .csv with path,label[,group,...] columns; "
     "or a folder with positive/ and negative/ subfolders"
@@ -56,6 +61,9 @@ def load_source(
         from .demo import load_demo
 
         return load_demo(_demo_size(spec), seed=seed, base_dir=demo_dir)
+    for prefix, loader in PREFIXED.items():
+        if spec.startswith(prefix + ":"):
+            return loader(spec, spec[len(prefix) + 1:])
     path = Path(spec).expanduser()
     if not path.exists():
         problem = file_problem(path)
@@ -88,6 +96,10 @@ def load_source(
             include_statuses=include_statuses,
             min_quality=min_quality,
         )
+    from .coughvid import is_coughvid_root
+
+    if is_coughvid_root(path):
+        return _coughvid(spec, spec)
     if (path / "positive").is_dir() or (path / "negative").is_dir():
         from .folders import load_folders
 
@@ -97,6 +109,38 @@ def load_source(
         "negative/ subfolder",
         f"accepted data sets: {ACCEPTED_FORMS}",
     )
+
+
+def _existing_folder(spec: str, text: str, what: str) -> Path:
+    path = Path(text).expanduser()
+    if not text.strip() or not path.is_dir():
+        raise DataError(f"{what} folder {text!r} (from {spec!r}) "
+                        f"{'is not a folder' if path.exists() else 'does not exist'}",
+                        f"give the folder that holds the {what} files after the prefix")
+    return path
+
+
+def _coughvid(spec: str, rest: str) -> ClipSet:
+    """``coughvid:PATH[?symptomatic=positive&cough_detected=0.5]``."""
+    from .coughvid import load_coughvid, parse_options
+
+    text, _, options = rest.partition("?")
+    symptomatic, threshold = parse_options(options, spec)
+    return load_coughvid(_existing_folder(spec, text, "COUGHVID"), symptomatic=symptomatic,
+                         cough_detected=threshold)
+
+
+def _covid19_sounds(spec: str, rest: str) -> ClipSet:
+    """``covid19-sounds:PATH[?modality=cough]``."""
+    from .covid19_sounds import load_covid19_sounds, parse_options
+
+    text, _, options = rest.partition("?")
+    return load_covid19_sounds(_existing_folder(spec, text, "COVID-19 Sounds"),
+                               **parse_options(options, spec))
+
+
+# "PREFIX:PATH" specs -> loader(spec, text after the prefix)
+PREFIXED = {"coughvid": _coughvid, "covid19-sounds": _covid19_sounds}
 
 
 def _demo_size(spec: str) -> int:

@@ -167,7 +167,8 @@ def _build_clips(
     clips: list[Clip] = []
     excluded: list[Exclusion] = []
     keys: list[str] = []
-    first_line: dict[Path, int] = {}
+    first_line: dict[Path, tuple[int, str]] = {}
+    conflicts: dict[Path, list[tuple[int, str]]] = {}  # one clip, rows that disagree on its label
 
     def exclude(path: Path, key: str, reason: str) -> None:
         excluded.append(Exclusion(str(path), reason))
@@ -180,6 +181,10 @@ def _build_clips(
         if not rel:
             exclude(path, "file_not_found", f"file not found (blank path; {where})")
             continue
+        if "\x00" in rel:
+            exclude(path, "unreadable", "unreadable: the path contains a NUL byte, which no "
+                    f"file name can hold ({where})")
+            continue
         if confine and leaves(path, base):
             exclude(path, "path_leaves_download",
                     f"path leaves the downloaded data set folder ({where}); paths from "
@@ -191,11 +196,27 @@ def _build_clips(
             continue
         key = path.resolve()
         if key in first_line:
+            first, first_label = first_line[key]
+            if label != first_label:  # which one is true? neither row is used
+                conflicts.setdefault(key, [(first, first_label)]).append((line, label))
+                continue
             exclude(path, "duplicate_rows",
-                    f"duplicate row (line {line} repeats line {first_line[key]})")
+                    f"duplicate row (line {line} repeats line {first})")
             continue
-        first_line[key] = line
+        first_line[key] = (line, label)
         group = _cell(values, columns["group"]) if "group" in columns else ""
         meta = {name: _cell(values, i) for name, i in meta_cols}
         clips.append(Clip(path, label, group or rel, meta))
+    if conflicts:
+        kept = []
+        for clip in clips:
+            rows_of = conflicts.get(clip.path.resolve())
+            if rows_of is None:
+                kept.append(clip)
+                continue
+            said = "; ".join(f"{lab} on line {ln}" for ln, lab in rows_of)
+            exclude(clip.path, "conflicting_labels",
+                    f"conflicting labels: {said} of {csv_path.name} (the same clip); neither "
+                    "row is used -- keep the row with the right label and delete the other")
+        clips = kept
     return clips, excluded, keys

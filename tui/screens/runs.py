@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
 
@@ -213,8 +214,12 @@ def detail_text(row: RunRow) -> Text:
 
 class RunsView(Vertical):
     TITLE = "Runs"
+    # marking runs for the Compare screen (tui/screens/compare.py)
+    BINDINGS = [Binding("m,space", "mark", "Mark"), Binding("c", "compare", "Compare")]
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.marked: list[str] = []  # run ids, in the order they were marked
         self.rows: list[RunRow] = []  # what the table shows: filtered and sorted
         self.all_rows: list[RunRow] = []
         self.filter: Filter = parse("")
@@ -271,7 +276,8 @@ class RunsView(Vertical):
         # the rest (the detail pane has both in full)
         widths = [max([len(title), *(len(cell) for cell in cells)]) + 2
                   for title, cells in (
-                      ("run", [r.run.id for r in rows]), ("status", [r.state for r in rows]),
+                      ("run", [("● " if r.run.id in self.marked else "") + r.run.id
+                               for r in rows]), ("status", [r.state for r in rows]),
                       ("best AUC", [r.best for r in rows]))]
         width = (table.size.width or self.app.size.width - 2) - sum(widths) - 6  # pads, bar
         data_width = max([5, *(len(r.data_name) for r in rows)])
@@ -284,6 +290,7 @@ class RunsView(Vertical):
         if rows:
             ids = [row.run.id for row in rows]
             table.move_cursor(row=ids.index(highlighted) if highlighted in ids else 0)
+        self.show_marks()
         self.show_detail()
         self.show_where()
 
@@ -474,3 +481,21 @@ class RunsView(Vertical):
         self.app.push_screen(ConfirmScreen(
             f"Delete run {row.run.id} and everything in {row.run.path}?\n"
             "Its checkpoints, predictions and results are lost.", yes="Delete"), confirmed)
+
+    # ------------------------------------------------------------------ marks, Compare
+
+    def show_marks(self) -> None:
+        """``●`` before each marked run's id; marks of runs gone from the folder dropped."""
+        from .compare_marks import apply_marks
+
+        apply_marks(self)
+
+    def action_mark(self) -> None:
+        from .compare_marks import toggle_mark
+
+        toggle_mark(self)
+
+    def action_compare(self) -> None:
+        from .compare_marks import open_compare
+
+        open_compare(self)

@@ -33,7 +33,7 @@ from ..widgets.lists import StoppingOptionList
 if TYPE_CHECKING:
     from ..app import FollowedRun
 
-STATE_MARK = {"pending": "·", "training": "▸", "done": "✓"}
+STATE_MARK = {"pending": "·", "training": "▸", "done": "✓", "failed": "✗"}
 CHARTS = (
     ("loss", "loss", ("train_loss", "val_loss")),
     ("accuracy", "accuracy", ("train_acc", "val_acc")),
@@ -126,10 +126,35 @@ def part_line(part: PartProgress) -> Text:
                 overflow="ellipsis")
     if part.state == "done" and part.metrics and part.metrics.get("roc_auc") is not None:
         text.append(f"{part.metrics['roc_auc']:.3f}", style="bold")
+    elif part.state == "failed":
+        text.append("failed", style="bold red")
+    elif part.task_state in ("queued", "retry") and part.state == "pending":
+        text.append("queued" if part.task_state == "queued" else "retrying")
     elif fit_phase(part):
         text.append(fit_phase(part))
     else:
         text.append(f"{len(part.history)}/{part.epochs or '?'}")
+    return text
+
+
+def tasks_text(state: Any) -> Text:
+    """Under Ray (``task`` events): which task runs on which worker and device, and what
+    waits -- ``running: ann s0 on 10.0.0.2 pid 811 (cuda:0); cnn s1 on ... · queued (3):
+    cnn s2, ...``. Empty for a run in one process."""
+    text = Text()
+    running = [p for p in state.tasks("running") if p.state != "done"]
+    waiting = state.tasks("queued") + state.tasks("retry")
+    failed = state.tasks("failed")
+    if running:
+        text.append("\nrunning: " + "; ".join(f"{p.model} s{p.seed} on {p.worker} ({p.device})"
+                                              for p in running))
+    if waiting and not state.is_over:
+        names = ", ".join(f"{p.model} s{p.seed}" for p in waiting[:6])
+        more = f" and {len(waiting) - 6} more" if len(waiting) > 6 else ""
+        text.append(f"\nqueued ({len(waiting)}): {names}{more}")
+    if failed:
+        text.append("\nfailed: " + ", ".join(f"{p.model} s{p.seed}" for p in failed)
+                    + " (their worker died twice; --resume runs them again)", style="red")
     return text
 
 
@@ -264,6 +289,7 @@ class TrainingView(Vertical):
                 text.append(f"\n{current.model} s{current.seed}: {what} "
                             f"{fit_phase(current).partition(' ')[2]} (no curve: not "
                             "validation epochs)")
+        text.append_text(tasks_text(state))
         if state.data:
             split = state.data.get("split") or {}
             parts = ", ".join(f"{name} {info.get('clips', '?')}"
