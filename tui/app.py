@@ -132,7 +132,6 @@ class CoughscopeApp(App[None]):
         "resume_selected_run": "runs",
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
-        "focus_path": ("data", "classify"),
         "export_view": ("results", "confusion"),
         "show_figures": ("results", "confusion"),
         "focus_path": ("data", "classify", "runs"),
