@@ -307,7 +307,7 @@ class RunsView(Vertical):
         if why:
             where.append(f"  ({why})", style="dim")
         if total > 1:
-            where.append(f"; by {self.sort_words()} (s, r)")
+            where.append(f"; by {self.sort_words()}")
         self.query_one("#runs-where", Static).update(where)
 
     def sort_words(self) -> str:
