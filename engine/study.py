@@ -558,7 +558,7 @@ def format_matrix(study: Study, model: str) -> str:
     """The matrix of ``model`` as plain text (rows: trained on; columns: tested on)."""
     from .bounded import printable
 
-    head = "trained on \\ tested on" if study.kind == "cross" else f"without {study.by}"
+    head = "trained on \\ tested on" if study.kind == "cross" else f"{study.by} left out"
     width = max([len(head)] + [len(r.name) for r in study.rows]) + 2
     col = max([22] + [len(c) + 2 for c in study.columns])
     lines = [f"{model}", head.ljust(width) + "".join(c.rjust(col) for c in study.columns)]

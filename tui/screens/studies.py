@@ -102,7 +102,7 @@ class StudiesScreen(ModalScreen[None]):
 def matrix_table(study: Study, model: str) -> Table:
     """The matrix of ``model`` as a Rich table: in-set cells bold, held-out/cross-set plain,
     undefined ones with their reason beneath."""
-    head = "trained on ╲ tested on" if study.kind == "cross" else f"without {study.by}"
+    head = "trained on ╲ tested on" if study.kind == "cross" else f"{study.by} left out"
     table = Table(title=f"{printable(model)}: ROC-AUC [95% interval]", title_justify="left",
                   show_lines=False, header_style="bold")
     table.add_column(printable(head))
