@@ -120,6 +120,7 @@ class CoughscopeApp(App[None]):
         Binding("t", "tag_run", "Tags", show=False),
         Binding("n", "note_run", "Note", show=False),
         Binding("l", "show_run_log", "Log", show=False),
+        Binding("y", "show_studies", "Studies", show=False),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -158,6 +159,9 @@ class CoughscopeApp(App[None]):
         self.settings = load_settings()
         # --data wins; else the data set chosen last time; else the synthetic demo
         self.data_spec = data or self.settings.data or "demo"
+        # a data set remembered from last time is read again on start (in a worker), so the
+        # Models screen's hold-out and balance completion have its columns (issue 20, bug 8)
+        self.reread_data = data is None and bool(self.settings.data)
         self.attach_on_start = True
         self.open_run_spec = open_run
         self.detect_device = detect_device
@@ -238,6 +242,8 @@ class CoughscopeApp(App[None]):
             return
         if self.detect_device:
             self.detect_device_worker()
+        if self.reread_data:
+            self.with_view("data", lambda view: view.summarise())
         if self.open_run_spec:
             self.open_run_by_spec(self.open_run_spec)
         elif self.attach_on_start:
@@ -411,6 +417,8 @@ class CoughscopeApp(App[None]):
             ("Tag the selected run", "tag_run", "edit its tags (kept in the run folder)"),
             ("Note on the selected run", "note_run", "edit its note (kept in the run folder)"),
             ("Show the runner log", "show_run_log", "the followed (or highlighted) run's log"),
+            ("Cross-dataset studies", "show_studies", "study records (coughscope study cross) "
+             "and their matrices of AUCs (key y)"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -428,6 +436,13 @@ class CoughscopeApp(App[None]):
     def action_summarise_data(self) -> None:
         self.action_goto("data")
         self.with_view("data", lambda view: view.summarise())
+
+    def action_show_studies(self) -> None:
+        from engine.study import studies_dir
+
+        from .screens.studies import StudiesScreen
+
+        self.push_screen(StudiesScreen(studies_dir()))
 
     def action_start_training(self) -> None:
         self.action_goto("models")

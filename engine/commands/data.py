@@ -205,7 +205,10 @@ def format_summary(s: dict[str, Any]) -> str:
         f"clips      {s.get('clips', 0)} found, {s.get('usable', 0)} usable, "
         f"{len(s.get('excluded', []))} excluded",
         f"labels     {labels.get('positive', 0)} positive, {labels.get('negative', 0)} negative",
-        f"groups     {s.get('groups', 0)} (participants; splits keep them apart)",
+        f"groups     {s.get('groups', 0)} "
+        + ("(each recording is its own: no participant id, so splits cannot keep a "
+           "person's recordings apart)" if s.get("kind") == "coughvid"
+           else "(participants; splits keep them apart)"),
     ]
     d = s.get("durations") or {}
     if d:
