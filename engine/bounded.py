@@ -83,3 +83,12 @@ def _escape(match: re.Match[str]) -> str:
     ch = match.group()
     return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
         f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def seed_number(name: str) -> int | None:
+    """The seed a ``RUN/<model>/<seed>/`` folder name stands for: ASCII digits only (at most 9),
+    else None. ``str.isdigit`` alone also accepts Arabic-Indic, superscript and other digits,
+    which ``int`` reads or rejects in surprising ways: such a folder is not a seed."""
+    if not (name.isascii() and name.isdigit() and len(name) <= 9):
+        return None
+    return int(name)

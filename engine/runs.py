@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
-from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml
+from .bounded import MAX_RUN_FILE_BYTES, loads_json, loads_toml, seed_number
 from .errors import RunError
 from . import paths
 from .paths import atomic_write_text
@@ -1190,9 +1190,9 @@ def finished_parts(run: RunDir) -> list[tuple[str, int]]:
     """(model, seed) pairs that have ``metrics.json``, i.e. finished training."""
     out = []
     for metrics in sorted(run.path.glob("*/*/metrics.json")):
-        seed = metrics.parent.name
-        if seed.isdigit():
-            out.append((metrics.parent.parent.name, int(seed)))
+        seed = seed_number(metrics.parent.name)
+        if seed is not None:
+            out.append((metrics.parent.parent.name, seed))
     return out
 
 
@@ -1203,7 +1203,7 @@ def model_seeds(run: RunDir, model: str, summary: Summary | None = None) -> list
     folder = run.path / model
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+    return sorted(n for n in (seed_number(p.name) for p in folder.iterdir()) if n is not None)
 
 
 @dataclass(frozen=True)

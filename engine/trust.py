@@ -12,7 +12,13 @@ cannot be made without the key, and the key never leaves the user's config direc
   write, is refused (:class:`~engine.errors.ConfigError`).
 * **The signature**: ``<model dir>/signature.json`` holds the SHA-256 of every *artefact* of
   a model directory -- the files coughscope's loaders read: :data:`ARTEFACT_FILES` and every
-  file under :data:`ARTEFACT_DIRS` -- and an HMAC-SHA256 of that list under the key.
+  file under :data:`ARTEFACT_DIRS` -- its *context* (:func:`context`: the run id, the model
+  and the seed the folder stands for, and the run's ``config.toml`` ``[preprocess]`` values
+  that turn a recording into the model's input), and an HMAC-SHA256 of both under the key.
+  So a model folder copied into another run or seed folder, or a run whose ``sample_rate``
+  was edited, no longer verifies: its files are unchanged, but what they would be used for
+  is not what was signed. A signature of the first format (contents only) is refused with a
+  message saying to trust the run again.
   :func:`sign_model_dir` writes it whenever a model is saved (the runner calls it right after
   ``predictor.save``; the pickle-writing ``save`` methods call it themselves).
 * **Verification**: :func:`verify_model_dir` runs before any file of a model directory is
@@ -44,11 +50,12 @@ from typing import Any
 
 from .errors import ConfigError, RunError
 from . import paths
-from .bounded import loads_json
+from .bounded import loads_json, seed_number
 from .paths import atomic_write_text, config_dir
 
 SIGNATURE = "signature.json"
-FORMAT = "coughscope.signature/1"
+FORMAT = "coughscope.signature/2"
+OLD_FORMATS = ("coughscope.signature/1",)  # contents only: trusted again before loading
 KEY_FILE = "run-key"
 # what the loaders of engine.models read from a model directory; a new artefact that a loader
 # reads must be added here, or it is neither signed nor checked
@@ -196,10 +203,58 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _mac(key: bytes, files: dict[str, str]) -> str:
-    body = json.dumps({"format": FORMAT, "files": files}, sort_keys=True, separators=(",", ":"),
-                      allow_nan=False)
+def _mac(key: bytes, files: dict[str, str], ctx: dict[str, Any]) -> str:
+    body = json.dumps({"format": FORMAT, "files": files, "context": ctx}, sort_keys=True,
+                      separators=(",", ":"), allow_nan=False)
     return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def context(model_dir: Path) -> dict[str, Any]:
+    """What a model folder at ``RUN/<model>/<seed>/`` is used as, and signed with: the run id
+    (the run folder's name), the model, the seed, and ``RUN/config.toml``'s ``[preprocess]``
+    table (``None`` when the run has no config.toml). A config.toml that cannot be read is an
+    :class:`UntrustedModel`: what the model would be fed is unknown."""
+    model_dir = Path(os.path.abspath(model_dir))
+    run = model_dir.parent.parent
+    return {"run_id": run.name, "model": model_dir.parent.name, "seed": model_dir.name,
+            "preprocess": _preprocess_values(run / "config.toml", model_dir)}
+
+
+def _preprocess_values(path: Path, model_dir: Path) -> dict[str, Any] | None:
+    from .bounded import MAX_RUN_FILE_BYTES, loads_toml
+
+    if not os.path.lexists(path):
+        return None
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise ValueError("not a plain file")
+        if path.stat().st_size > MAX_RUN_FILE_BYTES:
+            raise ValueError("far too large")
+        table = loads_toml(path.read_text(encoding="utf-8")).get("preprocess", {})
+        if not isinstance(table, dict):
+            raise ValueError("[preprocess] is not a table")
+        return json.loads(json.dumps(table, sort_keys=True, default=str, allow_nan=False))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UntrustedModel(f"{path} cannot be read ({exc}), so the models of the run cannot "
+                             "be checked against it", _hint(model_dir)) from None
+
+
+def _context_change(signed: Any, now: dict[str, Any]) -> str | None:
+    """How the signed context differs from the folder's context now, in words (None: same)."""
+    if not isinstance(signed, dict):
+        return "its context is not recorded"
+    for field, what in (("run_id", "run"), ("model", "model"), ("seed", "seed")):
+        if signed.get(field) != now[field]:
+            return (f"was signed for {what} {signed.get(field)!r}, but the folder is now "
+                    f"{what} {now[field]!r}: it was copied or moved from elsewhere")
+    old, new = signed.get("preprocess") or {}, now["preprocess"] or {}
+    if signed.get("preprocess") != now["preprocess"]:
+        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed = ", ".join(f"{k} = {old.get(k)!r} when signed, {new.get(k)!r} now"
+                            for k in keys[:4]) or "the [preprocess] table"
+        return (f"was signed with other preprocessing in the run's config.toml ({changed}): "
+                "the model would be fed inputs it was not trained on")
+    return None
 
 
 # ----------------------------------------------------------------------------- sign and verify
@@ -216,7 +271,9 @@ def sign_model_dir(model_dir: Path, root: Path | None = None) -> Path:
     key = load_key(create=True)
     assert key is not None  # made above when absent
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
-    body = {"format": FORMAT, "key_id": key_id(key), "files": files, "hmac": _mac(key, files)}
+    ctx = context(model_dir)
+    body = {"format": FORMAT, "key_id": key_id(key), "context": ctx, "files": files,
+            "hmac": _mac(key, files, ctx)}
     path = model_dir / SIGNATURE
     atomic_write_text(path, json.dumps(body, indent=2, allow_nan=False) + "\n", root=root)
     return path
@@ -240,12 +297,21 @@ def verify_model_dir(model_dir: Path) -> dict[str, str]:
     signature = _read_signature(sig_path, hint)
     key = load_key(create=False)
     files: dict[str, str] = signature["files"]
-    if key is None or not hmac.compare_digest(_mac(key, files), signature["hmac"]):
-        if key is None or signature.get("key_id") != key_id(key):
-            why = "was made with another key: the run comes from another user or machine"
-        else:
-            why = "does not match the files it lists: it was changed after coughscope wrote it"
-        raise UntrustedModel(f"{sig_path} {why}", hint)
+    if signature["format"] in OLD_FORMATS:
+        raise UntrustedModel(
+            f"{sig_path} was made by an older coughscope that signed the files only, not the "
+            "run, model, seed and preprocessing they belong to; trust the run again to sign "
+            "them together", hint)
+    now = context(model_dir)
+    if key is None or signature.get("key_id") != key_id(key):
+        raise UntrustedModel(f"{sig_path} was made with another key: the run comes from "
+                             "another user or machine", hint)
+    change = _context_change(signature.get("context"), now)
+    if change is not None:
+        raise UntrustedModel(f"{model_dir} {change} ({sig_path})", hint)
+    if not hmac.compare_digest(_mac(key, files, now), signature["hmac"]):
+        raise UntrustedModel(f"{sig_path} does not match the files it lists: it was changed "
+                             "after coughscope wrote it", hint)
     present = artefacts(model_dir)  # refuses links and special files before any is opened
     missing, changed = [], []
     for rel, expected in files.items():
@@ -279,7 +345,7 @@ def _read_signature(path: Path, hint: str) -> dict[str, Any]:
                              "check the file's permissions") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise UntrustedModel(f"{path} is not a coughscope signature ({exc})", hint) from None
-    ok = (isinstance(signature, dict) and signature.get("format") == FORMAT
+    ok = (isinstance(signature, dict) and signature.get("format") in (FORMAT, *OLD_FORMATS)
           and isinstance(signature.get("hmac"), str)
           and isinstance(signature.get("files"), dict)
           and all(isinstance(k, str) and isinstance(v, str)
@@ -321,7 +387,7 @@ def run_model_dirs(run: Path) -> list[Path]:
     """``RUN/<model>/<seed>/`` folders that hold any model file (see :func:`artefacts`)."""
     out = []
     for seed_dir in sorted(Path(run).glob("*/*/")):
-        if seed_dir.name.isdigit() and seed_dir.is_dir() and any(
+        if seed_number(seed_dir.name) is not None and seed_dir.is_dir() and any(
                 os.path.lexists(seed_dir / name) for name in ARTEFACT_FILES + ARTEFACT_DIRS):
             out.append(seed_dir)
     return out

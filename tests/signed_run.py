@@ -33,8 +33,14 @@ class SignedRun:
     cache_dir: Path
 
     def copy(self, dest: Path) -> Path:
-        """A copy of the run at ``dest`` (a folder of its own, safe to change)."""
+        """A copy of the run at ``dest`` (a folder of its own, safe to change), trusted as
+        `coughscope runs trust` would: a signature binds the run id, which is the folder's
+        name, so a copy under another name is another run until it is trusted."""
+        from engine import trust
+
         shutil.copytree(self.run, dest, symlinks=True)
+        for model_dir in trust.run_model_dirs(dest):
+            trust.sign_model_dir(model_dir, root=dest)
         return dest
 
 

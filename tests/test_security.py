@@ -202,7 +202,10 @@ def test_trusting_a_planted_run_is_what_lets_its_code_run(made: SignedRun,
         load(get_spec("gbm"), run / "gbm" / "0")
     assert not marker.exists()
     trust.sign_model_dir(run / "gbm" / "0")
-    load(get_spec("gbm"), run / "gbm" / "0")
+    from engine.errors import RunError
+
+    with pytest.raises(RunError, match="holds a TextIOWrapper, not a fitted two-class"):
+        load(get_spec("gbm"), run / "gbm" / "0")  # what it unpickles is then no model
     assert marker.exists()
 
 
@@ -294,7 +297,8 @@ def test_a_copied_signature_does_not_vouch_for_another_models_files(
     (gbm / "gbm.pkl").write_bytes(planted_pickle(marker))
     (gbm / "model.json").write_bytes((run / "logreg" / "0" / "model.json").read_bytes())
     (gbm / trust.SIGNATURE).write_bytes((run / "logreg" / "0" / trust.SIGNATURE).read_bytes())
-    with pytest.raises(trust.UntrustedModel, match="gbm.pkl is not covered by the signature"):
+    with pytest.raises(trust.UntrustedModel, match="was signed for model 'logreg', but the "
+                                                   "folder is now model 'gbm'"):
         trust.verify_model_dir(gbm)
     assert not marker.exists()
 
@@ -368,3 +372,95 @@ def test_a_key_folder_that_cannot_be_made_is_a_clear_error(
     with pytest.raises(ConfigError, match="cannot create the key file") as err:
         trust.sign_model_dir(tmp_path)
     assert str(blocker) in str(err.value)
+
+
+# ----------------------------------------------------------------------------- context (issue 21)
+
+
+def _trust(capsys: pytest.CaptureFixture[str], run: Path) -> None:
+    code, _, err = cli(capsys, "runs", "trust", str(run), "--yes")
+    assert code == 0, err
+
+
+def test_a_model_folder_copied_from_another_run_is_refused_until_trusted(
+        made: SignedRun, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    other, run = made.copy(tmp_path / "other"), made.copy(tmp_path / "run")
+    shutil.rmtree(run / "gbm" / "0")
+    shutil.copytree(other / "gbm" / "0", run / "gbm" / "0")  # same bytes, another run's model
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "gbm")
+    assert code == 2
+    assert (f"{run / 'gbm' / '0'} was signed for run 'other', but the folder is now run 'run': "
+            "it was copied or moved from elsewhere") in err
+    assert f"coughscope runs trust {run}" in err
+    _trust(capsys, run)
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "gbm")
+    assert code == 0, err
+
+
+def test_a_model_folder_copied_to_another_seed_is_refused(made: SignedRun,
+                                                         tmp_path: Path) -> None:
+    import shutil
+
+    run = made.copy(tmp_path / "run")
+    shutil.copytree(run / "logreg" / "0", run / "logreg" / "1")
+    with pytest.raises(trust.UntrustedModel, match="was signed for seed '0', but the folder is "
+                                                   "now seed '1'"):
+        trust.verify_model_dir(run / "logreg" / "1")
+    trust.verify_model_dir(run / "logreg" / "0")  # the original still verifies
+
+
+def test_an_edited_sample_rate_is_refused_until_trusted(
+        made: SignedRun, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = made.copy(tmp_path / "run")
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("sample_rate = 22050", "sample_rate = 16000"))
+    for model in ("logreg", "ann"):
+        code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", model)
+        assert code == 2
+        assert "was signed with other preprocessing in the run's config.toml (sample_rate = " \
+               "22050 when signed, 16000 now)" in err
+    _trust(capsys, run)
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "logreg")
+    assert code == 0, err
+
+
+def test_a_signature_of_the_old_scheme_must_be_trusted_again(
+        made: SignedRun, wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+    import hmac as hmac_
+
+    run = made.copy(tmp_path / "run")
+    sig_path = run / "logreg" / "0" / trust.SIGNATURE
+    old = json.loads(sig_path.read_text())
+    files = old["files"]
+    body = json.dumps({"format": "coughscope.signature/1", "files": files}, sort_keys=True,
+                      separators=(",", ":"))  # what the contents-only scheme signed
+    key = trust.load_key()
+    sig_path.write_text(json.dumps({
+        "format": "coughscope.signature/1", "key_id": trust.key_id(key), "files": files,
+        "hmac": hmac_.new(key, body.encode(), hashlib.sha256).hexdigest()}))
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "logreg")
+    assert code == 2
+    assert "was made by an older coughscope that signed the files only" in err
+    assert f"coughscope runs trust {run}" in err
+    _trust(capsys, run)
+    assert json.loads(sig_path.read_text())["context"]["run_id"] == "run"
+    code, _, err = cli(capsys, "predict", str(wav), "--run", str(run), "--models", "logreg")
+    assert code == 0, err
+
+
+def test_a_seed_folder_in_other_digits_is_not_a_seed(made: SignedRun, tmp_path: Path) -> None:
+    import shutil
+
+    from engine import runs
+
+    run = made.copy(tmp_path / "run")
+    for name in ("\u0661", "\u00b2", "\uff11"):  # Arabic-Indic one, superscript two, fullwidth one
+        shutil.copytree(run / "logreg" / "0", run / "logreg" / name)
+    assert [d.name for d in trust.run_model_dirs(run) if d.parent.name == "logreg"] == ["0"]
+    assert runs.model_seeds(runs.RunDir(run), "logreg") == [0]
+    assert ("logreg", 0) in runs.finished_parts(runs.RunDir(run))
+    assert not [p for p in runs.finished_parts(runs.RunDir(run)) if p[0] == "logreg"
+                and p[1] != 0]

@@ -45,5 +45,10 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of ``run`` at ``dest``, trusted (a signature binds the run folder's name)."""
+    from engine import trust
+
     shutil.copytree(run, dest, symlinks=True)
+    for model_dir in trust.run_model_dirs(dest):
+        trust.sign_model_dir(model_dir, root=dest)
     return dest

@@ -159,6 +159,9 @@ class CoughscopeApp(App[None]):
         self.settings = load_settings()
         # --data wins; else the data set chosen last time; else the synthetic demo
         self.data_spec = data or self.settings.data or "demo"
+        # a data set remembered from last time is read again on start (in a worker), so the
+        # Models screen's hold-out and balance completion have its columns (issue 20, bug 8)
+        self.reread_data = data is None and bool(self.settings.data)
         self.attach_on_start = True
         self.open_run_spec = open_run
         self.detect_device = detect_device
@@ -239,6 +242,8 @@ class CoughscopeApp(App[None]):
             return
         if self.detect_device:
             self.detect_device_worker()
+        if self.reread_data:
+            self.with_view("data", lambda view: view.summarise())
         if self.open_run_spec:
             self.open_run_by_spec(self.open_run_spec)
         elif self.attach_on_start:
@@ -326,6 +331,12 @@ class CoughscopeApp(App[None]):
                 keys = " / ".join(key_label(k) for k in binding.key.split(","))
                 rows.append((where, keys, what.get(binding.action, binding.description)))
         rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("Runs", "filter", "model:cnn auc>.8 data:covid19 status:running tag:x "
                                     "note:word, free text; AND (default), OR, NOT or -term, "
                                     "( ); numbers < <= > >= ="),
@@ -333,12 +344,6 @@ class CoughscopeApp(App[None]):
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
                  ("Confusion", "0", "back to the threshold validation chose"),
                  ("Models", "Space", "tick or untick the highlighted model"),
-                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
-                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
-                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
-                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
-                 ("Compare", "e / f", "export everything / the runs' figures"),
-                 ("Compare", "Esc", "back to Runs"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 

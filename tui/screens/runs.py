@@ -277,7 +277,8 @@ class RunsView(Vertical):
         # the rest (the detail pane has both in full)
         widths = [max([len(title) + 1, *(len(cell) for cell in cells)]) + 2
                   for title, cells in (
-                      ("run", [r.run.id for r in rows]), ("status", [r.state for r in rows]),
+                      ("run", [("● " if r.run.id in self.marked else "") + r.run.id
+                               for r in rows]), ("status", [r.state for r in rows]),
                       ("best AUC", [r.best for r in rows]))]
         width = (table.size.width or self.app.size.width - 2) - sum(widths) - 6  # pads, bar
         data_width = max([5, *(len(r.data_name) for r in rows)])
