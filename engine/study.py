@@ -414,9 +414,12 @@ def native_rates(spec: str, config: Any, by: str | None = None) -> Any:
     """Native sample rates of the usable clips of ``spec`` (``{"8000": n, ...}``); with
     ``by``, per value of that column. Preprocessing is cached: after the runs, no audio work."""
     from .preprocess import preprocess
+    from .refit import resolve_preset_choices
     from .sources import load_source
 
-    dataset = preprocess(load_source(spec, sound=config.sound), config.preprocess)
+    # the preprocessing the runs use (the preset's padding): one cache entry serves both
+    preprocessing = resolve_preset_choices(config).preprocess
+    dataset = preprocess(load_source(spec, sound=config.sound), preprocessing)
     def tally(rows: list[int]) -> dict[str, int]:
         out: dict[str, int] = {}
         for i in rows:
