@@ -303,8 +303,13 @@ class TrainingView(Vertical):
         """(columns, rows) the notes may take: half the chart's column."""
         found = self.query("#training-chart-box")
         size = found.first().size if found else None
-        return (max(20, (size.width if size else 0) or 60),
-                max(3, ((size.height if size else 0) or 16) // 2))
+        if not size or not size.width or not size.height:
+            return 10_000, 10_000  # not laid out yet: whole (on_resize draws it again)
+        return max(20, size.width), max(3, size.height // 2)
+
+    def on_resize(self) -> None:
+        """The notes' room changed: say the warnings whole, or shortened, again."""
+        self.call_after_refresh(self.redraw)
 
     @staticmethod
     def _notes_text(state: Any, room: tuple[int, int] = (200, 50)) -> Text:
