@@ -92,7 +92,11 @@ def _create_key(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # left by a killed process with our pid (or planted):
+        # removing a name never touches what a link points to
+        # exclusive and never through a link: a name planted here cannot redirect the key
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
         try:
             os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
             os.fsync(fd)
