@@ -123,6 +123,8 @@ def _write_wav(root: Path, path: Path, audio: Any, sr: int) -> None:
     from ..paths import create_new
 
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    if os.path.isfile(path) and not os.path.islink(path):  # generated before: made again
+        os.unlink(path)
     with create_new(root, path) as raw, wave.open(raw, "wb") as fh:
         fh.setnchannels(1)
         fh.setsampwidth(2)
