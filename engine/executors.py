@@ -261,8 +261,10 @@ def install_model_dir(run: Any, model: str, seed: int, files: dict[str, bytes]) 
     ensure_dir(run.path, staging)
     for rel, data in files.items():
         atomic_write_bytes(staging / rel, data, root=staging)
-    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours
-        trust.sign_model_dir(sig.parent, root=staging)
+    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours, and
+        # the signature binds the place the folder is used at (engine.trust.context)
+        trust.sign_model_dir(sig.parent, root=staging,
+                             at=target / sig.parent.relative_to(staging))
     if os.path.lexists(target):
         os.rename(inside(run.path, target), old)
     os.rename(staging, target)
