@@ -109,11 +109,11 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
     GPUs and the study more than one task; otherwise (one device; a CPU; under torchrun/SLURM,
     where DDP is the grain) in process. On one GPU or many cores ``--executor ray`` is an
     explicit choice: on the 2-core machine this was measured on, a local Ray was slower
-    (README, "Running on a cluster")."""
+    (README, "Running on a GPU server" and Benchmarks)."""
     from .launch import launch_info
 
     launched = launch_info().world_size > 1
-    if options.kind == "ray":
+    if options.kind == "ray" or options.address:
         if launched:
             raise ConfigError("--executor ray cannot run under torchrun/srun (DDP)",
                               "launch one process (python -m engine ... --executor ray); "
@@ -122,8 +122,8 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
             raise UnavailableError("--executor ray needs Ray, which is not installed",
                                    "pip install 'coughscope[ray]'")
         return "ray"
-    if options.kind == "sequential" or launched or n_tasks < 2 or options.address:
-        return "ray" if options.address else "sequential"
+    if options.kind == "sequential" or launched or n_tasks < 2:
+        return "sequential"
     if device == "cuda" and ray_installed():
         import torch
 
