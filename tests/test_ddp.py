@@ -117,7 +117,8 @@ def _worker(mode: str, out: Path) -> None:
             trainer.fit(spec, data, ctx)
         except trainer.Interrupted as exc:
             result["stopped_after"] = exc.epoch
-        # every rank resumes from rank 0's files (the runner gives ranks > 0 a copy)
+        # every rank resumes from the shared workdir (the runner sends ranks > 0 rank 0's
+        # last.pt instead: engine.ddp)
         last = torch.load(ctx.workdir / "last.pt", weights_only=True) if rank == 0 else None
         ctx.should_stop, ctx.resume = (lambda: False), True
         resumed = trainer.fit(spec, data, ctx)
