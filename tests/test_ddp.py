@@ -402,6 +402,27 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
 
 
+def test_ranks_that_prepared_other_data_are_named() -> None:
+    from engine.ddp import _check_same_data
+    from engine.errors import RunError
+
+    _check_same_data("a", ["a", "a"])
+    with pytest.raises(RunError) as err:
+        _check_same_data("a", ["a", "a", "b", "c"])
+    assert "rank(s) 2, 3 prepared other data than rank 0" in err.value.message
+    assert "same data set" in err.value.hint
+
+
+def test_one_process_leads_nobody_and_sends_nothing(tmp_path: Path) -> None:
+    from engine.ddp import lead, leading, send_fit
+    from engine.launch import launch_info
+    from engine.models import get_spec
+
+    with lead(launch_info({})) as leader:
+        assert leader is None and leading() is None
+        send_fit(get_spec("ann"), _data(), _context(tmp_path, "ann", []))  # rows unknown: fine
+
+
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     """One two-rank launch for the three checks below (each launch costs ~10 s here)."""
