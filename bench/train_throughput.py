@@ -8,7 +8,12 @@ merit (goal on a GPU: >= 0.9). ``--compile`` also times the trainer with ``torch
 unmeasured warm-up). ``--tabular`` times a pytorch-tabular ``cne`` fit on the CPU and, when
 there is one, on the GPU (seconds per epoch): whether these tiny MLPs belong on the GPU.
 
+``--augment`` trains both loops on augmented batches (the default recipe's
+:mod:`engine.augment`: the plain loop calls the same augmenter), so the ratio is the loop's
+overhead at the default recipe (cnn: batch 16, augmentation on).
+
     python bench/train_throughput.py --device auto --steps 50 --compile --tabular
+    python bench/train_throughput.py --device cuda --models cnn --batch-size 16 --augment
     python bench/train_throughput.py --device cpu --models ann,cnn --steps 10 --frames 64
 """
 
@@ -36,6 +41,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default); 1 is steadier on a busy machine")
     p.add_argument("--compile", action="store_true", help="also time the trainer compiled")
+    p.add_argument("--augment", action="store_true",
+                   help="augment the spectrogram models' batches in both loops (default recipe)")
     p.add_argument("--tabular", action="store_true",
                    help="also time pytorch-tabular's cne per epoch on the CPU and the GPU")
     return p.parse_args()
@@ -96,6 +103,11 @@ def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
     autocast = loop.device.type == "cuda" and dtype is not None
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16 and autocast)
     sync = synced(loop.device)
+    augmenter = loop.augmenter  # the same augmentation as the trainer's, or None
+    from engine.augment import mixup_loss
+
+    def loss_fn(logits: Any, target: Any) -> Any:
+        return F.cross_entropy(logits.float(), target.long(), weight=weight)
 
     def run(steps: int) -> float:
         net.train()
@@ -105,11 +117,14 @@ def plain_loop(loop: Any, name: str) -> Callable[[int], float]:
         for i in range(steps):
             idx = perm[(i * bs) % len(X):][:bs]
             xb = X[idx].to(loop.device, non_blocking=True).float()
+            mix = None
+            if augmenter is not None:
+                xb, mix = augmenter(xb, 1, i)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(loop.device.type, dtype=dtype or torch.bfloat16, enabled=autocast):
                 logits = net(xb)
-            loss = F.cross_entropy(logits.float(), y[idx].long(), weight=weight)
+            loss = mixup_loss(loss_fn, logits, y[idx], mix)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -127,11 +142,17 @@ def bench_model(name: str, args: argparse.Namespace, device: str, precision: str
 
     n = args.n or args.steps * args.batch_size
     data = make_data(name, n, args.frames)
+    augment = None
+    if args.augment:
+        from engine.augment import Augmentation
+        from engine.config import AugmentConfig
+
+        augment = Augmentation(AugmentConfig(), 22050)
     with TemporaryDirectory() as tmp:
         def make_loop(compile: bool) -> Any:
             ctx = FitContext(recipe=TrainRecipe(batch_size=args.batch_size, compile=compile),
                              seed=0, workdir=Path(tmp), device=device, precision=precision,
-                             pretrained=False)
+                             pretrained=False, augment=augment)
             return trainer.EpochLoop(get_spec(name), data, ctx, trainer.make_fabric(ctx))
 
         loop = make_loop(False)
@@ -198,7 +219,8 @@ def main() -> None:
     precision = precision_for(device)
     print(f"device: {describe_device(device)}, precision {precision}, batch {args.batch_size}, "
           f"{args.steps} steps x {args.repeats} repeats, log-mel 128 x {args.frames}, "
-          f"{torch.get_num_threads()} CPU threads")
+          f"{torch.get_num_threads()} CPU threads"
+          + (", augmentation on (both loops)" if args.augment else ""))
     compiled = f" {'compiled img/s':>15} {'compiled/trainer':>17}" if args.compile else ""
     print(f"{'model':<10} {'trainer img/s':>14} {'plain img/s':>12} {'ratio':>6}{compiled}")
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:

@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "predict": "predict",
     "record": "record",
     "runs": "runs",
+    "study": "study",
 }
 # two-word subcommands (checked first): (command, subcommand) -> module under engine.commands
 NESTED_SUBCOMMANDS = {
@@ -56,7 +57,7 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope                          open the terminal app (demo data until you pick other)
   coughscope --headless [options]     run an experiment in the foreground (scripts, tmux)
   coughscope data summary SPEC        what a data set holds, and what is excluded and why
-  coughscope data get NAME            download a public data set (coswara, covid19-cough)
+  coughscope data get NAME            download a public data set (coswara, covid19-cough, coughvid)
   coughscope evaluate RUN --data SPEC score a finished run on another data set
   coughscope predict FILE...          classify recordings with a finished run's models
   coughscope record                   record a cough from this machine's microphone
@@ -64,6 +65,8 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
   coughscope runs compare RUN...      AUCs side by side, differences, what differs
   coughscope runs export RUN... --out DIR   tables and figures as CSV, JSON, SVG, PNG, .tex
+  coughscope study cross --data A --data B
+                                      train on each data set, test on every other (AUC matrix)
   coughscope demo                     drive the app through a recorded demo
 
 SPEC is `demo` (built-in synthetic data), a Coswara root, a manifest CSV, or a folder with

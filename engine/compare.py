@@ -103,11 +103,12 @@ class RunInfo:
     state: str
     summary: Summary | None
     problem: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. a damaged evaluation, skipped
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "id": self.run.id, "path": str(self.run.path),
                 "data": self.data, "models": self.models, "state": self.state,
-                "problem": self.problem}
+                "problem": self.problem, "notes": self.notes}
 
 
 @dataclass
@@ -290,8 +291,10 @@ def run_info(run: RunDir, label: str) -> RunInfo:
     models = list(summary.models) if summary else list(config.get("models") or [])
     if summary is None and problem is None:
         problem = f"no summary.json yet ({state}): results appear when every model finished"
+    notes = [f"evaluations/{ev['file']} skipped: {ev['problem']}" for ev in evaluations(run)
+             if ev.get("problem")]
     return RunInfo(run=run, label=label, data=short_spec(str(config.get("data", "?"))),
-                   models=models, state=state, summary=summary, problem=problem)
+                   models=models, state=state, summary=summary, problem=problem, notes=notes)
 
 
 def compare_runs(runs: list[RunDir], baseline: RunDir | None = None) -> Comparison:
@@ -330,10 +333,10 @@ def compare_runs(runs: list[RunDir], baseline: RunDir | None = None) -> Comparis
             row.delta[kind] = (None if ref is None or mine is None or theirs is None
                                or mine.mean is None or theirs.mean is None
                                else mine.mean - theirs.mean)
+    matrices = {m: loso_matrix(runs, m) for m in _models(infos)}
     return Comparison(runs=infos, baseline=base_id, rows=rows,
                       differences=differing_fields(runs),
-                      loso={m: loso_matrix(runs, m) for m in _models(infos)
-                            if loso_matrix(runs, m)["rows"]})
+                      loso={m: matrix for m, matrix in matrices.items() if matrix["rows"]})
 
 
 def _models(infos: list[RunInfo]) -> list[str]:
@@ -454,6 +457,13 @@ def clip_values(run: RunDir, column: str) -> dict[str, str]:
     spec = str(config.get("data") or "")
     if not spec:
         raise RunError(f"{run.config_path} names no data set", "the run is damaged")
+    try:  # read once per data set, column and version of its file (Compare asks per row)
+        stamp = Path(spec).expanduser().stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (spec, str(config.get("sound") or ""), column, stamp)
+    if stamp is not None and key in _CLIP_VALUES:
+        return _CLIP_VALUES[key]
     try:
         clips = load_source(spec, sound=str(config.get("sound") or "cough-heavy"))
     except CoughscopeError as err:
@@ -465,7 +475,14 @@ def clip_values(run: RunDir, column: str) -> dict[str, str]:
     if not values:
         raise RunError(f"the data set of run {run.id} ({spec}) has no column {column!r}",
                        f"its columns: {', '.join(clips.meta_columns) or 'none'}")
+    if stamp is not None:
+        if len(_CLIP_VALUES) >= 8:
+            _CLIP_VALUES.clear()
+        _CLIP_VALUES[key] = values
     return values
+
+
+_CLIP_VALUES: dict[tuple[str, str, str, int | None], dict[str, str]] = {}
 
 
 def roc_by_value(run: RunDir, model: str, column: str = "source") -> dict[str, Any]:

@@ -58,7 +58,13 @@ class ExecutorOptions:
     kind: str = "auto"  # auto | sequential | ray
     address: str | None = None  # a Ray cluster (HOST:PORT or "auto"); None: a local Ray
     tasks_per_gpu: int = DEFAULT_TASKS_PER_GPU
-    cpus_per_task: float = DEFAULT_CPUS_PER_TASK
+    # CPU cores each task holds; None: 1, and on a CPU each task computes with the driver's
+    # torch thread count (the in-process run's results, bit for bit); given: that many threads
+    cpus_per_task: float | None = None
+
+    @property
+    def cpus(self) -> float:
+        return DEFAULT_CPUS_PER_TASK if self.cpus_per_task is None else self.cpus_per_task
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
@@ -103,11 +109,11 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
     GPUs and the study more than one task; otherwise (one device; a CPU; under torchrun/SLURM,
     where DDP is the grain) in process. On one GPU or many cores ``--executor ray`` is an
     explicit choice: on the 2-core machine this was measured on, a local Ray was slower
-    (README, "Running on a cluster")."""
+    (README, "Running on a GPU server" and Benchmarks)."""
     from .launch import launch_info
 
     launched = launch_info().world_size > 1
-    if options.kind == "ray":
+    if options.kind == "ray" or options.address:
         if launched:
             raise ConfigError("--executor ray cannot run under torchrun/srun (DDP)",
                               "launch one process (python -m engine ... --executor ray); "
@@ -116,8 +122,8 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
             raise UnavailableError("--executor ray needs Ray, which is not installed",
                                    "pip install 'coughscope[ray]'")
         return "ray"
-    if options.kind == "sequential" or launched or n_tasks < 2 or options.address:
-        return "ray" if options.address else "sequential"
+    if options.kind == "sequential" or launched or n_tasks < 2:
+        return "sequential"
     if device == "cuda" and ray_installed():
         import torch
 
@@ -197,10 +203,15 @@ def _test_hooks(key: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run_task_in_worker(task: Task, prepared: Any, config: Any, run_id: str, queue: Any
-                       ) -> dict[str, Any]:
+def run_task_in_worker(task: Task, prepared: Any, config: Any, run_id: str, queue: Any,
+                       threads: int) -> dict[str, Any]:
     """One task on a Ray worker: train it in a scratch folder, stream its events, and
-    return its result, its held-back ``model_end`` and its model folder as bytes."""
+    return its result, its held-back ``model_end`` and its model folder as bytes.
+
+    On a CPU the task uses ``threads`` torch threads (by default the driver's): a
+    convolution's sums are split by thread, so another count changes the last bits of a
+    CNN's outputs (by ~1e-4 in a probability), and the results would no longer be those of
+    the in-process run with its thread count."""
     from .devices import precision_for
     from .models import get_spec
     from .runner import StopFlag, train_one
@@ -212,6 +223,10 @@ def run_task_in_worker(task: Task, prepared: Any, config: Any, run_id: str, queu
                         "resources": task.resources.describe()}))
     _test_hooks(task.key)
     device = "cuda" if device_name.startswith("cuda") else "cpu"
+    if device == "cpu":
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
     scratch = Path(tempfile.mkdtemp(prefix="coughscope-task-"))
     try:
         run = RunDir(scratch / run_id)
@@ -327,7 +342,12 @@ class RayExecutor:
         import ray
         from ray.util.queue import Empty, Queue
 
+        import torch
+
         announce = study.announce
+        # the in-process run's thread count (see run_task_in_worker), unless the user chose
+        threads = (torch.get_num_threads() if self.options.cpus_per_task is None
+                   else max(1, int(self.options.cpus_per_task)))
         queue = Queue(actor_options={"num_cpus": 0})
         data = ray.put(study.prepared)
         remote = ray.remote(run_task_in_worker)
@@ -337,7 +357,7 @@ class RayExecutor:
 
         def submit(task: Task, attempt: int) -> None:
             ref = remote.options(**task_options(task, env)).remote(
-                task, data, study.config, study.run.id, queue)
+                task, data, study.config, study.run.id, queue, threads)
             pending[ref] = (task, attempt)
 
         def drain() -> None:

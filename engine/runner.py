@@ -211,7 +211,8 @@ def preflight(config: ExperimentConfig) -> list[str]:
         ok, reason = weights_available(Path(config.weights) if config.weights else None)
         if not ok:
             wanting = ", ".join(s.name for s in specs if s.needs_weights)
-            raise UnavailableError(f"{wanting} need(s) ImageNet ResNet-50 weights: {reason}",
+            verb = "need" if "," in wanting else "needs"
+            raise UnavailableError(f"{wanting} {verb} ImageNet ResNet-50 weights: {reason}",
                                    "pass --weights PATH (see README, 'Transfer learning "
                                    "offline'), or --no-pretrained")
         if config.weights:
@@ -1005,7 +1006,7 @@ def run_study(config: ExperimentConfig, prepared: PreparedData, run: RunDir,
             raise UnavailableError("--device cuda was requested but the Ray cluster has no GPU",
                                    "start the Ray nodes on GPU machines, or use --device auto")
     tasks = plan_study(config, model_names, seeds, use_gpu=use_gpu,
-                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus_per_task)
+                       tasks_per_gpu=options.tasks_per_gpu, cpus_per_task=options.cpus)
     finished = {t.key: read_json(run.model_dir(t.model, t.seed) / "metrics.json")
                 for t in tasks if (run.model_dir(t.model, t.seed) / "metrics.json").exists()}
     todo = [t for t in tasks if t.key not in finished]

@@ -82,7 +82,8 @@ def split_csv(dataset: Any, splits: list[Any]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["clip", "group", "label", *split_columns(len(splits))])
     for i, clip in enumerate(dataset.clips):
-        w.writerow([clip_key(clip.path, root), clip.group, clip.label, *(str(c[i]) for c in columns)])
+        w.writerow([clip_key(clip.path, root), clip.group, clip.label,
+                    *(str(c[i]) for c in columns)])
     return buf.getvalue()
 
 
@@ -176,8 +177,9 @@ def _refuse_missing(split_file: SplitFile, have: set[str], excluded: dict[str, s
     missing = [k for k in split_file.parts if k not in have]
     if not missing:
         return
-    shown = "; ".join(f"{k} ({'excluded here: ' + excluded[k] if k in excluded else 'not in the data set'})"
-                      for k in missing[:SHOWN])
+    shown = "; ".join(
+        f"{k} ({'excluded here: ' + excluded[k] if k in excluded else 'not in the data set'})"
+        for k in missing[:SHOWN])
     more = f"; ... and {len(missing) - SHOWN} more" if len(missing) > SHOWN else ""
     raise DataError(
         f"split file {split_file.path} names {len(missing)} clip(s) that {root} lacks or "
@@ -207,8 +209,9 @@ def apply_split_file(dataset: Any, split_file: SplitFile, config: Any) -> tuple[
             f"{'folds = ' + str(config.folds) if config.folds >= 2 else 'one split'}",
             f"run with --folds {n_splits}" if n_splits > 1 else "drop --folds")
     keep = [i for i, k in enumerate(keys) if k in split_file.parts]
-    dropped = [Exclusion(str(dataset.clips[i].path), f"not in the split file {split_file.path.name}",
-                         stage="split") for i in range(len(keys)) if keys[i] not in split_file.parts]
+    dropped = [Exclusion(str(dataset.clips[i].path),
+                         f"not in the split file {split_file.path.name}", stage="split")
+               for i in range(len(keys)) if keys[i] not in split_file.parts]
     wrong = [keys[i] for i in keep if split_file.labels.get(keys[i], dataset.clips[i].label)
              != dataset.clips[i].label]
     if wrong:

@@ -80,6 +80,8 @@ def published_checksum(base: str, record: str, name: str) -> str:
         raw = response.read(MAX_RECORD_BYTES + 1)
     try:
         files = json.loads(raw.decode("utf-8"))["files"]
+        if isinstance(files, dict):  # the InvenioRDM form: {"entries": {name: {...}}}
+            files = list((files.get("entries") or {}).values())
         entry = next(f for f in files if f.get("key") == name or f.get("filename") == name)
         checksum = str(entry["checksum"])
     except (ValueError, KeyError, TypeError, StopIteration, AttributeError):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,8 @@ def _worker(mode: str, out: Path) -> None:
             trainer.fit(spec, data, ctx)
         except trainer.Interrupted as exc:
             result["stopped_after"] = exc.epoch
-        # every rank resumes from rank 0's files (the runner gives ranks > 0 a copy)
+        # every rank resumes from the shared workdir (the runner sends ranks > 0 rank 0's
+        # last.pt instead: engine.ddp)
         last = torch.load(ctx.workdir / "last.pt", weights_only=True) if rank == 0 else None
         ctx.should_stop, ctx.resume = (lambda: False), True
         resumed = trainer.fit(spec, data, ctx)
@@ -399,37 +402,30 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(180)
-def test_headless_run_under_torchrun_checks_on_rank_zero_and_cleans_up(tmp_path: Path) -> None:
-    """Every rank runs the command line; rank 0 alone checks the run directory and prints, and
-    rank 1's private copy (a temporary directory) is gone when it exits."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(temp),
-               COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
-               COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("LOCAL_RANK", None)
-    runs = tmp_path / "runs"
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-                "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
-                "--json"]
-    args = ["--data", "demo:40", "--models", "ann", "--seeds", "1", "--epochs", "1",
-            "--run-id", "r1"]
-    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
-                          timeout=170, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)  # one JSON object: rank 1 prints nothing on stdout
-    assert result["state"] == "finished" and "ann" in result["models"]
-    assert done.stderr.count("run directory: ") == 1
-    assert json.loads((runs / "r1" / "status.json").read_text())["state"] == "finished"
-    assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
+def test_ranks_that_prepared_other_data_are_named() -> None:
+    from engine.ddp import _check_same_data
+    from engine.errors import RunError
 
+    _check_same_data("a", ["a", "a"])
+    with pytest.raises(RunError) as err:
+        _check_same_data("a", ["a", "a", "b", "c"])
+    assert "rank(s) 2, 3 prepared other data than rank 0" in err.value.message
+    assert "same data set" in err.value.hint
+
+
+def test_one_process_leads_nobody_and_sends_nothing(tmp_path: Path) -> None:
+    from engine.ddp import lead, leading, send_fit
+    from engine.launch import launch_info
+    from engine.models import get_spec
+
+    with lead(launch_info({})) as leader:
+        assert leader is None and leading() is None
+        send_fit(get_spec("ann"), _data(), _context(tmp_path, "ann", []))  # rows unknown: fine
 
 
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
-    """One two-rank launch for the checks below (each launch costs ~10 s here)."""
+    """One two-rank launch for the three checks below (each launch costs ~10 s here)."""
     return _torchrun("checks", tmp_path_factory.mktemp("checks"), timeout=110)
 
 
@@ -506,12 +502,16 @@ def test_under_torchrun_rank_zero_does_the_cpu_work_and_decides_and_resume_needs
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_refit_under_torchrun_trains_the_epochs_rank_zero_chose(tmp_path: Path) -> None:
-    """Refit and its out-of-fold fits train the epoch count validation chose. Only rank 0
-    sees the epochs, so every rank must take rank 0's choice: before, rank 1 refit for the
-    recipe's epochs while rank 0 refit for the chosen ones, and the ranks desynchronised
-    (a crash, or a hang until the process group's timeout)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1",
+def test_torchrun_runs_the_default_preset_and_resumes_it_after_ctrl_c(tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node 2 -m engine --headless` with the default preset (refit,
+    out-of-fold fits, augmentation): Ctrl+C to rank 0 during the first model leaves an
+    interrupted run, and --resume finishes it. Rank 0 alone checks the run directory and
+    prints; no rank copies the run (nothing in TMPDIR). Refit and its out-of-fold fits train
+    the epochs validation chose (defect 1: rank 1 refit for the recipe's epochs while rank 0
+    refit for the chosen ones, and the ranks desynchronised)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(temp),
                COUGHSCOPE_DATA_DIR=str(tmp_path / "data"),
                COUGHSCOPE_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("LOCAL_RANK", None)
@@ -521,17 +521,39 @@ def test_refit_under_torchrun_trains_the_epochs_rank_zero_chose(tmp_path: Path) 
     config.write_text('[recipe]\nepochs = 4\nearly_stopping_patience = 1\noof_folds = 2\n')
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
                 "--nproc_per_node", "2", "-m", "engine", "--headless", "--runs-dir", str(runs),
-                "--json", "--config", str(config)]
-    args = ["--data", "demo:40", "--models", "cnn,ann", "--seeds", "1", "--run-id", "r2"]
-    done = subprocess.run(torchrun + args, env=env, capture_output=True, text=True,
-                          timeout=280, cwd=ROOT)
+                "--json", "--device", "cpu"]
+    args = ["--config", str(config), "--data", "demo:40", "--models", "cnn,ann,logreg",
+            "--seeds", "1", "--run-id", "r"]
+    events = runs / "r" / "events.jsonl"
+    with open(tmp_path / "out1", "w") as out, open(tmp_path / "err1", "w") as err:
+        first = subprocess.Popen(torchrun + args, env=env, stdout=out, stderr=err, cwd=ROOT)
+        try:
+            while first.poll() is None and not (events.exists()
+                                                and '"epoch_end"' in events.read_text()):
+                time.sleep(0.05)  # waiting for the first epoch to end
+            os.kill(json.loads((runs / "r" / "status.json").read_text())["pid"], signal.SIGINT)
+            first.wait(timeout=200)
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert json.loads((runs / "r" / "status.json").read_text())["state"] == "interrupted", \
+        (tmp_path / "err1").read_text()[-3000:]
+    assert json.loads((tmp_path / "out1").read_text())["state"] == "interrupted"
+    done = subprocess.run(torchrun + ["--resume", "r"], env=env, capture_output=True,
+                          text=True, timeout=200, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout)["state"] == "finished"
-    events = [json.loads(line) for line in (runs / "r2" / "events.jsonl").read_text().splitlines()]
+    result = json.loads(done.stdout)  # one JSON object: rank 1 prints nothing on stdout
+    assert result["state"] == "finished" and set(result["models"]) == {"cnn", "ann", "logreg"}
+    assert done.stderr.count("run directory: ") == 1
+    assert json.loads((runs / "r" / "status.json").read_text())["state"] == "finished"
+    assert [p.name for p in temp.iterdir() if p.name.startswith("coughscope-")] == []
+    log = [json.loads(line) for line in events.read_text().splitlines()]
+    starts = [e["model"] for e in log if e["type"] == "model_start"]
+    assert starts.count("cnn") == 2 and starts.count("ann") == 1  # cnn continued, not redone
     for model in ("cnn", "ann"):
-        metrics = json.loads((runs / "r2" / model / "0" / "metrics.json").read_text())
+        metrics = json.loads((runs / "r" / model / "0" / "metrics.json").read_text())
         chosen = metrics["refit"]["chosen"].get("epochs")
-        fits = [e for e in events if e["type"] == "fit_progress" and e["model"] == model]
+        fits = [e for e in log if e["type"] == "fit_progress" and e["model"] == model]
         assert fits and {e["epochs"] for e in fits} == {chosen or 4}
 
 

@@ -26,8 +26,8 @@ from engine.plan import Resources, plan_study, resources_for
 from engine.runs import RunDir, load_run_state, read_all_events, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--data", "demo:40", "--models", "logreg,ann", "--seeds", "2", "--epochs", "2", "--oof-folds", "2",
-        "--device", "cpu"]
+ARGS = ["--data", "demo:40", "--models", "logreg,ann", "--seeds", "2", "--epochs", "2",
+        "--oof-folds", "2", "--device", "cpu"]
 
 
 def config(**recipe) -> ExperimentConfig:
@@ -88,13 +88,13 @@ def ray_cluster():
         ray.shutdown()
 
 
-def run_in_process(run_path: Path, kind: str, **recipe):
+def run_in_process(run_path: Path, kind: str, cpus_per_task: float | None = None):
     from engine.executors import ExecutorOptions
     from engine.runner import run_experiment
 
     run = RunDir(run_path)
-    summary = run_experiment(config(**recipe), run, executor=ExecutorOptions(kind=kind),
-                             argv=["test"])
+    summary = run_experiment(config(), run, argv=["test"],
+                             executor=ExecutorOptions(kind=kind, cpus_per_task=cpus_per_task))
     return run, summary
 
 
@@ -113,8 +113,9 @@ def test_ray_gives_the_sequential_results(ray_cluster, tmp_path):
         assert a["metrics"]["roc_auc"] == b["metrics"]["roc_auc"]
         assert a["operating_point"] == b["operating_point"]
     # the driver wrote the run: every file the sequential run has, signed with our key
-    files = lambda run: sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")  # noqa: E731
-                               if p.is_file() and p.name not in ("runner.log",))
+    def files(run: RunDir) -> list[str]:
+        return sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.is_file())
+
     assert files(par) == files(seq)
     from engine.trust import verify_model_dir
 
@@ -145,7 +146,7 @@ def test_a_dead_worker_is_retried_then_its_task_marked_failed(ray_cluster, tmp_p
     monkeypatch.setenv(KILL_ENV, json.dumps({"ann/0": 1, "logreg/1": 2}))
     monkeypatch.setenv(KILL_DIR_ENV, str(markers))
     monkeypatch.delenv(HOLD_ENV, raising=False)
-    run, summary = run_in_process(tmp_path / "r", "ray")
+    run, summary = run_in_process(tmp_path / "r", "ray", cpus_per_task=1)  # 1 thread each
     assert len(list(markers.iterdir())) == 3  # ann/0 died once, logreg/1 twice
     status = read_json(run.status_path)
     assert status["state"] == "incomplete"
@@ -169,7 +170,8 @@ def test_a_dead_worker_is_retried_then_its_task_marked_failed(ray_cluster, tmp_p
     from engine.runner import run_experiment
 
     summary = run_experiment(ExperimentConfig.from_toml(run.config_path), run, resume=True,
-                             executor=ExecutorOptions(kind="ray"), argv=["test"])
+                             executor=ExecutorOptions(kind="ray", cpus_per_task=1),
+                             argv=["test"])
     events, _ = read_all_events(run.events_path)
     last = max(i for i, e in enumerate(events) if e["type"] == "run_start")
     again = {(e["model"], e["seed"]) for e in events[last:] if e["type"] == "model_start"}
@@ -185,7 +187,7 @@ def test_sigint_of_the_driver_then_resume_runs_only_the_unfinished(ray_cluster, 
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     env[HOLD_ENV] = json.dumps({"ann/1": str(tmp_path / "never")})  # held until interrupted
     cmd = [sys.executable, "-m", "engine", "--headless", *ARGS, "--runs-dir", str(tmp_path),
-           "--run-id", "r", "--address", ray_cluster]
+           "--run-id", "r", "--address", ray_cluster, "--cpus-per-task", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=ROOT)
     run = RunDir(tmp_path / "r")
@@ -210,7 +212,8 @@ def test_sigint_of_the_driver_then_resume_runs_only_the_unfinished(ray_cluster, 
 
     del env[HOLD_ENV]
     out = subprocess.run([sys.executable, "-m", "engine", "--headless", "--resume",
-                          str(run.path), "--address", ray_cluster, "--json"],
+                          str(run.path), "--address", ray_cluster, "--cpus-per-task", "1",
+                          "--json"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     events, _ = read_all_events(run.events_path)
@@ -291,3 +294,22 @@ def test_progress_shows_which_task_runs_where_and_what_is_queued():
                                 worker="10.0.0.2 pid 811", device="cuda:0")) == \
         "cnn seed 0: running on 10.0.0.2 pid 811, cuda:0"
     assert tasks_text(RunState(run_id="plain")).plain == ""  # a run in one process
+
+
+def test_the_default_executor_is_in_process_here_and_ray_is_refused_under_torchrun(
+        monkeypatch):
+    from engine.executors import ExecutorOptions, choose_executor
+
+    assert choose_executor(ExecutorOptions(), "cpu", 8) == "sequential"  # a CPU: in process
+    assert choose_executor(ExecutorOptions(kind="ray"), "cpu", 8) == "ray"
+    assert choose_executor(ExecutorOptions(address="auto"), "cpu", 8) == "ray"
+    import torch  # no GPU here: the count is what a 2-GPU server reports
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "ray"
+    assert choose_executor(ExecutorOptions(), "cuda", 1) == "sequential"  # one task
+    for name, value in (("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("RANK", "0")):
+        monkeypatch.setenv(name, value)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "sequential"  # DDP's grain
+    with pytest.raises(ConfigError, match="cannot run under torchrun"):
+        choose_executor(ExecutorOptions(kind="ray"), "cpu", 8)

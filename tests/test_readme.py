@@ -50,6 +50,8 @@ RULES = (
     Rule(r"^coughscope demo\b(?!.*(--help|-h\b))",
          skip="trains and drives the app for a minute: tests/test_demo.py runs it"),
     Rule(r"(--devices|--strategy|torchrun|srun|--nproc)", skip="needs several GPUs or nodes"),
+    Rule(r"(--executor ray|--address)\b", skip="starts or joins Ray: tests/test_ray.py runs "
+         "studies on a local Ray"),
     Rule(r"--resume\b", skip="needs an interrupted run: tests/test_runner.py interrupts and "
          "resumes one"),
     Rule(r"--models\s+\S*(resnet50|imagenet50)",
@@ -63,6 +65,14 @@ RULES = (
     Rule(r"^coughscope data summary demo\S*( |$)", expect=r"usable"),
     Rule(r"^coughscope data list\b", expect=r"(?i)coswara"),
     Rule(r"^coughscope data split demo\b", expect=r"split\.csv"),
+    Rule(r"^coughscope runs compare\b", expect=r"ROC-AUC|\"rows\""),
+    Rule(r"^coughscope runs export\b", expect=r"exported \d+ files"),
+    Rule(r"^coughscope study cross\b(?!.*(--help|-h\b))(?=.*--data\s+demo)(?!.*--data\s+[^d])",
+         expect=r"trained on"),
+    Rule(r"^coughscope study cross\b", skip="needs the user's own data sets, which are not here"),
+    Rule(r"^coughscope study list\b", expect=r""),
+    Rule(r"^coughscope study show\b", skip="needs a study record (tests/test_study.py makes "
+         "and shows them)"),
     Rule(r"^coughscope runs\b", expect=r""),
     Rule(r"^coughscope predict\b", expect=r"(?i)research tool"),
     Rule(r"^coughscope evaluate\b", expect=r""),

@@ -149,3 +149,35 @@ def test_data_split_does_not_overwrite(tmp_path, capsys):
     assert main(["data", "split", "demo:40", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert out.read_text() == "mine\n"
+
+
+def test_k_fold_split_files_round_trip(tmp_path, capsys):
+    from engine.sources import load_source
+
+    out = tmp_path / "folds.csv"
+    assert main(["data", "split", "demo:40", "--out", str(out), "--folds", "3"]) == 0
+    rows = _rows(out)
+    assert list(rows[0]) == ["clip", "group", "label", "split", "split_fold1", "split_fold2"]
+    # each clip is test in exactly one fold
+    assert all([r["split"], r["split_fold1"], r["split_fold2"]].count("test") == 1 for r in rows)
+    run = _run(tmp_path, "folds", "--folds", "3", "--split-file", str(out))
+    root = load_source("demo:40").root
+    from engine.split_file import clip_key
+
+    def parts(path):
+        return {clip_key(r["clip"], root): (r["split"], r["split_fold1"], r["split_fold2"])
+                for r in _rows(path)}
+    assert parts(run / "split.csv") == parts(out)
+
+
+def test_split_file_in_a_config_is_relative_to_the_config(tmp_path, written):
+    from engine.cli import build_run_parser
+    from engine.commands.experiment import build_config
+
+    out, _ = written
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "published.csv").write_bytes(out.read_bytes())
+    (folder / "exp.toml").write_text('[split]\nfile = "published.csv"\n')
+    args = build_run_parser().parse_args(["--config", str(folder / "exp.toml")])
+    assert build_config(args).split.file == str((folder / "published.csv").absolute())

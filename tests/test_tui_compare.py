@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,12 @@ def test_real_runs_move_what_does_not_fit_into_the_detail_pane(
         domain = str(screen.query_one("#compare-domain").render())
         assert "leave one source out, logreg" in domain
         assert f"{labels['held']} call-center:" in domain and "◆telegram" in domain
+        # the ROC per source: the held-out Telegram clips as their own curve, with the AUC
+        roc = " ".join(str(screen.query_one("#compare-roc-legend").render()).split())
+        assert "test ROC per source" in roc and "(60 clips)" in roc, roc
+        assert "\\n" not in roc  # lines are lines, not escaped
+        assert f"telegram (held out) {cell}±" in roc
+        assert screen.query_one("#compare-roc").display
 
     drive(app, body, SMALL)
 
@@ -209,6 +216,9 @@ def test_curves_are_the_seeds_mean_and_sources_are_listed(tmp_path: Path) -> Non
         domain = str(screen.query_one("#compare-domain").render())
         assert "per source" in domain and "lab .70±.01" in domain
         assert "no run here held a source out" in domain
+        # hand-written runs name a data set (demo) without a source column: said, not drawn
+        roc = str(screen.query_one("#compare-roc-legend").render())
+        assert "ROC per source" in roc and not screen.query_one("#compare-roc").display
         await pilot.press("v")
         assert screen.metric == 1
 
@@ -362,5 +372,39 @@ def test_compare_in_a_real_terminal_at_80x24(compare_runs_dir: Path, app_pane: P
     assert all(len(line) <= 80 for line in lines)
     row = next(line for line in lines if line.split()[:2] == ["ann", "B"])
     assert "±" in row and "[" in row and row.rstrip().endswith("−.05"), row
+    pane.keys("C-t")  # the light theme (remembered in app.json): the same cells, whole
+    settings = Path(os.environ["COUGHSCOPE_CONFIG_DIR"]) / "app.json"
+    deadline = time.monotonic() + 60
+    while "textual-light" not in (settings.read_text() if settings.exists() else ""):
+        assert time.monotonic() < deadline, "Ctrl+T did not switch to the light theme"
+        time.sleep(0.1)
+    screen = pane.wait(lambda s: "Δ test" in s and any(
+        line.split()[:2] == ["ann", "B"] and line.rstrip().endswith("−.05")
+        for line in s.splitlines()), "Compare in the light theme")
     pane.keys("Escape")
     pane.wait(lambda s: "Δ test" not in s and FIRST in s, "back on Runs")
+
+
+def test_the_docs_screenshot_script_draws_the_compare_screen(tmp_path: Path) -> None:
+    """scripts/compare_screenshot.py (what made docs/compare.svg) on two given runs."""
+    import subprocess
+    import sys
+
+    first, second = two_runs(tmp_path / "runs")
+    out = tmp_path / "compare.svg"
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "compare_screenshot.py"),
+                           "--runs", str(second), str(first), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    svg = out.read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "Δ" in svg and "baseline" in svg
+    assert (repo / "docs" / "compare.svg").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_help_lists_the_compare_keys(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "runs")
+    rows = {(where, key): what for where, key, what in app.help_rows()}
+    assert "mark" in rows[("Runs", "m / Space")] and "compare" in rows[("Runs", "c")]
+    assert "baseline" in rows[("Compare", "b")]
+    assert any(key == "e" and "Results" in where for where, key, _ in app.help_rows())

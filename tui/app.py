@@ -102,7 +102,10 @@ class CoughscopeApp(App[None]):
         # whose tab strip has the focus does that screen's main action; / jumps to the path
         Binding("escape", "leave_input", "Leave field", show=False),
         Binding("enter", "screen_enter", "Do it", show=False),
-        Binding("slash", "focus_path", "Path field", show=False),
+        # priority: the App runs it as it reads the key, so the keys typed after it in the
+        # same burst ("/tag:x" through a real terminal) already go to the field; in a text
+        # field (check_action) "/" is typed as usual
+        Binding("slash", "focus_path", "Path field", show=False, priority=True),
         # screen actions: shown in the footer, and active, on their own screen only
         Binding("ctrl+r", "summarise_data", "Summarise"),
         Binding("ctrl+s", "start_training", "Start"),
@@ -120,6 +123,7 @@ class CoughscopeApp(App[None]):
         Binding("t", "tag_run", "Tags", show=False),
         Binding("n", "note_run", "Note", show=False),
         Binding("l", "show_run_log", "Log", show=False),
+        Binding("y", "show_studies", "Studies", show=False),
     ]
     # action -> the tab on which its key binding works
     SCREEN_ACTIONS = {
@@ -131,7 +135,6 @@ class CoughscopeApp(App[None]):
         "resume_selected_run": "runs",
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
-        "focus_path": ("data", "classify"),
         "export_view": ("results", "confusion"),
         "show_figures": ("results", "confusion"),
         "focus_path": ("data", "classify", "runs"),
@@ -158,6 +161,9 @@ class CoughscopeApp(App[None]):
         self.settings = load_settings()
         # --data wins; else the data set chosen last time; else the synthetic demo
         self.data_spec = data or self.settings.data or "demo"
+        # a data set remembered from last time is read again on start (in a worker), so the
+        # Models screen's hold-out and balance completion have its columns (issue 20, bug 8)
+        self.reread_data = data is None and bool(self.settings.data)
         self.attach_on_start = True
         self.open_run_spec = open_run
         self.detect_device = detect_device
@@ -238,6 +244,8 @@ class CoughscopeApp(App[None]):
             return
         if self.detect_device:
             self.detect_device_worker()
+        if self.reread_data:
+            self.with_view("data", lambda view: view.summarise())
         if self.open_run_spec:
             self.open_run_by_spec(self.open_run_spec)
         elif self.attach_on_start:
@@ -325,6 +333,12 @@ class CoughscopeApp(App[None]):
                 keys = " / ".join(key_label(k) for k in binding.key.split(","))
                 rows.append((where, keys, what.get(binding.action, binding.description)))
         rows += [("Runs", "Enter", "open the highlighted run"),
+                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
+                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
+                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
+                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
+                 ("Compare", "e / f", "export everything / the runs' figures"),
+                 ("Compare", "Esc", "back to Runs"),
                  ("Runs", "filter", "model:cnn auc>.8 data:covid19 status:running tag:x "
                                     "note:word, free text; AND (default), OR, NOT or -term, "
                                     "( ); numbers < <= > >= ="),
@@ -332,12 +346,6 @@ class CoughscopeApp(App[None]):
                  ("Confusion", "← / →", "move the threshold (Shift: in bigger steps)"),
                  ("Confusion", "0", "back to the threshold validation chose"),
                  ("Models", "Space", "tick or untick the highlighted model"),
-                 ("Runs", "m / Space", "mark or unmark the highlighted run for Compare"),
-                 ("Runs", "c", "compare the marked runs (or the highlighted one)"),
-                 ("Compare", "b", "pin the highlighted row's run as the baseline"),
-                 ("Compare", "v", "next curve: validation AUC → loss → accuracy"),
-                 ("Compare", "e / f", "export everything / the runs' figures"),
-                 ("Compare", "Esc", "back to Runs"),
                  ("dialogs", "Esc", "close / cancel")]
         return rows
 
@@ -346,6 +354,12 @@ class CoughscopeApp(App[None]):
         run only while the followed run is live (the palette's Stop still says why not)."""
         if action == "stop_run" and not self.run_is_live():
             return False
+        if action == "focus_path":
+            from textual.widgets import Input
+
+            if isinstance(self.focused, Input) or not self.screen.is_attached or \
+                    self.screen is not self.screen_stack[0]:
+                return False
         tab = self.SCREEN_ACTIONS.get(action)
         if tab is None or not self.is_mounted or not self.screen.is_attached:
             return True
@@ -386,7 +400,14 @@ class CoughscopeApp(App[None]):
     def action_focus_path(self) -> None:
         tab = self.query_one("#nav", TabbedContent).active
         field = {"data": "#data-spec", "runs": "#runs-filter"}.get(tab, f"#{tab}-path")
-        self.with_view(tab, lambda view: view.query_one(field).focus())
+
+        def focus(view: Any) -> None:
+            # now, not after the queued keys (Widget.focus defers): "/tag:x" typed in one
+            # burst through a real terminal goes into the field, every key of it
+            widget = view.query_one(field)
+            widget.screen.set_focus(widget)
+
+        self.with_view(tab, focus)
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(name, action, help) of every action, for the command palette (run with
@@ -411,6 +432,8 @@ class CoughscopeApp(App[None]):
             ("Tag the selected run", "tag_run", "edit its tags (kept in the run folder)"),
             ("Note on the selected run", "note_run", "edit its note (kept in the run folder)"),
             ("Show the runner log", "show_run_log", "the followed (or highlighted) run's log"),
+            ("Cross-dataset studies", "show_studies", "study records (coughscope study cross) "
+             "and their matrices of AUCs (key y)"),
             ("Toggle light/dark theme", "toggle_theme", "switch between light and dark"),
             ("Help", "help", "every screen and key binding"),
             ("Quit", "quit", "leave coughscope (asks about a run still going)"),
@@ -428,6 +451,13 @@ class CoughscopeApp(App[None]):
     def action_summarise_data(self) -> None:
         self.action_goto("data")
         self.with_view("data", lambda view: view.summarise())
+
+    def action_show_studies(self) -> None:
+        from engine.study import studies_dir
+
+        from .screens.studies import StudiesScreen
+
+        self.push_screen(StudiesScreen(studies_dir()))
 
     def action_start_training(self) -> None:
         self.action_goto("models")

@@ -78,6 +78,7 @@ def text_lines(comparison: Any) -> list[str]:
                      f"models {','.join(info.models) or '?'}{mark}")
         if info.problem:
             lines.append(f"     {info.problem}")
+        lines += [f"     note: {note}" for note in info.notes]
     rows = ordered_rows(comparison)
     lines.append("")
     lines.append("ROC-AUC, mean ± std over seeds [95% interval]; — : the run has no such number")

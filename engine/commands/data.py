@@ -205,7 +205,10 @@ def format_summary(s: dict[str, Any]) -> str:
         f"clips      {s.get('clips', 0)} found, {s.get('usable', 0)} usable, "
         f"{len(s.get('excluded', []))} excluded",
         f"labels     {labels.get('positive', 0)} positive, {labels.get('negative', 0)} negative",
-        f"groups     {s.get('groups', 0)} (participants; splits keep them apart)",
+        f"groups     {s.get('groups', 0)} "
+        + ("(each recording is its own: no participant id, so splits cannot keep a "
+           "person's recordings apart)" if s.get("kind") == "coughvid"
+           else "(participants; splits keep them apart)"),
     ]
     d = s.get("durations") or {}
     if d:
@@ -287,7 +290,9 @@ def _list(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     if args.json:
         print(json.dumps(allow_nan=False, obj={
-            name: {k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")}
+            name: {**{k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")},
+                   "get": (f"{e.extra.get('request')}; then --data {e.extra.get('spec')}"
+                           if e.method == "request" else f"coughscope data get {name}")}
             for name, e in catalogue.items()
         }))
         return int(ExitCode.OK)

@@ -135,7 +135,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{DEFAULT_TASKS_PER_GPU}; resnet50/imagenet50 at most 2)")
     x.add_argument("--cpus-per-task", type=float, metavar="N",
                    help=f"CPU cores each task holds under Ray (default "
-                        f"{DEFAULT_CPUS_PER_TASK:g}; 0.5 packs two on a core)")
+                        f"{DEFAULT_CPUS_PER_TASK:g}). On a CPU, given, each task also "
+                        "computes with that many torch threads (faster, but CNN outputs "
+                        "then differ in their last digits from an in-process run with "
+                        "another thread count); left out, with this process's count")
     d.add_argument("--weights", metavar="PATH",
                    help="ImageNet ResNet-50 state dict for resnet50/imagenet50 (offline use)")
     d.add_argument("--no-pretrained", action="store_true",
@@ -201,13 +204,20 @@ def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
     kind = args.executor or ("ray" if args.address else "auto")
     return ExecutorOptions(kind=kind, address=args.address,
                            tasks_per_gpu=args.tasks_per_gpu or DEFAULT_TASKS_PER_GPU,
-                           cpus_per_task=args.cpus_per_task or DEFAULT_CPUS_PER_TASK)
+                           cpus_per_task=args.cpus_per_task)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """The config file (if any) with the explicit flags on top; the preset (from either)
     fills every recipe value neither gives (see :meth:`ExperimentConfig.from_sources`)."""
     config = ExperimentConfig.from_sources(args.config, config_flags(args), FLAG_NAMES)
+    if config.split.file and args.config and not Path(config.split.file).is_absolute():
+        # `[split] file` in a config file is relative to that file's folder; config.toml
+        # records where it was
+        import dataclasses
+
+        where = (Path(args.config).expanduser().parent / config.split.file).absolute()
+        config = config.replace(split=dataclasses.replace(config.split, file=str(where)))
     if config.loggers:
         from ..mirror import check_available
 
@@ -358,12 +368,12 @@ def results_table(summary: dict[str, Any]) -> str:
         if ood and ood.get("roc_auc") is not None:
             extra += f", held-out {ood['group']} {ood['roc_auc']:.3f}{_span(ood.get('roc_auc_ci'))}"
         t = se["test"]
-        lines.append(f"{name}: its {se['seeds']} seeds averaged (what predict and Classify "
+        lines.append(f"{name}: its {se['seeds']} seed{'s' if se['seeds'] != 1 else ''} averaged (what predict and Classify "
                      f"use): AUC {t['roc_auc']:.3f}{_span(t.get('roc_auc_ci'))}{extra}; "
                      f"sens {_fmt(t.get('sensitivity'))}, spec {_fmt(t.get('specificity'))}, "
                      f"Brier {_fmt(t.get('brier'))}")
-    for w in summary.get("warnings", []):
-        lines.append(f"warning: {w}")
+    # the run's warnings are diagnostics: they went to stderr as they happened, never to
+    # stdout, which carries the results only (issue 20, bug 8)
     return "\n".join(lines)
 
 
@@ -507,7 +517,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
                               "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
-    status = run_dir.status()
+    # ranks > 0 have no run directory (engine.ddp; a second node may not share its disk),
+    # and under DDP no task is left out: only Ray's executor leaves a run incomplete
+    status = run_dir.status() if rank_zero else {}
     state = "incomplete" if status.get("state") == "incomplete" else "finished"
     if state == "incomplete":
         print(f"coughscope: {status.get('reason')}; the results leave them out. Run them "
@@ -519,6 +531,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(results_table(summary))
         print(f"\nrun directory: {run_dir.path}")
+        count = len(summary.get("warnings") or [])
+        if count:
+            print(f"{count} warning{'s' if count != 1 else ''}: the 'warning:' lines above "
+                  "(also in summary.json)", file=sys.stderr)
     return int(ExitCode.OK if state == "finished" else ExitCode.FAILURE)
 
 

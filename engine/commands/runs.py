@@ -9,6 +9,9 @@
 
   coughscope runs trust RUN [--yes]              sign a run made elsewhere so its models load
                                                  (see the README's "Security model")
+  coughscope runs compare RUN... [--baseline RUN] [--json]
+                                                 every model's AUCs side by side, differences
+  coughscope runs export RUN... --out DIR        tables and figures: CSV, JSON, SVG, PNG, .tex
   coughscope runs tag RUN TAG... [--remove]      tag a run (kept in RUN/annotations.json)
   coughscope runs note RUN TEXT                  a note on a run ("" removes it)
 

@@ -33,7 +33,8 @@ from engine.runs import RunDir, list_runs
 from engine.errors import RunError
 from engine.runs import read_summary, trained_on_synthetic, trusted_auc
 
-from ..widgets.paths import PathSuggester
+from ..fit import SCROLLBAR, fit_columns, moved_text
+from ..widgets.paths import PathSuggester, matches_text
 from ..widgets.audio_view import probability_bar, sparkline, spectrogram_text
 from .results import mean_std
 
@@ -44,6 +45,9 @@ DISCLAIMER = ("coughscope is a research tool, not a diagnostic device: these pro
 RECORD_SECONDS = 5.0
 COUNTDOWN_SECONDS = 3
 SPECTROGRAM_ROWS = 8
+
+
+MODEL_COLUMNS = ("model", "P(positive)", "label", "threshold", "seed spread", "AUC to trust")
 
 
 def shown_path(path: Path) -> str:
@@ -134,7 +138,8 @@ def overall_verdict(result: Any) -> Text:
         what = "; "
     elif voters and positive * 2 != len(voters):
         label = "positive" if positive * 2 > len(voters) else "negative"
-        text.append("most models say ")
+        # one model is not "most models" (issue 20, bug 8)
+        text.append("most models say " if len(voters) > 1 else f"{voters[0].model} says ")
         text.append(label.upper(), style="bold reverse")
         what = "; "
     elif voters:
@@ -146,9 +151,10 @@ def overall_verdict(result: Any) -> Text:
     lead = ensemble or max(voters, key=_trust_value, default=None)
     if lead is not None:
         text.append(f" ({lead_note(lead)})")
-    if voters:
-        noun = "model" if len(voters) == 1 else "models"
-        text.append(f"{what}{positive} of {len(voters)} {noun} call it positive")
+    if len(voters) > 1:
+        text.append(f"{what}{positive} of {len(voters)} models call it positive")
+    elif voters and ensemble is not None:
+        text.append(f"{what}{voters[0].model} calls it {voters[0].label}")
     left_out = sorted({v.model for v in verdicts if v.model in NO_VOTE})
     if left_out:
         text.append(f" ({', '.join(left_out)} baseline not counted)", style="dim")
@@ -306,7 +312,8 @@ class ClassifyView(Vertical):
             yield Select([], id="classify-run", prompt="pick a finished run", compact=True)
         with Horizontal(classes="row"):
             yield Input(placeholder="audio file path (or pick one below; / types here)",
-                        id="classify-path", compact=True, suggester=PathSuggester())
+                        id="classify-path", compact=True,
+                        suggester=PathSuggester(on_matches=self.show_matches))
             yield Button("Classify", id="classify-go", variant="primary", compact=True)
             yield Button("Record", id="classify-record", disabled=True, compact=True)
             yield Button("Stop", id="classify-stop", variant="error", disabled=True,
@@ -325,15 +332,16 @@ class ClassifyView(Vertical):
                 yield Shown("", id="classify-level")
                 yield Shown("", id="classify-verdict")
                 yield DataTable(id="classify-models", cursor_type="row", zebra_stripes=True)
+                yield Shown("", id="classify-moved")
                 yield Static("", id="classify-how")
                 yield Shown("", id="classify-warnings", classes="warning")
                 yield Shown("", id="classify-wave")
                 yield Shown("", id="classify-spec")
 
     def on_mount(self) -> None:
-        table = self.query_one("#classify-models", DataTable)
-        table.add_columns("model", "P(positive)", "label", "threshold", "seed spread",
-                          "AUC to trust")
+        self.table_rows: dict[str, list[Any]] = {}
+        self.shown_columns = 0
+        self.show_models_table()
         self.query_one("#classify-mic-details-toggle", Button).display = False
         for empty in self.query(Shown):
             empty.display = False
@@ -410,9 +418,49 @@ class ClassifyView(Vertical):
         how.append(f"  coughscope predict FILE.wav --run {shown_path(run.path)}")
         self.query_one("#classify-how", Static).update(how)
 
-    def _fill_table(self, run: RunDir, verdicts: list[Any]) -> None:
+    def on_resize(self) -> None:
+        if getattr(self, "table_rows", None):
+            self.call_after_refresh(self.show_models_table)
+
+    def show_models_table(self) -> None:
+        """The per-model table with the columns that fit whole beside the file tree
+        (issue 20, bug 7: "seed spread" and "AUC to trust" were cut at 80x24); the others
+        are shown for the highlighted model under it."""
         table = self.query_one("#classify-models", DataTable)
-        table.clear()
+        rows = list(self.table_rows.values())
+        out = self.query_one("#classify-out")
+        room = (out.size.width or self.app.size.width // 2) - SCROLLBAR
+        shown = fit_columns(MODEL_COLUMNS, rows, room, keep=3)
+        if shown != self.shown_columns or not table.columns:
+            table.clear(columns=True)
+            table.add_columns(*MODEL_COLUMNS[:shown])
+            self.shown_columns = shown
+        else:
+            table.clear()
+        for name, cells in self.table_rows.items():
+            table.add_row(*cells[:shown], key=name)
+        self.show_moved()
+
+    @on(DataTable.RowHighlighted, "#classify-models")
+    def show_moved(self) -> None:
+        moved = self.query_one("#classify-moved", Shown)
+        table = self.query_one("#classify-models", DataTable)
+        names = list(self.table_rows)
+        if self.shown_columns >= len(MODEL_COLUMNS) or not names:
+            moved.update("")
+            return
+        name = names[min(max(table.cursor_row, 0), len(names) - 1)]
+        moved.update(moved_text(MODEL_COLUMNS[self.shown_columns:],
+                                self.table_rows[name][self.shown_columns:], name))
+
+    def _fill_table(self, run: RunDir, verdicts: list[Any]) -> None:
+        self.table_rows = {}
+        try:
+            self._collect_rows(run, verdicts)
+        finally:
+            self.show_models_table()
+
+    def _collect_rows(self, run: RunDir, verdicts: list[Any]) -> None:
         try:
             typed = read_summary(run)
         except RunError:
@@ -430,15 +478,15 @@ class ClassifyView(Vertical):
             if verdict is None:
                 trusted = trusted_auc(entry) if entry else None
                 shown = trust_text(trusted) if trusted else mean_std(auc)
-                table.add_row(name, "—", "—", "—", f"{seeds} seed{'s' if seeds != 1 else ''}",
-                              shown, key=name)
+                self.table_rows[name] = [name, "—", "—", "—",
+                                         f"{seeds} seed{'s' if seeds != 1 else ''}", shown]
                 continue
             label = Text(verdict.label, style=label_style(verdict.label, self.app.no_color))
             spread = f"± {verdict.spread:.2f}, {verdict.agreement:.0%} agree"
             p, cut = shown_probability(verdict)
-            table.add_row(name, probability_bar(p), label, f"{cut:.2f}", spread,
-                          trust_text(getattr(verdict, "trusted_auc", None),
-                                     getattr(verdict, "test_auc", None)), key=name)
+            self.table_rows[name] = [name, probability_bar(p), label, f"{cut:.2f}", spread,
+                                     trust_text(getattr(verdict, "trusted_auc", None),
+                                                getattr(verdict, "test_auc", None))]
 
     # ------------------------------------------------------------------ classify a file
 
@@ -455,6 +503,18 @@ class ClassifyView(Vertical):
     def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#classify-path", Input).value = str(event.path)
         self.classify(str(event.path))
+
+    def show_matches(self, typed: str, found: list[str]) -> None:
+        """Several files complete what is typed: list them (the suggestion goes only as far
+        as they agree)."""
+        if not self.is_mounted or self.query_one("#classify-path", Input).value != typed:
+            return
+        if len(found) > 1:
+            self.set_status(matches_text(found))
+            self.showing_matches = True
+        elif getattr(self, "showing_matches", False):
+            self.set_status("")
+            self.showing_matches = False
 
     def set_status(self, text: Text | str, error: bool = False) -> None:
         widget = self.query_one("#classify-status", Static)

@@ -45,24 +45,29 @@ RUN_COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "white", "or
 GAP = 2  # cells between table columns (DataTable's padding)
 
 
+# which AUC columns the table keeps first when not all fit: the held-out source and the
+# metadata-only shortcut say most about whether a model learnt the cough
+TABLE_PRIORITY = ("held_out", "shortcut", "within", "external")
+
+
 def fitting_kinds(rows: list[list[str]], width: int) -> list[str]:
-    """The AUC kinds after ``test`` whose columns fit in ``width`` cells with model, run,
-    test and Δ test; in KINDS order, stopping at the first that does not fit. A kind no
-    run has (every cell ``—``) takes no column: the detail pane says so."""
+    """The AUC kinds after ``test`` whose columns fit in ``width`` cells beside model, run,
+    test and Δ test: taken in :data:`TABLE_PRIORITY` while they fit, shown in KINDS order.
+    A kind no run has (every cell ``—``) takes no column: the detail pane says so."""
     def column(i: int, title: str) -> int:
         return max([len(title), *(len(r[i]) for r in rows)]) + GAP
 
     used = column(0, "model") + column(1, "run") + column(2, "test") + column(7, "Δ test")
-    shown = []
-    for offset, kind in enumerate(KINDS[1:], start=3):
+    chosen = []
+    for kind in TABLE_PRIORITY:
+        offset = 2 + KINDS.index(kind)
         if all(r[offset] == "—" for r in rows):
             continue
         need = column(offset, KIND_TITLES[kind])
-        if used + need > width:
-            break
-        used += need
-        shown.append(kind)
-    return shown
+        if used + need <= width:
+            used += need
+            chosen.append(kind)
+    return [k for k in KINDS[1:] if k in chosen]
 
 
 class CompareScreen(Screen[None]):
@@ -80,7 +85,8 @@ class CompareScreen(Screen[None]):
     CompareScreen #compare-runs { height: auto; }
     CompareScreen #compare-table { height: auto; max-height: 12; }
     CompareScreen #compare-detail { height: auto; margin: 0 0 1 0; }
-    CompareScreen #compare-curves { height: 14; }
+    CompareScreen #compare-curves, CompareScreen #compare-roc { height: 14; }
+    CompareScreen #compare-roc-legend { height: auto; margin: 1 0 0 0; }
     CompareScreen #compare-legend, CompareScreen #compare-domain,
     CompareScreen #compare-diff { height: auto; margin: 1 0 0 0; }
     """
@@ -92,6 +98,8 @@ class CompareScreen(Screen[None]):
         self.comparison: Comparison | None = None
         self.rows: list[Row] = []
         self.kinds_shown: list[str] = []
+        # (run id, model) -> (column, engine.compare.roc_by_value's curves) or a problem
+        self.source_rocs: dict[tuple[str, str], tuple[str, Any] | str] = {}
         self.metric = 0
         self.problem: str | None = None
 
@@ -103,6 +111,8 @@ class CompareScreen(Screen[None]):
             yield Static("", id="compare-legend")
             yield PlotextPlot(id="compare-curves")
             yield Static("", id="compare-domain")
+            yield Static("", id="compare-roc-legend")
+            yield PlotextPlot(id="compare-roc")
             yield Static("", id="compare-diff")
         yield Footer()
 
@@ -141,6 +151,8 @@ class CompareScreen(Screen[None]):
             text.append(printable(f"{info.run.id}  {info.state}  {info.data}"))
             if info.problem:
                 text.append(printable(f"  ({info.problem})"), style="italic")
+            for note in info.notes:
+                text.append(printable(f"  (note: {note})"), style="italic")
             text.append("\n")
         text.rstrip()
         self.query_one("#compare-runs", Static).update(text)
@@ -191,6 +203,7 @@ class CompareScreen(Screen[None]):
         detail.update(detail_text(row, self.comparison, self.kinds_shown))
         self.draw_curves(row.model)
         self.show_domain(row)
+        self.draw_source_roc(row)
 
     def show_differences(self) -> None:
         assert self.comparison is not None
@@ -279,6 +292,64 @@ class CompareScreen(Screen[None]):
         plt.xlabel("epoch")
         plt.xticks(integer_ticks(last))
         self.query_one("#compare-legend", Static).update(legend)
+        chart.refresh()
+
+    def source_roc(self, row: Row) -> tuple[str, Any] | str:
+        """The row's test ROC per recording source (read once per run and model), or why
+        there is none."""
+        from engine.compare import roc_by_value
+
+        key = (row.run, row.model)
+        if key not in self.source_rocs:
+            assert self.comparison is not None
+            info = next(i for i in self.comparison.runs if i.run.id == row.run)
+            columns = [c for c in ((info.summary.data if info.summary else {})
+                                   .get("meta_columns") or []) if isinstance(c, str)]
+            column = "source" if "source" in columns else (columns[0] if columns else None)
+            if column is None:
+                self.source_rocs[key] = (f"ROC per source: run {row.label}'s data set has no "
+                                         "metadata column (source, site...)")
+            else:
+                try:
+                    self.source_rocs[key] = (column, roc_by_value(info.run, row.model, column))
+                except CoughscopeError as err:
+                    self.source_rocs[key] = f"ROC per {column}: {err.describe()}"
+        return self.source_rocs[key]
+
+    def draw_source_roc(self, row: Row) -> None:
+        """The highlighted row's test ROC per value of its source column, averaged over
+        seeds (the held-out value of a --test-group run as its own curve)."""
+        chart = self.query_one("#compare-roc", PlotextPlot)
+        legend = self.query_one("#compare-roc-legend", Static)
+        plt = chart.plt
+        plt.clear_data()
+        found = self.source_roc(row)
+        chart.display = not isinstance(found, str)
+        if isinstance(found, str):
+            legend.update(Text(printable(found), style="italic"))
+            return
+        column, curves = found
+        colour = not self.app.no_color
+        text = Text(printable(f"{row.label} {row.model}: test ROC per {column}, mean over "
+                              "seeds"), style="bold")
+        text.append("\n")
+        for i, (value, curve) in enumerate(curves.items()):
+            marker = RUN_MARKERS[i % len(RUN_MARKERS)]
+            hue = RUN_COLOURS[i % len(RUN_COLOURS)]
+            shown = "⣿" if marker == "braille" else marker
+            note = "" if curve["fpr"] else f": {curve.get('note')}"
+            text.append(f"{shown}{shown} ", style=f"bold {hue}" if colour else "bold")
+            text.append(printable(f"{value} {auc_cell(curve.get('auc'))} "
+                                  f"({curve['clips']} clips){note}  "))
+            if curve["fpr"]:
+                plt.plot(curve["fpr"], curve["tpr"], marker=marker,
+                         color=hue if colour else "default")
+        plt.plot([0, 1], [0, 1], marker="·", color="gray" if colour else "default")
+        plt.title(f"{row.model}: ROC per {column}")
+        plt.xlabel("1 − specificity; y: sensitivity")
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        legend.update(text)
         chart.refresh()
 
     # ------------------------------------------------------------------ actions

@@ -6,6 +6,8 @@ worker; progress arrives as replaceable :class:`~tui.messages.DataProgress` mess
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from engine import paths
 from engine.errors import CoughscopeError
 
 from ..messages import DataFailed, DataProgress, DataSummarised, Downloaded
-from ..widgets.paths import PathSuggester
+from ..widgets.paths import PathSuggester, matches_text
 
 INTRO = (
     "Data set: `demo` (synthetic clips), a Coswara root, a manifest CSV (path,label[,group]) "
@@ -50,7 +52,8 @@ class DataView(Vertical):
         with Horizontal(classes="row"):
             yield Input(self.app.data_spec, placeholder="demo, /path/to/coswara, manifest.csv",
                         id="data-spec", compact=True,
-                        suggester=PathSuggester(extra=("demo",)))
+                        suggester=PathSuggester(extra=("demo",),
+                                                on_matches=self.show_matches))
             yield Button("Summarise", id="data-summarise", variant="primary", compact=True)
         with Horizontal(classes="row"):
             yield Label("downloaded")
@@ -61,6 +64,20 @@ class DataView(Vertical):
         with VerticalScroll(id="data-body"):
             yield Static("", id="data-summary")
             yield DataTable(id="data-excluded", show_cursor=False, zebra_stripes=True)
+
+    def show_matches(self, typed: str, found: list[str]) -> None:
+        """Several paths complete what is typed: list them under the field (the suggestion
+        goes only as far as they agree)."""
+        if not self.is_mounted or self.query_one("#data-spec", Input).value != typed:
+            return
+        widget = self.query_one("#data-message", Static)
+        if len(found) > 1:
+            widget.set_class(False, "error")
+            widget.update(Text(matches_text(found)))
+            self.showing_matches = True
+        elif getattr(self, "showing_matches", False):
+            widget.update("")
+            self.showing_matches = False
 
     def on_mount(self) -> None:
         self.query_one("#data-progress", ProgressBar).display = False
@@ -220,10 +237,24 @@ class DataView(Vertical):
         table = self.query_one("#data-excluded", DataTable)
         # new columns each time: a cleared table keeps the old widths, which cut new paths
         table.clear(columns=True)
-        table.add_columns(f"excluded clip ({len(excluded)})", "reason", "stage")
-        for item in excluded:
-            table.add_row(Text(short_clip_path(str(item.get("path", "")), root)),
-                          Text(str(item.get("reason", ""))), str(item.get("stage", "")))
+        title = f"excluded clip ({len(excluded)})"
+        table.add_columns(title, "reason", "stage")
+        rows = [(short_clip_path(str(item.get("path", "")), root), str(item.get("reason", "")),
+                 str(item.get("stage", ""))) for item in excluded]
+        # every reason whole (issue 20, bug 7: "clipped (1.2% of samples" at 80x24): when
+        # the row is wider than the room, the path is cut at its start (the file name
+        # stays) and the reason wraps onto more lines
+        room = (self.size.width or self.app.size.width - 2) - 2 * 3 - 2  # pads, scrollbar
+        widths = [max([len(title), *(len(r[0]) for r in rows)]),
+                  max([6, *(len(r[1]) for r in rows)]), max([5, *(len(r[2]) for r in rows)])]
+        if sum(widths) > room:
+            widths[0] = min(widths[0], max(16, int(room * 0.45)))
+            widths[1] = max(12, room - widths[0] - widths[2])
+        for path, reason, stage in rows:
+            lines = textwrap.wrap(reason, widths[1]) or [""]
+            shown = path if len(path) <= widths[0] else "…" + path[len(path) - widths[0] + 1:]
+            table.add_row(Text(shown), Text("\n".join(lines)), stage,
+                          height=len(lines))
         table.display = bool(excluded)
 
 
@@ -319,13 +350,16 @@ def downloaded_sets() -> list[tuple[str, str]]:
 
     found = []
     try:
-        names = list(load_catalogue())
+        catalogue = load_catalogue()
     except CoughscopeError:
         return []
-    for name in names:
+    for name in catalogue:
         folder = paths.data_dir() / name
         if not folder.is_dir() or not any(folder.iterdir()):
             continue
+        inner = str(catalogue[name].extra.get("folder") or "")  # e.g. COUGHVID's public_dataset
+        if inner and (folder / inner).is_dir():
+            folder = folder / inner
         manifest = folder / "manifest.csv"
         found.append((name, str(manifest if manifest.is_file() else folder)))
     return found
@@ -333,10 +367,10 @@ def downloaded_sets() -> list[tuple[str, str]]:
 
 def spec_problem(spec: str) -> str | None:
     """A message when ``spec`` looks like a path that does not exist."""
-    if spec == "demo" or spec.startswith("demo:"):
-        return None
-    path = Path(spec).expanduser()
-    if path.exists():
+    from engine.sources import spec_path  # coughvid:PATH?options -> PATH
+
+    path = spec_path(spec)
+    if path is None or path.exists():
         return None
     if "/" in spec or spec.startswith(".") or spec.endswith(".csv"):
         return f"data path {spec!r} does not exist"

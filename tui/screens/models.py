@@ -268,6 +268,7 @@ class ModelsView(Vertical):
         yield Static("", id="models-device-found")
 
     def on_mount(self) -> None:
+        self._first_choices: dict[str, Any] = self.choices()  # what the screen was built with
         self.show_device(self.app.device_text)
         self.call_after_refresh(self.fit_list)
         self.show_data()
@@ -294,6 +295,7 @@ class ModelsView(Vertical):
              "quick ones ticked; headless trains every model that can run here") +
             ". Space ticks."))
         self.registry_loaded = True
+        self._first_choices["models"] = list(models.selected)
         self.show_preset_choices()
         self.call_after_refresh(self.fit_list)
         self._check_weights_if_needed()
@@ -513,6 +515,51 @@ class ModelsView(Vertical):
             device=str(self.query_one("#models-device", Select).value),
             **self.options(),
         )
+
+    # ------------------------------------------------------------------ remembered choices
+
+    def choices(self) -> dict[str, Any]:
+        """The screen's choices as :class:`~tui.settings.Settings` fields (seeds and epochs
+        only when they are whole numbers in range)."""
+        values: dict[str, Any] = {
+            "preset": str(self.query_one("#models-preset", Select).value),
+            "device": str(self.query_one("#models-device", Select).value),
+            "refit": str(self.query_one("#models-refit", Select).value),
+            "augment": str(self.query_one("#models-augment", Select).value),
+            "pad": str(self.query_one("#models-pad", Select).value),
+            "feature_set": str(self.query_one("#models-features", Select).value),
+            "test_group": self.query_one("#models-test-group", Input).value.strip(),
+            "balance_by": self.query_one("#models-balance", Input).value.strip(),
+        }
+        for key, low, high in (("seeds", 1, 50), ("epochs", 1, 10000)):
+            try:
+                values[key] = parse_count(self.query_one(f"#models-{key}", Input).value,
+                                          key, low, high)
+            except CoughscopeError:
+                pass  # not saved until it is valid; Start says what is wrong
+        if getattr(self, "registry_loaded", False):
+            values["models"] = list(self.query_one("#models-list", CheckList).selected)
+        return values
+
+    @on(SelectionList.SelectedChanged, "#models-list")
+    @on(Select.Changed)
+    @on(Input.Changed)
+    def remember_choices(self) -> None:
+        """Save a choice as soon as it is made, not only on Start (issue 20, bug 8): the
+        keys whose value the user changed since the screen was built, or that were
+        remembered before."""
+        if not self.is_mounted:
+            return
+        first = getattr(self, "_first_choices", None)
+        if first is None:
+            return
+        now = self.choices()
+        settings = self.app.settings
+        changed = {key: value for key, value in now.items()
+                   if key in first and (value != first[key] or getattr(settings, key) is not None)
+                   and getattr(settings, key) != value}
+        if changed:
+            self.app.remember(**changed)
 
     def start(self) -> None:
         try:

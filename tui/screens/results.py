@@ -26,7 +26,8 @@ from engine.runs import (ModelSummary, RunDir, Summary, model_seeds, read_metric
 
 from ..decision import (OLD_RELIABILITY, calibration_lines, calibration_of, point_line,
                         point_of, rates_table, reliability_table, trusted_of, trusted_text)
-from .training import MARKERS, integer_ticks
+from ..fit import SCROLLBAR, fit_columns, moved_text
+from .training import MARKERS, integer_ticks, set_even_yticks
 
 COLUMNS = (
     ("roc_auc", "ROC-AUC"),
@@ -39,6 +40,7 @@ COLUMNS = (
     ("spec_at_80_sens", "spec@80"),
     ("f1", "F1"),
 )
+TITLES = ("model", *(title for _, title in COLUMNS), "seeds")
 TEST_NOTE = ("coughscope never evaluates the test part during training: the curves are train "
              "vs validation per epoch, and the test result is the final point (marked ●).")
 
@@ -176,6 +178,7 @@ class ResultsView(VerticalScroll):
             yield Label("model")
             yield Select([], id="results-model", allow_blank=True, prompt="pick a model",
                          compact=True)
+        yield Static("", id="results-moved")  # the columns the table has no room for
         yield Static("", id="results-decision")
         yield Static(TEST_NOTE, classes="note")
         yield Static("", id="results-legend")
@@ -189,11 +192,41 @@ class ResultsView(VerticalScroll):
         yield Static("", id="results-warnings", classes="warning")
 
     def on_mount(self) -> None:
+        self.table_rows: dict[str, list[str]] = {}
+        self.shown_columns = len(TITLES)
+        self.fill_table()
+
+    def on_resize(self) -> None:
+        if self.table_rows:
+            self.call_after_refresh(self.fill_table)
+
+    def fill_table(self) -> None:
+        """The metrics table with the columns that fit whole (issue 20, bug 7: at 80x24 it
+        ended at ``bal. acc``); the others are shown for the picked model under the table."""
         table = self.query_one("#results-table", DataTable)
-        table.add_column("model", key="model")
-        for key, title in COLUMNS:
-            table.add_column(title, key=key)
-        table.add_column("seeds", key="seeds")
+        rows = list(self.table_rows.values())
+        room = (self.size.width or self.app.size.width - 2) - SCROLLBAR
+        shown = fit_columns(TITLES, rows, room, keep=2)
+        if shown != self.shown_columns or not table.columns:
+            table.clear(columns=True)
+            for title in TITLES[:shown]:
+                table.add_column(title, key=title)
+            self.shown_columns = shown
+        else:
+            table.clear()
+        for name, cells in self.table_rows.items():
+            table.add_row(*cells[:shown], key=name)
+        model = self.query_one("#results-model", Select).value
+        if isinstance(model, str) and self.run is not None:
+            self._draw_model(model)
+
+    def moved_columns(self, model: str) -> Text | None:
+        """The picked model's cells of the columns the table has no room for."""
+        cells = self.table_rows.get(model)
+        if not cells or self.shown_columns >= len(TITLES):
+            return None
+        return moved_text(TITLES[self.shown_columns:], cells[self.shown_columns:],
+                          f"{model} (no room in the table)")
 
     def action_reload(self) -> None:
         if self.run is not None:
@@ -232,11 +265,13 @@ class ResultsView(VerticalScroll):
                     "test AUC (mean over seeds); 'majority': always answering the training "
                     "majority class")
         header.update(text)
+        self.table_rows = {}
         for name, entry in models.items():
             metrics = entry.get("metrics") or {}
             cells = [ci_text(entry.get("roc_auc_ci")) if key == "roc_auc_ci" else
                      mean_std(metrics.get(key)) for key, _ in COLUMNS]
-            table.add_row(name, *cells, str(len(entry.get("seeds") or [])), key=name)
+            self.table_rows[name] = [name, *cells, str(len(entry.get("seeds") or []))]
+        self.fill_table()
         select.set_options([(name, name) for name in models])
         if models:
             first = next((m for m in models if not m == "majority"), next(iter(models)))
@@ -283,18 +318,24 @@ class ResultsView(VerticalScroll):
         if model is None or self.run is None:
             groups.update("")
             decision.update("")
+            self.query_one("#results-moved", Static).update("")
             for chart in (acc, loss, roc):
                 chart.refresh()
             return
         decision.update(decision_pane(model, entry.raw if entry is not None else {}))
+        moved = self.moved_columns(model)
+        self.query_one("#results-moved", Static).update(moved or "")
+        self.query_one("#results-moved", Static).display = moved is not None
         seeds = model_seeds(self.run, model, self.typed)
+        values: dict[int, list[float]] = {id(acc): [], id(loss): []}
         for seed in seeds:
             try:
                 read = read_metrics(self.run, model, seed)
             except RunError:
                 read = None
             metrics = read.raw if read else {}
-            self._plot_curves(acc, loss, metrics, seed)
+            for chart, ys in self._plot_curves(acc, loss, metrics, seed):
+                values[id(chart)] += ys
             try:
                 fpr, tpr = roc_curve_for(self.run, model, seed)
             except RunError:  # a damaged predictions.csv: no curve for that seed
@@ -304,7 +345,11 @@ class ResultsView(VerticalScroll):
         roc.plt.plot([0, 1], [0, 1], marker="·", color="gray")
         roc.plt.xlabel("1 − specificity; y: sensitivity")
         roc.plt.xlim(0, 1)
-        roc.plt.ylim(0, 1)
+        set_even_yticks(roc.plt, 0.0, 1.0, roc.size.height, fixed=True)
+        for chart in (acc, loss):  # even ticks over what was drawn (issue 20, bug 8)
+            ys = values[id(chart)]
+            if ys:
+                set_even_yticks(chart.plt, min(ys), max(ys), chart.size.height)
         for chart in (acc, loss, roc):
             chart.refresh()
         groups.update(group_table((self.summary or {}).get("models", {}).get(model, {})))
@@ -336,12 +381,14 @@ class ResultsView(VerticalScroll):
                     marker="●", color="red")
         plt.xlabel("predicted; y: observed")
         plt.xlim(0, 1)
-        plt.ylim(0, 1)
+        set_even_yticks(plt, 0.0, 1.0, chart.size.height, fixed=True)
         chart.refresh()
 
     @staticmethod
     def _plot_curves(acc: PlotextPlot, loss: PlotextPlot, metrics: dict[str, Any],
-                     seed: int) -> None:
+                     seed: int) -> list[tuple[PlotextPlot, list[float]]]:
+        """Draw one seed's curves and test point; returns each chart's y values."""
+        drawn: list[tuple[PlotextPlot, list[float]]] = []
         history = metrics.get("history") or []
         epochs = [float(r.get("epoch", i + 1)) for i, r in enumerate(history)]
         last = epochs[-1] if epochs else 1.0
@@ -354,13 +401,16 @@ class ResultsView(VerticalScroll):
                 points = [(x, r[key]) for x, r in zip(epochs, history)
                           if isinstance(r.get(key), (int, float))]
                 if points:
+                    drawn.append((chart, [p[1] for p in points]))
                     marker, _, hue = MARKERS[name]
                     chart.plt.plot([p[0] for p in points], [p[1] for p in points],
                                    marker=marker, color=hue)
             if isinstance(test_value, (int, float)):
                 chart.plt.scatter([last], [test_value], marker="●", color="red")
+                drawn.append((chart, [float(test_value)]))
             chart.plt.xlabel("epoch")
             chart.plt.xticks(integer_ticks(last))
+        return drawn
 
 
 def legend_text(colour: bool) -> Text:

@@ -12,6 +12,9 @@ state, when the app's 4 Hz timer says something changed (never once per event).
 
 from __future__ import annotations
 
+import math
+import textwrap
+
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +45,55 @@ MARKERS = {"train": ("braille", "⣿", "cyan"), "validation": ("•", "•", "ma
 
 def curve_kind(key: str) -> str:
     return "train" if key.startswith("train") else "validation"
+
+
+def even_ticks(lo: float, hi: float, most: int = 5) -> tuple[list[float], list[str]]:
+    """Ticks at one round step (1, 2, 2.5 or 5 times a power of ten) inside ``lo`` .. ``hi``,
+    at most ``most`` of them (at least 2 when the range holds two), and their labels, all
+    with the same decimals. Left to itself plotext labels sixths and drops some at small
+    heights: ``0, .33, .50, .83, 1.00`` (issue 20, bug 8)."""
+    most = max(2, most)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo < 1e-9:
+        return [], []
+    power = 10.0 ** math.floor(math.log10((hi - lo) / most))
+    choice: list[float] = []
+    step = power
+    for mult in (1, 2, 2.5, 5, 10, 20, 25, 50, 100):
+        step = mult * power
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        choice = [round(i * step, 10) for i in range(first, last + 1)]
+        if len(choice) <= most:
+            break
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)
+                   + (1 if round(step / 10 ** math.floor(math.log10(step)), 3) == 2.5 else 0))
+    return choice, [f"{t:.{decimals}f}" for t in choice]
+
+
+def set_even_yticks(plt: Any, lo: float, hi: float, rows: int, fixed: bool = False) -> None:
+    """Even y ticks for a chart ``rows`` terminal rows high (about one label every other
+    plot row); ``fixed``: the axis is exactly ``lo`` .. ``hi`` (a [0, 1] scale), else it is
+    the data's range, which plotext picks the same way."""
+    ticks, labels = even_ticks(lo, hi, most=min(6, max(2, (rows - 4) // 2 + 1)))
+    if ticks:
+        plt.yticks(ticks, labels)
+    if fixed:
+        plt.ylim(lo, hi)
+
+
+def short_warning(warning: str, most: int = 100) -> str:
+    """A warning's first clause (up to its first ``: `` after the ``warning:`` label, or its
+    first sentence), ``…`` after it when there was more."""
+    head, colon, body = warning.partition(": ")
+    first = body if colon else warning
+    for mark in ("): ", ": ", ". "):
+        cut = first.find(mark)
+        if 0 < cut:
+            first = first[:cut + (1 if mark.startswith(")") else 0)]
+            break
+    if len(first) > most:
+        first = first[:most - 1].rstrip()
+    shown = f"{head}: {first}" if colon else first
+    return shown if shown == warning else shown + " …"
 
 
 def integer_ticks(last: float, most: int = 8) -> list[int]:
@@ -185,7 +237,7 @@ class TrainingView(Vertical):
             history = [dict(r) for r in part.history] if part else []
             done, total = state.progress()
             status = self._status_text(state, done, total)
-            notes = self._notes_text(state)
+            notes = self._notes_text(state, self._notes_room())
             over = state.is_over
         self.query_one("#training-status", Static).update(status)
         bar = self.query_one("#training-progress", ProgressBar)
@@ -247,15 +299,32 @@ class TrainingView(Vertical):
                 text.append(f"\nsplit: {parts}")
         return text
 
+    def _notes_room(self) -> tuple[int, int]:
+        """(columns, rows) the notes may take: half the chart's column."""
+        found = self.query("#training-chart-box")
+        size = found.first().size if found else None
+        return (max(20, (size.width if size else 0) or 60),
+                max(3, ((size.height if size else 0) or 16) // 2))
+
     @staticmethod
-    def _notes_text(state: Any) -> Text:
+    def _notes_text(state: Any, room: tuple[int, int] = (200, 50)) -> Text:
         text = Text()
         for message, hint in state.errors:
             text.append(f"error: {message}\n", style="bold red")
             if hint:
                 text.append(f"hint: {hint}\n")
-        for warning in state.warnings[-4:]:
-            text.append(f"warning: {warning}\n", style="yellow")
+        warnings = [f"warning: {w}" for w in state.warnings[-4:]]
+        width, rows = room
+        used = sum(len(textwrap.wrap(line, width)) for line in text.plain.splitlines())
+        if used + sum(len(textwrap.wrap(w, width)) for w in warnings) > rows:
+            # no room for them whole: each says what it is, and where to read it all
+            # (the confound warning ended "...or resample so" at 80x24: issue 20, bug 7)
+            warnings = [short_warning(w) if len(textwrap.wrap(w, width)) > 2 else w
+                        for w in warnings]
+            warnings.append("(warnings in full: Results (4) when the run ends, and "
+                            "summary.json)")
+        for warning in warnings:
+            text.append(f"{warning}\n", style="yellow")
         for problem in state.problems[-3:]:
             text.append(f"{problem}\n", style="yellow")
         if not text.plain:
@@ -291,5 +360,9 @@ class TrainingView(Vertical):
         plt.xticks(integer_ticks(last))
         plt.xlim(1, max(last, 2))
         if name != "loss":  # accuracy and AUC live in [0, 1]: keep the scale honest
-            plt.ylim(0, 1)
+            set_even_yticks(plt, 0.0, 1.0, chart.size.height, fixed=True)
+        else:
+            values = [y for key in keys for y in series(history, key)[1]]
+            set_even_yticks(plt, min(values, default=0.0), max(values, default=1.0),
+                            chart.size.height)
         chart.refresh()
