@@ -133,3 +133,30 @@ def test_latest_is_no_run_id(tmp_path: Path, capsys, name: str) -> None:
     assert code == 2
     assert f"run id {name!r} is reserved: `--run latest` means the newest run" in err
     assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_before_training_exit_130_like_sigint(tmp_path: Path,
+                                                                sig: str) -> None:
+    """A stop while a command is still at its start (here: preprocessing a data set, before
+    any handler of the runner exists) ends as Ctrl+C does: "interrupted", exit code 130."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "COUGHSCOPE_DATA_DIR": str(tmp_path / "d"),
+           "COUGHSCOPE_CACHE_DIR": str(tmp_path / "c"),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "engine", "data", "summary", "demo:600",
+                             "--workers", "1"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            env=env, text=True)
+    seen = ""
+    deadline = time.monotonic() + 300
+    while "preprocess" not in seen and time.monotonic() < deadline:  # wait on the condition
+        seen += proc.stderr.read(1)
+    assert "preprocess" in seen
+    proc.send_signal(getattr(signal, sig))
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=300) == 130, seen + rest
+    assert "coughscope: interrupted" in rest and "Traceback" not in rest
