@@ -288,3 +288,28 @@ def test_headless_warnings_go_to_stderr_only(tmp_path: Path) -> None:
     assert re.search(r"\d+ warnings?: the 'warning:' lines above", done.stderr)
     run = next(env_runs.iterdir())
     assert json.loads((run / "summary.json").read_text())["warnings"]
+
+
+def test_a_refused_start_is_said_beside_start_not_in_a_notification(tmp_path: Path) -> None:
+    """Bug 7: the Models error was a notification that covered the fields for ~10 s; it is
+    said on the screen, whole, beside Start, and no notification covers it."""
+    try:
+        from test_tui_workbench import screen_text
+    except ImportError:  # tests/ is a package
+        from tests.test_tui_workbench import screen_text
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        from textual.widgets import Input
+
+        await pilot.press("2")
+        await wait_for(pilot, lambda: getattr(app.view("models"), "registry_loaded", False))
+        app.query_one("#models-epochs", Input).value = "0"
+        await pilot.press("ctrl+s")
+        message = app.query_one("#models-message")
+        await wait_for(pilot, lambda: "epochs" in visible(message))
+        assert not app._notifications
+        shown = " ".join(screen_text(app).split())
+        assert " ".join(visible(message).split()) in shown
+
+    drive(app, body, SMALL)

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 try:
     from test_tui_support import drive, make_app, make_finished_run, wait_for
 except ImportError:  # tests/ is a package
@@ -18,6 +20,7 @@ from engine.annotations import add_tags, read_annotations, set_note
 from engine.logtail import LogTail
 from engine.runs import write_json
 
+REPO = Path(__file__).resolve().parents[1]
 SMALL = (80, 24)
 OLD, NEW, BEST = "20240501-120000-aaaa", "20240502-120000-bbbb", "20240503-120000-cccc"
 
@@ -257,5 +260,37 @@ def test_log_key_on_training_shows_the_followed_run(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: bool(app.screen.query("#log-lines")))
         widget = app.screen.query_one("#log-lines", Log)
         await wait_for(pilot, lambda: list(widget.lines) == ["followed run's output"])
+
+    drive(app, body, SMALL)
+
+
+@pytest.mark.slow
+def test_log_view_follows_a_real_run_started_by_the_app(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner the app starts writes to ``.launch/<id>.log``, which moves into the run as
+    ``runner.log``: the log view (l on Training) reads on across the move to the end."""
+    from tui.launcher import ExperimentRequest
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path / "runs")
+
+    async def body(pilot: Any) -> None:
+        from textual.widgets import Log
+
+        app.start_experiment(ExperimentRequest(data="demo:16", models=("majority",), seeds=1,
+                                               epochs=1))
+        await wait_for(pilot, lambda: app.query_one("#nav").active == "training")
+        app.query_one("#nav").query_one("Tabs").focus()
+        await pilot.press("l")
+        await wait_for(pilot, lambda: bool(app.screen.query("#log-lines")))
+        widget = app.screen.query_one("#log-lines", Log)
+        await wait_for(pilot, lambda: any("run finished" in line for line in widget.lines),
+                       300)
+        # read on from the run folder once the launch log moved there
+        await wait_for(pilot, lambda: f"{app.followed.run.id}/runner.log"
+                       in plain(app, "#log-title").replace("\n", ""))
+        text = "\n".join(widget.lines)
+        assert "majority seed 0" in text and text.count("run finished") == 1
 
     drive(app, body, SMALL)
