@@ -11,7 +11,7 @@ stays the run directory's one writer. A Ray worker trains its task in a scratch 
 its own machine, sends its events to the driver through a Ray queue as they happen, and
 returns the task's model folder as bytes with its result; the driver writes the folder
 into a hidden staging folder of the run and renames it into place (so a half-installed
-folder is never seen), signs the model files there with the driver user's key
+folder is never seen), re-signs the model files with the driver user's key
 (:mod:`engine.trust`), and only then announces ``model_end``. Nothing needs a shared file
 system: the preprocessed arrays travel from the driver in Ray's object store (one copy per
 node), so workers need neither the data nor the feature cache.
@@ -261,13 +261,14 @@ def install_model_dir(run: Any, model: str, seed: int, files: dict[str, bytes]) 
     ensure_dir(run.path, staging)
     for rel, data in files.items():
         atomic_write_bytes(staging / rel, data, root=staging)
+    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours, and
+        # the signature binds the place the folder is used at (engine.trust.context)
+        trust.sign_model_dir(sig.parent, root=staging,
+                             at=target / sig.parent.relative_to(staging))
     if os.path.lexists(target):
         os.rename(inside(run.path, target), old)
     os.rename(staging, target)
     shutil.rmtree(old, ignore_errors=True)
-    # the worker's key is not ours, and a signature names the folder it is in: sign in place
-    for sig in sorted(target.rglob(trust.SIGNATURE)):
-        trust.sign_model_dir(sig.parent, root=run.path)
     return target
 
 

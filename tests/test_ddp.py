@@ -117,7 +117,8 @@ def _worker(mode: str, out: Path) -> None:
             trainer.fit(spec, data, ctx)
         except trainer.Interrupted as exc:
             result["stopped_after"] = exc.epoch
-        # every rank resumes from rank 0's files (the runner gives ranks > 0 a copy)
+        # every rank resumes from the shared workdir (the runner sends ranks > 0 rank 0's
+        # last.pt instead: engine.ddp)
         last = torch.load(ctx.workdir / "last.pt", weights_only=True) if rank == 0 else None
         ctx.should_stop, ctx.resume = (lambda: False), True
         resumed = trainer.fit(spec, data, ctx)
@@ -399,6 +400,27 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert [r["epoch"] for r in r0["records"]] == [1, 2] == [r["epoch"] for r in r1["records"]]
     assert np.allclose(r0["probs"], r1["probs"], atol=1e-6)  # same seed, same model
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
+
+
+def test_ranks_that_prepared_other_data_are_named() -> None:
+    from engine.ddp import _check_same_data
+    from engine.errors import RunError
+
+    _check_same_data("a", ["a", "a"])
+    with pytest.raises(RunError) as err:
+        _check_same_data("a", ["a", "a", "b", "c"])
+    assert "rank(s) 2, 3 prepared other data than rank 0" in err.value.message
+    assert "same data set" in err.value.hint
+
+
+def test_one_process_leads_nobody_and_sends_nothing(tmp_path: Path) -> None:
+    from engine.ddp import lead, leading, send_fit
+    from engine.launch import launch_info
+    from engine.models import get_spec
+
+    with lead(launch_info({})) as leader:
+        assert leader is None and leading() is None
+        send_fit(get_spec("ann"), _data(), _context(tmp_path, "ann", []))  # rows unknown: fine
 
 
 @pytest.fixture(scope="module")

@@ -517,7 +517,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
                               "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
-    status = run_dir.status()
+    # ranks > 0 have no run directory (engine.ddp; a second node may not share its disk),
+    # and under DDP no task is left out: only Ray's executor leaves a run incomplete
+    status = run_dir.status() if rank_zero else {}
     state = "incomplete" if status.get("state") == "incomplete" else "finished"
     if state == "incomplete":
         print(f"coughscope: {status.get('reason')}; the results leave them out. Run them "
