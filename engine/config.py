@@ -530,6 +530,9 @@ class ExperimentConfig:
         ``--preset paper`` and ``preset = "paper"`` make the same recipe.
         """
         raw: dict[str, Any] = dict(read_toml(Path(toml))) if toml is not None else {}
+        # [executor] says how the tasks run, not what the experiment is: read by
+        # engine.executors.executor_options, never part of the run's config.toml
+        raw.pop("executor", None)
         source = str(toml) if toml is not None else "command line"
         names = dict(flag_names or {})
         _refuse_empty(raw, flags or {}, names, source)
