@@ -498,6 +498,8 @@ class ExperimentConfig:
         kwargs: dict[str, Any] = {}
         known = {f.name for f in fields(cls)}
         for key, value in d.items():
+            if key == "executor":  # how the tasks run, not what the experiment is: read by
+                continue  # engine.executors.executor_options, never in a run's config.toml
             if key not in known:
                 home = [s for s, k in sub.items() if key in {f.name for f in fields(k)}]
                 raise ConfigError(
@@ -530,9 +532,6 @@ class ExperimentConfig:
         ``--preset paper`` and ``preset = "paper"`` make the same recipe.
         """
         raw: dict[str, Any] = dict(read_toml(Path(toml))) if toml is not None else {}
-        # [executor] says how the tasks run, not what the experiment is: read by
-        # engine.executors.executor_options, never part of the run's config.toml
-        raw.pop("executor", None)
         source = str(toml) if toml is not None else "command line"
         names = dict(flag_names or {})
         _refuse_empty(raw, flags or {}, names, source)
