@@ -70,9 +70,43 @@ class ExecutorOptions:
         if self.kind not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.kind!r}",
                               f"use one of: {', '.join(EXECUTORS)}")
+        if self.tasks_per_gpu < 1:
+            raise ConfigError(f"--tasks-per-gpu {self.tasks_per_gpu} is below 1",
+                              "give how many tasks share one GPU, e.g. 4")
+        if self.cpus_per_task is not None and self.cpus_per_task <= 0:
+            raise ConfigError(f"--cpus-per-task {self.cpus_per_task:g} is not positive",
+                              "give the CPU cores each task holds, e.g. 1")
         if self.address is not None and self.kind == "sequential":
             raise ConfigError(f"--address {self.address} needs --executor ray",
                               "add --executor ray, or leave --address out")
+
+
+def executor_options(table: Any = None, source: str = "config", *, kind: str | None = None,
+                     address: str | None = None, tasks_per_gpu: int | None = None,
+                     cpus_per_task: float | None = None) -> ExecutorOptions:
+    """The options of a config file's ``[executor]`` table (``kind``, ``address``,
+    ``tasks_per_gpu``, ``cpus_per_task``) with the command line's on top; an ``address``
+    alone means Ray."""
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [executor] must be a table", "see the README, "
+                          "'Running on a cluster'")
+    types = {"kind": (str,), "address": (str,), "tasks_per_gpu": (int,),
+             "cpus_per_task": (int, float)}
+    for key, value in table.items():
+        if key not in types:
+            raise ConfigError(f"{source}: unknown setting {key!r} in [executor]",
+                              f"valid settings: {', '.join(types)}")
+        if not isinstance(value, types[key]) or isinstance(value, bool):
+            raise ConfigError(f"{source}: [executor] {key} = {value!r} has the wrong type",
+                              "kind and address are strings, tasks_per_gpu a whole number, "
+                              "cpus_per_task a number")
+    given = {"kind": kind, "address": address, "tasks_per_gpu": tasks_per_gpu,
+             "cpus_per_task": cpus_per_task}
+    merged = {**table, **{k: v for k, v in given.items() if v is not None}}
+    if merged.get("address") and "kind" not in merged:
+        merged["kind"] = "ray"
+    return ExecutorOptions(**merged)
 
 
 @dataclass
