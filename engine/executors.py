@@ -109,11 +109,11 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
     GPUs and the study more than one task; otherwise (one device; a CPU; under torchrun/SLURM,
     where DDP is the grain) in process. On one GPU or many cores ``--executor ray`` is an
     explicit choice: on the 2-core machine this was measured on, a local Ray was slower
-    (README, "Running on a cluster")."""
+    (README, "Running on a GPU server" and Benchmarks)."""
     from .launch import launch_info
 
     launched = launch_info().world_size > 1
-    if options.kind == "ray":
+    if options.kind == "ray" or options.address:
         if launched:
             raise ConfigError("--executor ray cannot run under torchrun/srun (DDP)",
                               "launch one process (python -m engine ... --executor ray); "
@@ -122,8 +122,8 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
             raise UnavailableError("--executor ray needs Ray, which is not installed",
                                    "pip install 'coughscope[ray]'")
         return "ray"
-    if options.kind == "sequential" or launched or n_tasks < 2 or options.address:
-        return "ray" if options.address else "sequential"
+    if options.kind == "sequential" or launched or n_tasks < 2:
+        return "sequential"
     if device == "cuda" and ray_installed():
         import torch
 
@@ -261,8 +261,10 @@ def install_model_dir(run: Any, model: str, seed: int, files: dict[str, bytes]) 
     ensure_dir(run.path, staging)
     for rel, data in files.items():
         atomic_write_bytes(staging / rel, data, root=staging)
-    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours
-        trust.sign_model_dir(sig.parent, root=staging)
+    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours, and
+        # the signature binds the place the folder is used at (engine.trust.context)
+        trust.sign_model_dir(sig.parent, root=staging,
+                             at=target / sig.parent.relative_to(staging))
     if os.path.lexists(target):
         os.rename(inside(run.path, target), old)
     os.rename(staging, target)

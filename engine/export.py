@@ -12,6 +12,8 @@ A comparison export holds (``<model>`` made file-safe):
   held-out, external, shortcut: :mod:`engine.compare`), mean, std, 95% interval, the
   difference to the baseline run; the ``.tex`` is a ``booktabs`` table;
 * ``metrics.csv`` -- every metric of every model's summary, mean and std over seeds;
+* ``scalars.csv`` -- every epoch's losses, accuracies and validation AUC of every model and
+  seed (the curves' numbers);
 * ``differences.csv`` -- the config, environment and data fields that differ;
 * ``loso_<model>.csv``/``.tex`` -- the leave-one-source-out matrix, from ``--test-group``
   runs;
@@ -289,6 +291,7 @@ def export_comparison(runs: list[RunDir], out: Path, baseline: RunDir | None = N
                                         v.get("std")])
     writer.add("metrics.csv", csv_text(["run", "run_id", "model", "metric", "mean", "std"],
                                        metric_rows))
+    writer.add("scalars.csv", scalars_csv(comparison))
     diff_rows = [[section, key, *(value_text(v) for v in values)]
                  for section, fields in comparison.differences.items()
                  for key, values in fields.items()]
@@ -299,6 +302,33 @@ def export_comparison(runs: list[RunDir], out: Path, baseline: RunDir | None = N
     if figures:
         _add_comparison_figures(writer, comparison)
     return writer.write()
+
+
+SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "seconds")
+
+
+def scalars_csv(comparison: Any) -> str:
+    """Every epoch's numbers of every model and seed of every run (``metrics.json``'s
+    history): one row per run, model, seed and epoch."""
+    from .runs import model_seeds, read_metrics
+
+    rows = []
+    for info in comparison.runs:
+        for model in info.models:
+            for seed in model_seeds(info.run, model, info.summary):
+                try:
+                    metrics = read_metrics(info.run, model, seed)
+                except RunError as err:
+                    rows.append([info.label, info.run.id, model, seed, None,
+                                 *([None] * len(SCALARS)), err.message])
+                    continue
+                for i, record in enumerate(metrics.history if metrics else []):
+                    rows.append([info.label, info.run.id, model, seed,
+                                 record.get("epoch", i + 1),
+                                 *(record.get(k) if isinstance(record.get(k), (int, float))
+                                   and not isinstance(record.get(k), bool) else None
+                                   for k in SCALARS), None])
+    return csv_text(["run", "run_id", "model", "seed", "epoch", *SCALARS, "problem"], rows)
 
 
 def _add_loso(writer: _Writer, model: str, matrix: dict[str, Any]) -> None:

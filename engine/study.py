@@ -33,6 +33,7 @@ it has finished training.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -168,22 +169,32 @@ Listener = Callable[[Any], None]
 def run_study(config: Any, specs: list[str], path: Path, *, by: str | None = None,
               listeners: list[Listener] | None = None,
               preprocess_progress: Callable[[int, int], None] | None = None,
-              say: Callable[[str], None] = lambda text: None, device: str = "cpu") -> Study:
+              say: Callable[[str], None] = lambda text: None, device: str = "cpu",
+              resume: bool = False) -> Study:
     """Run the study of ``specs`` (one spec with ``by``) with ``config``'s run options into
-    the new folder ``path``; returns it as :func:`load_study` reads it."""
+    the new folder ``path``; returns it as :func:`load_study` reads it.
+
+    With ``resume`` the folder is a study that stopped part-way: its finished runs are
+    reused, interrupted ones continued, missing ones trained, and the matrix is written
+    afresh; a run made with other options, or one that failed, is refused."""
     from .paths import ensure_dir
 
     _check_request(config, specs, by)
-    if path.exists():
-        raise RunError(f"study folder {path} already exists", "choose another --study-id")
+    if path.exists() and not resume:
+        raise RunError(f"study folder {path} already exists",
+                       "choose another --study-id, or add --continue to finish that study")
+    if resume and not (path / "runs").is_dir():
+        raise RunError(f"{path} is not a study that was started (no runs/ folder)",
+                       "check --study-id and --studies-dir, or drop --continue")
     ensure_dir(path.parent, path)
     ensure_dir(path, path / "runs")
+    train = functools.partial(_train, listeners=listeners, progress=preprocess_progress,
+                              resume=resume, say=say)
     if by:
-        rows, columns, matrices, rates = _by_value(config, specs[0], by, path, listeners,
-                                                   preprocess_progress, say)
+        rows, columns, matrices, rates = _by_value(config, specs[0], by, path, train, say)
     else:
-        rows, columns, matrices, rates = _cross(config, specs, path, listeners,
-                                                preprocess_progress, say, device)
+        rows, columns, matrices, rates = _cross(config, specs, path, train, preprocess_progress,
+                                                say, device)
     return write_study(path, kind="by" if by else "cross", by=by,
                        sample_rate=config.preprocess.sample_rate, seeds=config.seeds,
                        rows=rows, columns=columns, matrices=matrices, column_rates=rates)
@@ -232,17 +243,41 @@ def _check_request(config: Any, specs: list[str], by: str | None) -> None:
                           "each value out in turn")
 
 
-def _train(config: Any, run_path: Path, listeners: list[Listener] | None,
-           progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+def _train(config: Any, run_path: Path, *, listeners: list[Listener] | None,
+           progress: Callable[[int, int], None] | None, resume: bool,
+           say: Callable[[str], None]) -> dict[str, Any]:
+    """The summary of the run for ``config`` in ``run_path``: trained, or (``resume``)
+    reused when finished or continued when interrupted."""
+    from .refit import resolve_preset_choices
     from .runner import preflight, run_experiment
-    from .runs import RunDir
+    from .runs import RunDir, read_json
 
+    run = RunDir(run_path)
     preflight(config)
-    return run_experiment(config, RunDir(run_path), listeners=listeners,
+    if not (resume and run_path.exists()):
+        return run_experiment(config, run, listeners=listeners, preprocess_progress=progress)
+    state = run.status().get("state") if run.status_path.exists() else None
+    if state not in ("finished", "interrupted"):
+        raise RunError(f"{run_path} is {state or 'not a finished run'}: it cannot be reused",
+                       "start a new study (a failed run is not continued)")
+    from .config import ExperimentConfig
+
+    saved = ExperimentConfig.from_toml(run.config_path).to_dict()
+    wanted = resolve_preset_choices(config).to_dict()
+    if saved != wanted:
+        differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise RunError(f"{run_path} was made with other options ({', '.join(differ)} differ)",
+                       "continue the study with the options it was started with, or start a "
+                       "new study")
+    if state == "finished":
+        say(f"{run_path.name}: finished before, reused")
+        return read_json(run.summary_path)
+    say(f"{run_path.name}: interrupted before, continued")
+    return run_experiment(config, run, resume=True, listeners=listeners,
                           preprocess_progress=progress)
 
 
-def _cross(config: Any, specs: list[str], path: Path, listeners: list[Listener] | None,
+def _cross(config: Any, specs: list[str], path: Path, train: Callable[..., dict[str, Any]],
            progress: Callable[[int, int], None] | None, say: Callable[[str], None],
            device: str) -> tuple[list[DataSet], list[str], dict[str, list[list[Cell | None]]],
                                  dict[str, dict[str, int]]]:
@@ -271,8 +306,7 @@ def _cross(config: Any, specs: list[str], path: Path, listeners: list[Listener] 
     for row in rows:
         if row.run is not None:
             say(f"training on {row.name}")
-            summaries[row.name] = _train(config.replace(data=row.spec), path / row.run,
-                                         listeners, progress)
+            summaries[row.name] = train(config.replace(data=row.spec), path / row.run)
     if not summaries:
         raise DataError("no data set of the study can be trained on: "
                         + "; ".join(f"{r.name}: {r.note}" for r in rows),
@@ -300,8 +334,8 @@ def _cross(config: Any, specs: list[str], path: Path, listeners: list[Listener] 
     return rows, names, matrices, rates
 
 
-def _by_value(config: Any, spec: str, by: str, path: Path, listeners: list[Listener] | None,
-              progress: Callable[[int, int], None] | None, say: Callable[[str], None]
+def _by_value(config: Any, spec: str, by: str, path: Path,
+              train: Callable[..., dict[str, Any]], say: Callable[[str], None]
               ) -> tuple[list[DataSet], list[str], dict[str, list[list[Cell | None]]],
                          dict[str, dict[str, int]]]:
     import dataclasses
@@ -332,8 +366,7 @@ def _by_value(config: Any, spec: str, by: str, path: Path, listeners: list[Liste
             continue
         say(f"training without {by} = {value}")
         split = dataclasses.replace(config.split, test_group=f"{by}={value}")
-        summaries[value] = _train(config.replace(data=spec, split=split),
-                                  path / "runs" / name, listeners, progress)
+        summaries[value] = train(config.replace(data=spec, split=split), path / "runs" / name)
         rows.append(DataSet(value, spec, f"runs/{name}", rates.get(value, {}), "",
                             clipset.synthetic))
     if not summaries:
@@ -414,9 +447,12 @@ def native_rates(spec: str, config: Any, by: str | None = None) -> Any:
     """Native sample rates of the usable clips of ``spec`` (``{"8000": n, ...}``); with
     ``by``, per value of that column. Preprocessing is cached: after the runs, no audio work."""
     from .preprocess import preprocess
+    from .refit import resolve_preset_choices
     from .sources import load_source
 
-    dataset = preprocess(load_source(spec, sound=config.sound), config.preprocess)
+    # the preprocessing the runs use (the preset's padding): one cache entry serves both
+    preprocessing = resolve_preset_choices(config).preprocess
+    dataset = preprocess(load_source(spec, sound=config.sound), preprocessing)
     def tally(rows: list[int]) -> dict[str, int]:
         out: dict[str, int] = {}
         for i in rows:
@@ -558,7 +594,7 @@ def format_matrix(study: Study, model: str) -> str:
     """The matrix of ``model`` as plain text (rows: trained on; columns: tested on)."""
     from .bounded import printable
 
-    head = "trained on \\ tested on" if study.kind == "cross" else f"without {study.by}"
+    head = "trained on \\ tested on" if study.kind == "cross" else f"{study.by} left out"
     width = max([len(head)] + [len(r.name) for r in study.rows]) + 2
     col = max([22] + [len(c) + 2 for c in study.columns])
     lines = [f"{model}", head.ljust(width) + "".join(c.rjust(col) for c in study.columns)]

@@ -254,6 +254,16 @@ def test_export_writes_tables_and_figures_that_match_the_runs(demo_runs: Path) -
         metrics = {(r["run_id"], r["model"], r["metric"]): r for r in csv.DictReader(fh)}
     acc = metrics[("one", "logreg", "accuracy")]
     assert float(acc["mean"]) == pytest.approx(one["metrics"]["accuracy"]["mean"], abs=1e-5)
+    with open(out / "scalars.csv", newline="") as fh:
+        scalars = [r for r in csv.DictReader(fh) if r["run_id"] == "one"
+                   and r["model"] == "logreg"]
+    for seed in (0, 1):
+        history = json.loads((demo_runs / "runs" / "one" / "logreg" / str(seed)
+                              / "metrics.json").read_text())["history"]
+        mine = [r for r in scalars if r["seed"] == str(seed)]
+        assert [int(r["epoch"]) for r in mine] == [h["epoch"] for h in history]
+        assert [float(r["val_auc"]) for r in mine] == pytest.approx(
+            [h["val_auc"] for h in history], abs=1e-5)
     with open(out / "differences.csv", newline="") as fh:
         diff = {r["field"]: r for r in csv.DictReader(fh)}
     assert diff["recipe.epochs"]["A"] == "2" and diff["recipe.epochs"]["B"] == "3"
@@ -288,7 +298,7 @@ def test_export_never_overwrites(demo_runs: Path) -> None:
     assert first.returncode == 0, first.stderr
     files = json.loads(first.stdout)["files"]
     assert {Path(f).name for f in files} == {"aucs.csv", "aucs.json", "aucs.tex",
-                                             "metrics.csv", "differences.csv"}
+                                             "metrics.csv", "scalars.csv", "differences.csv"}
     (out / "aucs.csv").write_text("mine\n")
     again = cs(demo_runs, "runs", "export", "--runs-dir", str(demo_runs / "runs"), "one",
                "--out", str(out), "--no-figures")

@@ -298,3 +298,19 @@ def test_catalogue_entry_of_coughvid():
     e = load_catalogue()["coughvid"]
     assert "CC BY 4.0" in e.licence and "Orlandic" in e.licence and "4498364" in e.homepage
     assert e.method == "zenodo" and e.size
+
+
+def test_the_app_offers_a_downloaded_coughvid_and_takes_prefixed_specs(coughvid, tmp_path):
+    from engine import paths
+    from engine.sources import spec_path
+    from tui.screens.data import downloaded_sets, spec_problem
+
+    folder = paths.data_dir() / "coughvid" / "public_dataset"
+    folder.mkdir(parents=True)
+    (folder / "metadata_compiled.csv").write_text("uuid,status,cough_detected\n")
+    assert ("coughvid", str(folder)) in downloaded_sets()
+    assert spec_path(f"coughvid:{coughvid}?cough_detected=0.5") == coughvid
+    assert spec_path("demo:40") is None
+    assert spec_problem(f"coughvid:{coughvid}?symptomatic=negative") is None
+    assert spec_problem(f"covid19-sounds:{tmp_path}/nowhere") == (
+        f"data path 'covid19-sounds:{tmp_path}/nowhere' does not exist")

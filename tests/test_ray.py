@@ -294,3 +294,22 @@ def test_progress_shows_which_task_runs_where_and_what_is_queued():
                                 worker="10.0.0.2 pid 811", device="cuda:0")) == \
         "cnn seed 0: running on 10.0.0.2 pid 811, cuda:0"
     assert tasks_text(RunState(run_id="plain")).plain == ""  # a run in one process
+
+
+def test_the_default_executor_is_in_process_here_and_ray_is_refused_under_torchrun(
+        monkeypatch):
+    from engine.executors import ExecutorOptions, choose_executor
+
+    assert choose_executor(ExecutorOptions(), "cpu", 8) == "sequential"  # a CPU: in process
+    assert choose_executor(ExecutorOptions(kind="ray"), "cpu", 8) == "ray"
+    assert choose_executor(ExecutorOptions(address="auto"), "cpu", 8) == "ray"
+    import torch  # no GPU here: the count is what a 2-GPU server reports
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "ray"
+    assert choose_executor(ExecutorOptions(), "cuda", 1) == "sequential"  # one task
+    for name, value in (("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("RANK", "0")):
+        monkeypatch.setenv(name, value)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "sequential"  # DDP's grain
+    with pytest.raises(ConfigError, match="cannot run under torchrun"):
+        choose_executor(ExecutorOptions(kind="ray"), "cpu", 8)

@@ -218,23 +218,10 @@ def test_a_damaged_study_record_is_named(tmp_path):
 def test_by_value_study_runs_each_held_out_value_and_says_why_one_cannot(tmp_path):
     """Leave-one-source-out on small real audio files: source C has no positive clip, so it
     cannot be held out (no AUC), and its row says so instead of disappearing."""
-    from conftest import write_cough
-
     from engine.config import ExperimentConfig
     from engine.study import run_study
 
-    rows = []
-    for source, pos, neg in (("A", 8, 8), ("B", 8, 8), ("C", 0, 6)):
-        for i in range(pos + neg):
-            label = "positive" if i < pos else "negative"
-            seed = len(rows)
-            # positives: a longer, lower burst; sample rates differ by source
-            path = write_cough(tmp_path / "clips" / f"{source}{i}.wav",
-                               sr=8000 if source == "A" else 22050, seed=seed,
-                               seconds=0.6 if label == "positive" else 0.3)
-            rows.append(f"{path},{label},{source}")
-    manifest = tmp_path / "clips" / "manifest.csv"
-    manifest.write_text("path,label,source\n" + "\n".join(rows) + "\n")
+    manifest = abc_manifest(tmp_path)
     config = ExperimentConfig(models=("logreg",), seeds=1, device="cpu")
     study = run_study(config, [str(manifest)], tmp_path / "studies" / "by", by="source")
     assert [r.name for r in study.rows] == ["A", "B", "C"]
@@ -248,3 +235,48 @@ def test_by_value_study_runs_each_held_out_value_and_says_why_one_cannot(tmp_pat
     assert "A has clips recorded below 22050 Hz (16 at 8000 Hz, of 16)" in study.caption
     assert "C: not run" in study.caption
     assert (study.path / "caption.txt").read_text().strip() == study.caption.strip()
+
+
+def abc_manifest(tmp_path: Path) -> Path:
+    """Real audio files in three sources: A (8 kHz) and B with both classes, C negatives."""
+    from conftest import write_cough
+
+    rows = []
+    for source, pos, neg in (("A", 8, 8), ("B", 8, 8), ("C", 0, 6)):
+        for i in range(pos + neg):
+            label = "positive" if i < pos else "negative"
+            # positives: a longer burst; sample rates differ by source
+            path = write_cough(tmp_path / "clips" / f"{source}{i}.wav",
+                               sr=8000 if source == "A" else 22050, seed=len(rows),
+                               seconds=0.6 if label == "positive" else 0.3)
+            rows.append(f"{path},{label},{source}")
+    manifest = tmp_path / "clips" / "manifest.csv"
+    manifest.write_text("path,label,source\n" + "\n".join(rows) + "\n")
+    return manifest
+
+
+def test_a_study_that_stopped_part_way_is_continued(tmp_path):
+    import shutil
+
+    from engine.config import ExperimentConfig
+    from engine.study import run_study
+
+    manifest = abc_manifest(tmp_path)
+    config = ExperimentConfig(models=("logreg",), seeds=1, device="cpu")
+    path = tmp_path / "studies" / "part"
+    first = run_study(config, [str(manifest)], path, by="source")
+    # as if it had stopped while training without B: no matrix, no run for B
+    (path / "matrix.json").unlink()
+    shutil.rmtree(path / "runs" / "source_B")
+    events_a = (path / "runs" / "source_A" / "events.jsonl").read_bytes()
+    with pytest.raises(RunError, match="already exists"):
+        run_study(config, [str(manifest)], path, by="source")
+    with pytest.raises(RunError, match=r"other options \(seeds differ\)"):
+        run_study(config.replace(seeds=2), [str(manifest)], path, by="source", resume=True)
+    said: list[str] = []
+    again = run_study(config, [str(manifest)], path, by="source", resume=True, say=said.append)
+    assert "source_A: finished before, reused" in said
+    assert (path / "runs" / "source_A" / "events.jsonl").read_bytes() == events_a  # untouched
+    assert (path / "runs" / "source_B" / "summary.json").is_file()  # trained now
+    assert again.matrices["logreg"][0] == first.matrices["logreg"][0]
+    assert again.cell("logreg", "B", "held-out").auc == first.cell("logreg", "B", "held-out").auc

@@ -97,7 +97,8 @@ def test_sort_by_any_column_by_key_and_by_header_click(tmp_path: Path) -> None:
         app.query_one("#runs-table").focus()
         await pilot.press("r")  # run, oldest first
         await wait_for(pilot, lambda: table_ids(app) == [OLD, NEW, BEST])
-        assert "sorted by run, reversed" in plain(app, "#runs-message")
+        assert "sorted by run, oldest first" in plain(app, "#runs-message")
+        assert "by run, oldest first" in plain(app, "#runs-where")
         await pilot.press("s")  # status: all finished, newest first among equals
         await wait_for(pilot, lambda: app.query_one("#runs-view").sort_column == "status")
         await pilot.press("s")  # best AUC, highest first
@@ -105,7 +106,8 @@ def test_sort_by_any_column_by_key_and_by_header_click(tmp_path: Path) -> None:
         assert table_ids(app)[0] == BEST
         table = app.query_one("#runs-table", DataTable)
         labels = [str(column.label) for column in table.columns.values()]
-        assert labels == ["run", "status", "best AUC▼", "data", "models"]
+        assert labels == ["run", "status", "best AUC", "data", "models"]
+        assert "by best AUC, highest first" in plain(app, "#runs-where")
         # a click on the run header sorts by it; a second click turns it round
         await pilot.click("#runs-table", offset=(4, 0))
         await wait_for(pilot, lambda: app.query_one("#runs-view").sort_column == "run")

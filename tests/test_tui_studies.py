@@ -91,3 +91,15 @@ def test_studies_view_without_records_says_how_to_make_one(tmp_path, monkeypatch
         assert "No study records" in text and "coughscope study cross" in text
 
     drive(app, body)
+
+
+def test_names_from_a_record_are_never_markup(tmp_path):
+    from tui.screens.studies import matrix_table
+
+    path = tmp_path / "s"
+    (path / "runs").mkdir(parents=True)
+    study = write_study(path, kind="cross", by=None, sample_rate=22050, seeds=1,
+                        rows=[DataSet("[bold red]x\x1b[2J", "a.csv", None, {}, "not trained")],
+                        columns=["[bold red]x\x1b[2J"], matrices={"m": [[None]]})
+    text = _render(matrix_table(study, "m"))
+    assert "[bold red]x\\x1b[2J" in text and "\x1b" not in text

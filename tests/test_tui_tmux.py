@@ -160,3 +160,23 @@ def test_a_refused_start_keeps_the_focus_in_the_field(app_pane: Pane) -> None:
     screen = pane.wait(lambda s: epochs_field(s) == "05" or "Start training" not in s,
                        "the 5 typed")
     assert epochs_field(screen) == "05", screen
+
+
+def test_a_filter_typed_in_one_burst_goes_into_the_runs_filter(app_pane: Pane,
+                                                                tmp_path: Path) -> None:
+    """Issue 20, Runs list: ``/tag:paper`` sent in one burst focuses the filter and types
+    every key into it (the keys after ``/`` used to reach the tab strip: dropped, or ``t``
+    opened the tags dialog)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_tui_runs_list import NEW, OLD, three_runs
+
+    three_runs(tmp_path / "runs")
+    pane = app_pane
+    pane.keys("6")
+    pane.wait(lambda s: OLD in s and "3 runs in" in s, "the Runs list")
+    pane.keys("/", "t", "a", "g", ":", "p", "a", "p", "e", "r")
+    screen = pane.wait(lambda s: "1 of 3 runs match" in s, "the filtered list")
+    assert NEW in screen and OLD not in screen
+    pane.keys(" ", "O", "R", " ", "m", "o", "d", "e", "l", ":", "a", "n", "n")  # another burst
+    screen = pane.wait(lambda s: "3 of 3 runs match" in s, "the widened filter")
+    assert "tag:paper OR model:ann" in screen

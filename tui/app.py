@@ -102,7 +102,10 @@ class CoughscopeApp(App[None]):
         # whose tab strip has the focus does that screen's main action; / jumps to the path
         Binding("escape", "leave_input", "Leave field", show=False),
         Binding("enter", "screen_enter", "Do it", show=False),
-        Binding("slash", "focus_path", "Path field", show=False),
+        # priority: the App runs it as it reads the key, so the keys typed after it in the
+        # same burst ("/tag:x" through a real terminal) already go to the field; in a text
+        # field (check_action) "/" is typed as usual
+        Binding("slash", "focus_path", "Path field", show=False, priority=True),
         # screen actions: shown in the footer, and active, on their own screen only
         Binding("ctrl+r", "summarise_data", "Summarise"),
         Binding("ctrl+s", "start_training", "Start"),
@@ -132,7 +135,6 @@ class CoughscopeApp(App[None]):
         "resume_selected_run": "runs",
         "delete_selected_run": "runs",
         "refresh_runs": "runs",
-        "focus_path": ("data", "classify"),
         "export_view": ("results", "confusion"),
         "show_figures": ("results", "confusion"),
         "focus_path": ("data", "classify", "runs"),
@@ -352,6 +354,12 @@ class CoughscopeApp(App[None]):
         run only while the followed run is live (the palette's Stop still says why not)."""
         if action == "stop_run" and not self.run_is_live():
             return False
+        if action == "focus_path":
+            from textual.widgets import Input
+
+            if isinstance(self.focused, Input) or not self.screen.is_attached or \
+                    self.screen is not self.screen_stack[0]:
+                return False
         tab = self.SCREEN_ACTIONS.get(action)
         if tab is None or not self.is_mounted or not self.screen.is_attached:
             return True
@@ -392,7 +400,14 @@ class CoughscopeApp(App[None]):
     def action_focus_path(self) -> None:
         tab = self.query_one("#nav", TabbedContent).active
         field = {"data": "#data-spec", "runs": "#runs-filter"}.get(tab, f"#{tab}-path")
-        self.with_view(tab, lambda view: view.query_one(field).focus())
+
+        def focus(view: Any) -> None:
+            # now, not after the queued keys (Widget.focus defers): "/tag:x" typed in one
+            # burst through a real terminal goes into the field, every key of it
+            widget = view.query_one(field)
+            widget.screen.set_focus(widget)
+
+        self.with_view(tab, focus)
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(name, action, help) of every action, for the command palette (run with

@@ -290,7 +290,9 @@ def _list(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     if args.json:
         print(json.dumps(allow_nan=False, obj={
-            name: {k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")}
+            name: {**{k: getattr(e, k) for k in ("title", "licence", "homepage", "size", "holds")},
+                   "get": (f"{e.extra.get('request')}; then --data {e.extra.get('spec')}"
+                           if e.method == "request" else f"coughscope data get {name}")}
             for name, e in catalogue.items()
         }))
         return int(ExitCode.OK)

@@ -4,7 +4,7 @@ SVG, PNG and pgfplots (.tex), into a folder of your choice, and list the files w
 The tables are what `coughscope runs compare` prints (every model's AUCs with intervals:
 test, within, held-out, external, shortcut; differences to the baseline run; the fields that
 differ; a leave-one-source-out matrix from --test-group runs) plus every metric of every
-model. The figures: each model's test ROC averaged over seeds and its validation AUC per
+model and every epoch's numbers of every seed (scalars.csv). The figures: each model's test ROC averaged over seeds and its validation AUC per
 epoch (mean ± std over seeds), one curve per run; and each run's ROC per recording source
 when its data set has a source column. Nothing is overwritten: when a file to write exists
 already, nothing is written and the command says which.

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "in turn (e.g. source)")
     cross.add_argument("--studies-dir", metavar="DIR", help="where study records go")
     cross.add_argument("--study-id", metavar="ID", help="name of the new study folder")
+    cross.add_argument("--continue", dest="continue_study", action="store_true",
+                       help="finish the study --study-id that stopped part-way: its finished "
+                            "runs are reused, interrupted ones continued (same options)")
     listing = sub.add_parser("list", help="the study records under --studies-dir")
     listing.add_argument("--studies-dir", metavar="DIR", help="where study records are")
     listing.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -72,6 +75,9 @@ def _cross(args: argparse.Namespace) -> int:
     args.data = None  # each run gets its own data set
     config = build_config(args)
     root = studies_dir(args.studies_dir)
+    if args.continue_study and not args.study_id:
+        raise ConfigError("--continue needs --study-id", "name the study to finish "
+                          "(coughscope study list shows them)")
     study_id = check_run_id(args.study_id) if args.study_id else new_run_id("study-")
     path = root / study_id
     print(f"study folder: {path}", file=sys.stderr)
@@ -79,7 +85,8 @@ def _cross(args: argparse.Namespace) -> int:
         study = run_study(config, specs, path, by=args.by, listeners=[ConsolePrinter()],
                           preprocess_progress=preprocess_bar(),
                           say=lambda text: print(f"study: {text}", file=sys.stderr),
-                          device=inference_device(config.device))
+                          device=inference_device(config.device),
+                          resume=args.continue_study)
     _print(study, args.json)
     return int(ExitCode.OK)
 

@@ -111,6 +111,18 @@ def load_source(
     )
 
 
+def spec_path(spec: str) -> Path | None:
+    """The file or folder a spec names (``coughvid:PATH?x=y`` -> ``PATH``); None for the
+    demo. For checks that a path exists before loading it (the app's fields)."""
+    spec = str(spec).strip()
+    if spec == "demo" or spec.startswith("demo:"):
+        return None
+    for prefix in PREFIXED:
+        if spec.startswith(prefix + ":"):
+            return Path(spec[len(prefix) + 1:].partition("?")[0]).expanduser()
+    return Path(spec).expanduser()
+
+
 def _existing_folder(spec: str, text: str, what: str) -> Path:
     path = Path(text).expanduser()
     if not text.strip() or not path.is_dir():

@@ -350,13 +350,16 @@ def downloaded_sets() -> list[tuple[str, str]]:
 
     found = []
     try:
-        names = list(load_catalogue())
+        catalogue = load_catalogue()
     except CoughscopeError:
         return []
-    for name in names:
+    for name in catalogue:
         folder = paths.data_dir() / name
         if not folder.is_dir() or not any(folder.iterdir()):
             continue
+        inner = str(catalogue[name].extra.get("folder") or "")  # e.g. COUGHVID's public_dataset
+        if inner and (folder / inner).is_dir():
+            folder = folder / inner
         manifest = folder / "manifest.csv"
         found.append((name, str(manifest if manifest.is_file() else folder)))
     return found
@@ -364,10 +367,10 @@ def downloaded_sets() -> list[tuple[str, str]]:
 
 def spec_problem(spec: str) -> str | None:
     """A message when ``spec`` looks like a path that does not exist."""
-    if spec == "demo" or spec.startswith("demo:"):
-        return None
-    path = Path(spec).expanduser()
-    if path.exists():
+    from engine.sources import spec_path  # coughvid:PATH?options -> PATH
+
+    path = spec_path(spec)
+    if path is None or path.exists():
         return None
     if "/" in spec or spec.startswith(".") or spec.endswith(".csv"):
         return f"data path {spec!r} does not exist"

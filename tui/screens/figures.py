@@ -48,7 +48,15 @@ def export_view(app: Any, view: str, make: Callable[[Path], Any]) -> None:
     from engine.errors import CoughscopeError
     from engine.export import free_folder
 
-    folder = free_folder(exports_dir(app), f"{view}-{time.strftime('%Y%m%d-%H%M%S')}")
+    parent = exports_dir(app)
+    try:  # made now, so a second export started meanwhile picks another name
+        folder = free_folder(parent, f"{view}-{time.strftime('%Y%m%d-%H%M%S')}")
+        paths.ensure_dir(parent, folder)
+    except (CoughscopeError, OSError) as err:
+        message = err.describe() if isinstance(err, CoughscopeError) else \
+            f"{parent}: {getattr(err, 'strerror', None) or err}"
+        app.notify(printable(message), title="export failed", severity="error", timeout=12)
+        return
 
     def work() -> None:
         try:

@@ -271,11 +271,10 @@ class RunsView(Vertical):
         # best AUC before the models: at 80 columns the models are what gets shortened
         # (all of them are in the detail pane), never the AUC (issue 20, bug 7)
         for title in COLUMNS:
-            arrow = ("▲" if self.sort_reverse else "▼") if title == self.sort_column else ""
-            table.add_column(f"{title}{arrow}", key=title)
+            table.add_column(title, key=title)
         # what the table can show: every column whole but data and models, which share
         # the rest (the detail pane has both in full)
-        widths = [max([len(title) + 1, *(len(cell) for cell in cells)]) + 2
+        widths = [max([len(title), *(len(cell) for cell in cells)]) + 2
                   for title, cells in (
                       ("run", [("● " if r.run.id in self.marked else "") + r.run.id
                                for r in rows]), ("status", [r.state for r in rows]),
@@ -307,7 +306,16 @@ class RunsView(Vertical):
                      f"no runs in {folder} yet: start one on the Models screen (2)")
         if why:
             where.append(f"  ({why})", style="dim")
+        if total > 1:
+            where.append(f"; by {self.sort_words()}")
         self.query_one("#runs-where", Static).update(where)
+
+    def sort_words(self) -> str:
+        """``run, newest first``; ``best AUC, lowest first``; ``data, z-a``."""
+        words = {"run": ("newest first", "oldest first"),
+                 "best AUC": ("highest first", "lowest first")}.get(self.sort_column,
+                                                                     ("a–z", "z–a"))
+        return f"{self.sort_column}, {words[self.sort_reverse]}"
 
     @on(Input.Changed, "#runs-filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -342,9 +350,7 @@ class RunsView(Vertical):
     def sort_by(self, column: str, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
         self.show_rows()
-        order = "reversed" if reverse else ("newest first" if column == "run" else
-                                            "highest first" if column == "best AUC" else "a–z")
-        self.set_message(f"sorted by {column}, {order}")
+        self.set_message(f"sorted by {self.sort_words()}")
 
     def next_sort(self) -> None:
         """``s``: sort by the next column."""

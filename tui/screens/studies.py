@@ -62,7 +62,7 @@ class StudiesScreen(ModalScreen[None]):
             except CoughscopeError as err:
                 self.studies.append(err.message)
                 label = f"{path.name}  (damaged)"
-            options.add_option(Option(printable(label)))
+            options.add_option(Option(Text(printable(label))))  # no markup
         if not self.studies:
             self.query_one("#studies-matrix", Static).update(Text(
                 f"No study records in {printable(self.root)}.\nRun one with: coughscope study "
@@ -102,12 +102,13 @@ class StudiesScreen(ModalScreen[None]):
 def matrix_table(study: Study, model: str) -> Table:
     """The matrix of ``model`` as a Rich table: in-set cells bold, held-out/cross-set plain,
     undefined ones with their reason beneath."""
-    head = "trained on ╲ tested on" if study.kind == "cross" else f"without {study.by}"
-    table = Table(title=f"{printable(model)}: ROC-AUC [95% interval]", title_justify="left",
-                  show_lines=False, header_style="bold")
-    table.add_column(printable(head))
+    head = "trained on ╲ tested on" if study.kind == "cross" else f"{study.by} left out"
+    # every string from the record is a Text: Rich never reads it as markup
+    table = Table(title=Text(f"{printable(model)}: ROC-AUC [95% interval]"),
+                  title_justify="left", show_lines=False, header_style="bold")
+    table.add_column(Text(printable(head)))
     for column in study.columns:
-        table.add_column(printable(column), justify="right")
+        table.add_column(Text(printable(column)), justify="right")
     notes = []
     for row, cells in zip(study.rows, study.matrices[model]):
         texts = []
@@ -116,10 +117,10 @@ def matrix_table(study: Study, model: str) -> Table:
             texts.append(Text(cell_text(cell), style=style))
             if cell is not None and cell.note:
                 notes.append(f"{row.name} → {column}: {cell.note}")
-        table.add_row(printable(row.name), *texts)
+        table.add_row(Text(printable(row.name)), *texts)
         if row.note:
             notes.append(f"{row.name}: {row.note}")
     if notes:
-        table.caption = printable("; ".join(notes))
+        table.caption = Text(printable("; ".join(notes)))
         table.caption_justify = "left"
     return table

@@ -301,8 +301,10 @@ class TrainingView(Vertical):
 
     def _notes_room(self) -> tuple[int, int]:
         """(columns, rows) the notes may take: half the chart's column."""
-        box = self.query_one("#training-chart-box")
-        return max(20, box.size.width or 60), max(3, (box.size.height or 16) // 2)
+        found = self.query("#training-chart-box")
+        size = found.first().size if found else None
+        return (max(20, (size.width if size else 0) or 60),
+                max(3, ((size.height if size else 0) or 16) // 2))
 
     @staticmethod
     def _notes_text(state: Any, room: tuple[int, int] = (200, 50)) -> Text:
