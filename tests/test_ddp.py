@@ -147,6 +147,15 @@ def _worker(mode: str, out: Path) -> None:
 
         from engine.launch import ensure_process_group
 
+        import lightning_fabric.plugins.environments  # noqa: F401 -- imported before joining
+        import lightning_fabric.utilities.distributed  # noqa: F401
+
+        ready = out / "timeout-rank1-ready"  # the timeout also bounds joining: join together
+        if rank == 1:
+            ready.write_text("ready")
+        else:
+            while not ready.exists():
+                time.sleep(0.05)
         ensure_process_group()
         done = out / "timeout-rank0-failed"
         if rank == 0:
@@ -465,7 +474,7 @@ def test_each_rank_draws_its_own_random_numbers_on_the_same_model_and_order(
 def test_a_rank_that_never_joins_fails_the_others_at_the_timeout(tmp_path: Path) -> None:
     """Defect 4: no timeout was passed to the process group, so a dead rank left the others
     waiting for torch's default (30 minutes)."""
-    r0, _ = _torchrun("timeout", tmp_path, env={"COUGHSCOPE_DIST_TIMEOUT": "3"})
+    r0, _ = _torchrun("timeout", tmp_path, env={"COUGHSCOPE_DIST_TIMEOUT": "6"})
     assert r0["error"] and "timed out" in r0["error"].lower()
 
 
