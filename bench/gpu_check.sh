@@ -5,13 +5,14 @@
 #
 #   bench/gpu_check.sh                 # on the GPU server (results in $OUT)
 #   QUICK=1 bench/gpu_check.sh         # small sizes: the rehearsal on a CPU machine
+#   ONLY=imports,ddp bench/gpu_check.sh # some steps (the others are listed as skipped)
 #
 # 1. imports: what the steps need; missing ones are installed from bench/wheels/ (made by
 #    bench/make_wheelhouse.sh, carried beside the checkout) into a temporary folder
 #    (pip --target --no-index), then checked again; nvidia-smi, torch's CUDA build;
 # 2. the CUDA tests (the tests that need a GPU, augmentation included; skipped on CPU);
 # 3. throughput: the trainer against a plain PyTorch loop, cnn (the default recipe: batch 16,
-#    augmentation on) and resnet50 (batch 64, augmentation on);
+#    augmentation on) and resnet50 (batch 64, augmentation on; 8 with QUICK);
 # 4. the paper study (6 models x 4 seeds on 2,046 synthetic clips; STUDY_EPOCHS, default 20
 #    so that the three runs fit, 100 in the paper) sequential and on Ray with 1 and 4 tasks
 #    per GPU (bench/study_scale.py); without Ray (its wheel is over the 64 MiB that travels),
@@ -36,22 +37,30 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export COUGHSCOPE_DATA_DIR="$SCRATCH/data" COUGHSCOPE_CACHE_DIR="$SCRATCH/cache"
 export COUGHSCOPE_CONFIG_DIR="$SCRATCH/config" MPLBACKEND=Agg
 if [ -n "${QUICK:-}" ]; then  # the CPU rehearsal: same steps, small sizes
-    DEVICE=${DEVICE:-cpu}; STEPS=4; REPEATS=1; FRAMES=64; STUDY_DATA=demo:60
+    DEVICE=${DEVICE:-cpu}; STEPS=3; REPEATS=1; FRAMES=64; RESNET_BATCH=8; STUDY_DATA=demo:60
     STUDY_MODELS=${STUDY_MODELS:-ann,cnn}; STUDY_SEEDS=${STUDY_SEEDS:-1}
     STUDY_EPOCHS=${STUDY_EPOCHS:-2}; DDP_DATA=demo:40
     LIMITS=(120 180 150 240 150)
 else
-    DEVICE=${DEVICE:-cuda}; STEPS=50; REPEATS=3; FRAMES=130; STUDY_DATA=demo:2046
+    DEVICE=${DEVICE:-cuda}; STEPS=50; REPEATS=3; FRAMES=130; RESNET_BATCH=64
+    STUDY_DATA=demo:2046
     STUDY_MODELS=${STUDY_MODELS:-ann,cnn,resnet50,imagenet50,cne,tabnet}
     STUDY_SEEDS=${STUDY_SEEDS:-4}; STUDY_EPOCHS=${STUDY_EPOCHS:-20}; DDP_DATA=demo:200
     LIMITS=(60 100 80 240 60)  # 540 s = 9 min
 fi
 ROWS=()
 failures=0
+ONLY=${ONLY:-}  # e.g. ONLY=imports,ddp: the other steps are listed as skipped
+
+wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 step() {  # step NAME LIMIT_S COMMAND... : output to $OUT/NAME.txt and the terminal
     local name=$1 limit=$2
     shift 2
+    if ! wanted "$name"; then
+        ROWS+=("$(printf '%-12s %-12s %6s    %s' "$name" "skipped" "-" "not in ONLY=$ONLY")")
+        return
+    fi
     echo "== $name (limit ${limit} s): $*"
     local t0=$SECONDS
     timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.txt"
@@ -74,8 +83,9 @@ key_figure() {  # the line of a step's log that says what it measured
         imports) grep -E '^(torch|device)' "$log" | tr '\n' ';' | cut -c1-110 ;;
         cuda_tests) grep -E '(passed|failed|error|skipped|deselected)' "$log" | tail -1 ;;
         throughput) grep -E '^(cnn|resnet50) ' "$log" | awk '{printf "%s trainer/plain %s; ", $1, $4}' ;;
-        study) grep -E '^(ratio|runner wall time|skipped)' "$log" | tr '\n' ';' | cut -c1-110 ;;
-        ddp) grep -oE '"state": "[a-z]+"' "$log" | tail -1 ;;
+        study) grep -E '^(sequential |ray, |runner wall time|skipped)' "$log" \
+                   | awk '{$1=$1; print}' | tr '\n' ';' | cut -c1-120 ;;
+        ddp) grep -oE 'run [a-z]+ in [0-9.]+s' "$log" | tail -1 ;;
     esac
 }
 
@@ -129,16 +139,18 @@ step cuda_tests "${LIMITS[1]}" "$PY" -m pytest -q -rs -p no:cacheprovider -o add
 throughput() {
     "$PY" bench/train_throughput.py --device "$DEVICE" --models cnn --batch-size 16 --augment \
         --steps "$STEPS" --repeats "$REPEATS" --frames "$FRAMES" &&
-    "$PY" bench/train_throughput.py --device "$DEVICE" --models resnet50 --batch-size 64 \
+    "$PY" bench/train_throughput.py --device "$DEVICE" --models resnet50 --batch-size "$RESNET_BATCH" \
         --augment --steps "$STEPS" --repeats "$REPEATS" --frames "$FRAMES" | tail -n +2
 }
 export -f throughput
-export DEVICE STEPS REPEATS FRAMES
+export DEVICE STEPS REPEATS FRAMES RESNET_BATCH
 step throughput "${LIMITS[2]}" bash -c throughput
 
 # ---- 4. the paper study: sequential, and on Ray with 1 and 4 tasks per GPU
 STUDY=(--models "$STUDY_MODELS" --seeds "$STUDY_SEEDS" --epochs "$STUDY_EPOCHS")
-if [ ! -f bench/study_scale.py ]; then
+if ! wanted study; then
+    step study 0 true
+elif [ ! -f bench/study_scale.py ]; then
     skip study "bench/study_scale.py missing"
 elif ! "$PY" -c "import ray" >/dev/null 2>&1; then
     echo "ray is not installed (its wheel is over the 64 MiB that travels): sequential only"
@@ -156,7 +168,7 @@ DDP_DEVICE=cpu
 [ "${GPUS:-0}" -ge 2 ] && [ "$DEVICE" = cuda ] && DDP_DEVICE=cuda
 step ddp "${LIMITS[4]}" env OMP_NUM_THREADS=1 "$PY" -m torch.distributed.run --standalone \
     --nnodes 1 --nproc_per_node 2 -m engine --headless --data "$DDP_DATA" --models cnn2,ann \
-    --seeds 1 --epochs 2 --oof-folds 2 --device "$DDP_DEVICE" --runs-dir "$SCRATCH/runs" --json
+    --seeds 1 --epochs 2 --oof-folds 2 --device "$DDP_DEVICE" --runs-dir "$SCRATCH/runs"
 
 # ---- the table
 {

@@ -119,6 +119,35 @@ def library_output_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+@contextlib.contextmanager
+def interrupt_on_term() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`KeyboardInterrupt`, as SIGINT does, from the first
+    moment of a command: a stop during start-up (imports, checks) then exits 130 with
+    "interrupted", like Ctrl+C, instead of dying with 143 or 129. The runner installs its
+    own handlers over these while it trains (a clean stop at the next batch); the previous
+    handlers come back when the command ends."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is None:
+            continue
+        try:
+            if signal.getsignal(sig) is signal.SIG_IGN:  # under nohup: stays ignored
+                continue
+            saved[sig] = signal.signal(sig, interrupt)
+        except ValueError:  # not the main thread (e.g. called from a worker): leave them
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def json_error(message: str, hint: str, code: int) -> str:
     """The JSON object a ``--json`` command prints on stdout when it fails."""
     return json.dumps({"error": message, "hint": hint, "exit_code": code}, allow_nan=False)
@@ -134,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args_list
     try:
-        return _dispatch(args_list)
+        with interrupt_on_term():
+            return _dispatch(args_list)
     except CoughscopeError as err:
         print(f"coughscope: error: {_shown(err.describe())}", file=sys.stderr)
         if as_json:

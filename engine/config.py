@@ -498,6 +498,8 @@ class ExperimentConfig:
         kwargs: dict[str, Any] = {}
         known = {f.name for f in fields(cls)}
         for key, value in d.items():
+            if key == "executor":  # how the tasks run, not what the experiment is: read by
+                continue  # engine.executors.executor_options, never in a run's config.toml
             if key not in known:
                 home = [s for s, k in sub.items() if key in {f.name for f in fields(k)}]
                 raise ConfigError(

@@ -108,9 +108,10 @@ def lead(launch: Any) -> Iterator[Leader | None]:
         raise
     finally:
         _LEADING.remove(leader)
-        # after an error inside a fit the followers wait in training's collectives: they
-        # learn of it from the process group (the peer is gone, or its timeout)
-        if not leader.ended and not (leader.in_fit and outcome["state"] == "failed"):
+        # after an error inside a fit (or a second Ctrl+C there) the followers wait in
+        # training's collectives, where no order reaches them: they learn of it from the
+        # process group (the peer is gone, or its timeout)
+        if not leader.ended and not leader.in_fit:
             leader.ended = True
             try:
                 leader.send(outcome)

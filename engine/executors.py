@@ -70,9 +70,43 @@ class ExecutorOptions:
         if self.kind not in EXECUTORS:
             raise ConfigError(f"unknown executor {self.kind!r}",
                               f"use one of: {', '.join(EXECUTORS)}")
+        if self.tasks_per_gpu < 1:
+            raise ConfigError(f"--tasks-per-gpu {self.tasks_per_gpu} is below 1",
+                              "give how many tasks share one GPU, e.g. 4")
+        if self.cpus_per_task is not None and self.cpus_per_task <= 0:
+            raise ConfigError(f"--cpus-per-task {self.cpus_per_task:g} is not positive",
+                              "give the CPU cores each task holds, e.g. 1")
         if self.address is not None and self.kind == "sequential":
             raise ConfigError(f"--address {self.address} needs --executor ray",
                               "add --executor ray, or leave --address out")
+
+
+def executor_options(table: Any = None, source: str = "config", *, kind: str | None = None,
+                     address: str | None = None, tasks_per_gpu: int | None = None,
+                     cpus_per_task: float | None = None) -> ExecutorOptions:
+    """The options of a config file's ``[executor]`` table (``kind``, ``address``,
+    ``tasks_per_gpu``, ``cpus_per_task``) with the command line's on top; an ``address``
+    alone means Ray."""
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [executor] must be a table", "see the README, "
+                          "'Running on a cluster'")
+    types = {"kind": (str,), "address": (str,), "tasks_per_gpu": (int,),
+             "cpus_per_task": (int, float)}
+    for key, value in table.items():
+        if key not in types:
+            raise ConfigError(f"{source}: unknown setting {key!r} in [executor]",
+                              f"valid settings: {', '.join(types)}")
+        if not isinstance(value, types[key]) or isinstance(value, bool):
+            raise ConfigError(f"{source}: [executor] {key} = {value!r} has the wrong type",
+                              "kind and address are strings, tasks_per_gpu a whole number, "
+                              "cpus_per_task a number")
+    given = {"kind": kind, "address": address, "tasks_per_gpu": tasks_per_gpu,
+             "cpus_per_task": cpus_per_task}
+    merged = {**table, **{k: v for k, v in given.items() if v is not None}}
+    if merged.get("address") and "kind" not in merged:
+        merged["kind"] = "ray"
+    return ExecutorOptions(**merged)
 
 
 @dataclass
@@ -109,11 +143,11 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
     GPUs and the study more than one task; otherwise (one device; a CPU; under torchrun/SLURM,
     where DDP is the grain) in process. On one GPU or many cores ``--executor ray`` is an
     explicit choice: on the 2-core machine this was measured on, a local Ray was slower
-    (README, "Running on a cluster")."""
+    (README, "Running on a GPU server" and Benchmarks)."""
     from .launch import launch_info
 
     launched = launch_info().world_size > 1
-    if options.kind == "ray":
+    if options.kind == "ray" or options.address:
         if launched:
             raise ConfigError("--executor ray cannot run under torchrun/srun (DDP)",
                               "launch one process (python -m engine ... --executor ray); "
@@ -122,8 +156,8 @@ def choose_executor(options: ExecutorOptions, device: str, n_tasks: int) -> str:
             raise UnavailableError("--executor ray needs Ray, which is not installed",
                                    "pip install 'coughscope[ray]'")
         return "ray"
-    if options.kind == "sequential" or launched or n_tasks < 2 or options.address:
-        return "ray" if options.address else "sequential"
+    if options.kind == "sequential" or launched or n_tasks < 2:
+        return "sequential"
     if device == "cuda" and ray_installed():
         import torch
 
@@ -261,8 +295,10 @@ def install_model_dir(run: Any, model: str, seed: int, files: dict[str, bytes]) 
     ensure_dir(run.path, staging)
     for rel, data in files.items():
         atomic_write_bytes(staging / rel, data, root=staging)
-    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours
-        trust.sign_model_dir(sig.parent, root=staging)
+    for sig in sorted(staging.rglob(trust.SIGNATURE)):  # the worker's key is not ours, and
+        # the signature binds the place the folder is used at (engine.trust.context)
+        trust.sign_model_dir(sig.parent, root=staging,
+                             at=target / sig.parent.relative_to(staging))
     if os.path.lexists(target):
         os.rename(inside(run.path, target), old)
     os.rename(staging, target)

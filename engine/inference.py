@@ -266,8 +266,12 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
     from .preprocess import preprocess
     from .sources import load_source
 
+    from .partial import left_out, run_state_note
+
     config = run_config(run)
     loaded = load_run_models(run, models, device)
+    state, state_note = run_state_note(run)
+    skipped = left_out(run, models, config.models, config.seeds)
     clipset = load_source(data, sound=config.sound)
     dataset = preprocess(clipset, config.preprocess, progress=progress)
     y = dataset.y
@@ -323,6 +327,9 @@ def evaluate_run(run: RunDir, data: str, *, models: Iterable[str] | None = None,
                  "positive": int(labels.sum()), "negative": int((1 - labels).sum()),
                  "excluded": len(dataset.excluded)},
         "models": out,
+        "run_state": state,
+        "run_note": state_note,
+        "left_out": [x.as_dict() for x in skipped],
     }
 
 
@@ -423,9 +430,14 @@ class Classifier:
 
     def __init__(self, run: RunDir, models: Iterable[str] | None = None,
                  device: str | None = None) -> None:
+        from .partial import left_out, run_state_note
+
         self.run = run
         self.config = run_config(run)
         self.models = load_run_models(run, models, device)  # one clip: the CPU by default
+        # never silent (engine.partial): a run that is not finished, and what is left out
+        self.state, self.state_note = run_state_note(run)
+        self.left_out = left_out(run, models, self.config.models, self.config.seeds)
         self.reference = check_reference(run.path / "data.json", read_data(run))
         self.trusted = trusted_aucs(run)
 

@@ -173,8 +173,7 @@ def ensure_process_group(launch: Launch | None = None) -> bool:
         backend = "cpu:gloo,cuda:nccl"
     _init_dist_connection(cluster, backend, launch.rank, launch.world_size,
                           timeout=process_group_timeout())
-    # rank 0's orders (engine.ddp) travel on the CPU, apart from training's collectives
-    _ORDERS.append(dist.new_group(backend="gloo", timeout=ORDERS_TIMEOUT))
+    orders_group()  # rank 0's orders (engine.ddp) travel on the CPU, apart from training's
     return True
 
 
@@ -182,10 +181,15 @@ _ORDERS: list[Any] = []
 
 
 def orders_group() -> Any:
-    """The gloo group that carries rank 0's orders (made with the default group, by
-    :func:`ensure_process_group`): a long timeout, CPU tensors only."""
+    """The gloo group that carries rank 0's orders and every pickled object (a long timeout,
+    CPU tensors only). Made on first use, which every rank reaches at the same point (a
+    collective): with the default group, by :func:`ensure_process_group`."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        raise RuntimeError("orders_group() before the process group (ensure_process_group)")
     if not _ORDERS:
-        raise RuntimeError("orders_group() before ensure_process_group()")
+        _ORDERS.append(dist.new_group(backend="gloo", timeout=ORDERS_TIMEOUT))
     return _ORDERS[-1]
 
 

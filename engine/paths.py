@@ -184,6 +184,22 @@ def open_append(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> I
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
+def create_new(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> IO[bytes]:
+    """``path`` created for writing bytes, inside ``root``: exclusively (an existing file or
+    link there is an error, never replaced) and never through a link. No fsync: for the many
+    small files of a folder that is itself renamed into place when complete (the demo set)."""
+    target = inside(root, path)
+    ensure_dir(root, target.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | _NOFOLLOW
+    try:
+        fd = os.open(target, flags, 0o644)
+    except FileExistsError:
+        if os.path.islink(target):
+            raise _through_link(root, path, target) from None
+        raise
+    return os.fdopen(fd, "wb")
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, root: str | os.PathLike[str] | None = None
                        ) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and a rename.

@@ -137,12 +137,15 @@ def record(
 
 
 def save_wav(out: Path, audio: np.ndarray, rate: int) -> Path:
-    """Write 16-bit PCM WAV atomically."""
+    """Write 16-bit PCM WAV atomically, never through a link (:mod:`engine.paths`)."""
+    import io
+
     import soundfile as sf
 
+    from .paths import atomic_write_bytes
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.wav")
-    sf.write(str(tmp), audio, rate, subtype="PCM_16")
-    os.replace(tmp, out)
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, subtype="PCM_16", format="WAV")
+    atomic_write_bytes(out, buffer.getvalue())  # root: its folder; the file is never a link
     return out

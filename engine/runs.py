@@ -80,7 +80,14 @@ def check_run_id(run_id: str) -> str:
             "use letters, digits, '.', '_' and '-' only (no '/', no leading '.'), "
             "at most 128 characters; --runs-dir says where runs go",
         )
+    if run_id.lower() == LATEST:
+        raise RunError(f"run id {run_id!r} is reserved: `--run latest` means the newest run, so "
+                       "a run of that name could never be chosen by its id",
+                       "choose another --run-id")
     return run_id
+
+
+LATEST = "latest"  # the run spec that means the newest run (resolve_run); never a run id
 
 
 # ============================================================================ events
@@ -643,21 +650,27 @@ class RunDir:
         return st
 
     def set_status(self, state: str, **extra: Any) -> None:
+        """Write ``status.json`` whole for the transition to ``state``: the state, ``extra``,
+        the writer's pid and when the run first started -- nothing else of the previous
+        status survives, so a resumed run that finishes keeps no ``error`` or ``reason`` of
+        the attempt before it."""
         if state not in STATES:
             raise ValueError(state)
         try:
-            current = read_json(self.status_path)
-            if not isinstance(current, dict):
-                current = {}
+            previous = read_json(self.status_path)
+            if not isinstance(previous, dict):
+                previous = {}
         except RunError:
-            current = {}
-        current.update({"state": state, **extra})
-        if state == "running":
-            current.update(pid=os.getpid(), started=current.get("started") or now_iso(),
-                           started_unix=current.get("started_unix") or round(time.time(), 3))
-            current.pop("ended", None)
-        else:
-            current["ended"] = now_iso()
+            previous = {}
+        started = previous.get("started") if isinstance(previous.get("started"), str) else None
+        started_unix = previous.get("started_unix")
+        if isinstance(started_unix, bool) or not isinstance(started_unix, (int, float)):
+            started_unix = None
+        current: dict[str, Any] = {
+            "state": state, "pid": os.getpid(), "started": started or now_iso(),
+            "started_unix": started_unix or round(time.time(), 3), **extra}
+        if state != "running":
+            current.setdefault("ended", now_iso())
         write_json(self.status_path, current, root=self.path)
 
     def started_at(self) -> float:

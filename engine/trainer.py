@@ -815,9 +815,16 @@ class _Fit:
         due = bool(every and epoch - self.saved_epoch >= every) or (
             time.monotonic() - self.saved_at >= self.ctx.recipe.checkpoint_seconds)
         if self.fabric.world_size > 1:  # rank 0's clock decides
-            # a plain bool: a pickled CUDA tensor would be rebuilt on cuda:0 by every rank
-            # (a CUDA context on GPU 0 per rank, refused in exclusive-process mode)
-            due = bool(self.fabric.broadcast(bool(due), src=0))
+            # a plain bool on the CPU group: a pickled CUDA tensor would be rebuilt on cuda:0
+            # by every rank (a CUDA context on GPU 0 per rank, refused in exclusive-process
+            # mode), and pickles on an NCCL group travel through a GPU
+            import torch.distributed as dist
+
+            from .launch import orders_group
+
+            box = [bool(due)]
+            dist.broadcast_object_list(box, src=0, group=orders_group())
+            due = bool(box[0])
         return due
 
     def _track_best(self, epoch: int, record: dict[str, Any]) -> None:

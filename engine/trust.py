@@ -92,7 +92,11 @@ def _create_key(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # left by a killed process with our pid (or planted):
+        # removing a name never touches what a link points to
+        # exclusive and never through a link: a name planted here cannot redirect the key
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
         try:
             os.write(fd, (secrets.token_hex(32) + "\n").encode("ascii"))
             os.fsync(fd)
@@ -260,18 +264,21 @@ def _context_change(signed: Any, now: dict[str, Any]) -> str | None:
 # ----------------------------------------------------------------------------- sign and verify
 
 
-def sign_model_dir(model_dir: Path, root: Path | None = None) -> Path:
+def sign_model_dir(model_dir: Path, root: Path | None = None, *, at: Path | None = None
+                   ) -> Path:
     """Sign every artefact in ``model_dir`` with this user's key (made on first use).
 
     ``root``: the run folder the signature must stay inside (default: ``model_dir``); a
-    model folder that is, or is reached through, a symbolic link is refused."""
+    model folder that is, or is reached through, a symbolic link is refused. ``at``: where
+    the folder will be used, when it is signed in a staging folder before being renamed
+    there (its :func:`context` is that place's; default ``model_dir``)."""
     model_dir = Path(model_dir)
     root = model_dir if root is None else Path(root)
     paths.inside(root, model_dir / SIGNATURE)
     key = load_key(create=True)
     assert key is not None  # made above when absent
     files = {rel: _sha256(model_dir / rel) for rel in artefacts(model_dir)}
-    ctx = context(model_dir)
+    ctx = context(model_dir if at is None else at)
     body = {"format": FORMAT, "key_id": key_id(key), "context": ctx, "files": files,
             "hmac": _mac(key, files, ctx)}
     path = model_dir / SIGNATURE

@@ -157,3 +157,78 @@ def test_the_cache_never_writes_through_a_link_and_says_so(tmp_path: Path) -> No
     assert not ok and list(elsewhere.iterdir()) == []
     assert cache.problem and "is a symbolic link" in cache.problem
     assert str(elsewhere) in cache.problem
+
+
+# ----------------------------------------------------------------------------- other writers
+
+
+def test_the_recorder_never_writes_through_a_link(tmp_path: Path) -> None:
+    import numpy as np
+
+    from engine.recording import save_wav
+
+    outside = tmp_path / "outside.wav"
+    outside.write_bytes(b"mine")
+    (tmp_path / "take.wav").symlink_to(outside)
+    with pytest.raises(paths.OutsideRoot, match="is a symbolic link"):
+        save_wav(tmp_path / "take.wav", np.zeros((800, 1), np.float32), 8000)
+    assert outside.read_bytes() == b"mine"
+    saved = save_wav(tmp_path / "new.wav", np.zeros((800, 1), np.float32), 8000)
+    import soundfile as sf
+
+    assert sf.info(str(saved)).frames == 800
+
+
+def test_the_demo_writer_never_writes_through_a_link(tmp_path: Path) -> None:
+    from engine.sources.demo import generate_demo
+
+    dest, outside = tmp_path / "demo", tmp_path / "outside"
+    dest.mkdir(), outside.mkdir()
+    (dest / "audio").symlink_to(outside)
+    with pytest.raises(paths.OutsideRoot, match="is a symbolic link"):
+        generate_demo(dest, n=8)
+    assert list(outside.iterdir()) == []
+    planted = tmp_path / "demo2"
+    (planted / "audio").mkdir(parents=True)
+    (planted / "manifest.csv").symlink_to(outside / "manifest.csv")
+    with pytest.raises(paths.OutsideRoot, match="is a symbolic link"):
+        generate_demo(planted, n=8)
+    assert list(outside.iterdir()) == []
+
+
+def test_the_key_file_is_never_written_through_a_planted_link(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    from engine import trust
+
+    config, outside = tmp_path / "config", tmp_path / "outside"
+    config.mkdir(mode=0o700)
+    monkeypatch.setenv("COUGHSCOPE_CONFIG_DIR", str(config))
+    (config / f".{trust.KEY_FILE}.{os.getpid()}.tmp").symlink_to(outside)
+    key = trust.load_key(create=True)
+    assert key is not None and len(key) == 32
+    assert not outside.exists()  # the key went into the config folder, not through the link
+    assert (config / trust.KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_launch_folder_and_log_never_follow_a_link(tmp_path: Path) -> None:
+    from engine.errors import CoughscopeError
+    from tui.launcher import ExperimentRequest, launch_dir, start_run
+
+    runs, outside = tmp_path / "runs", tmp_path / "outside"
+    runs.mkdir(), outside.mkdir()
+    launch_dir(runs).symlink_to(outside)
+    with pytest.raises(CoughscopeError, match="is a symbolic link"):
+        start_run(ExperimentRequest(data="demo:8", models=("majority",), seeds=1, epochs=1),
+                  runs, "r1")
+    assert list(outside.iterdir()) == []
+
+
+def test_the_settings_file_is_never_written_through_a_link(tmp_path: Path) -> None:
+    from tui.settings import Settings, save_settings
+
+    outside = tmp_path / "outside.json"
+    outside.write_text("mine")
+    (tmp_path / "settings.json").symlink_to(outside)
+    problem = save_settings(Settings(), tmp_path / "settings.json")
+    assert problem is not None and "is a symbolic link" in problem
+    assert outside.read_text() == "mine"

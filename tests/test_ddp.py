@@ -117,7 +117,8 @@ def _worker(mode: str, out: Path) -> None:
             trainer.fit(spec, data, ctx)
         except trainer.Interrupted as exc:
             result["stopped_after"] = exc.epoch
-        # every rank resumes from rank 0's files (the runner gives ranks > 0 a copy)
+        # every rank resumes from the shared workdir (the runner sends ranks > 0 rank 0's
+        # last.pt instead: engine.ddp)
         last = torch.load(ctx.workdir / "last.pt", weights_only=True) if rank == 0 else None
         ctx.should_stop, ctx.resume = (lambda: False), True
         resumed = trainer.fit(spec, data, ctx)
@@ -146,6 +147,15 @@ def _worker(mode: str, out: Path) -> None:
 
         from engine.launch import ensure_process_group
 
+        import lightning_fabric.plugins.environments  # noqa: F401 -- imported before joining
+        import lightning_fabric.utilities.distributed  # noqa: F401
+
+        ready = out / "timeout-rank1-ready"  # the timeout also bounds joining: join together
+        if rank == 1:
+            ready.write_text("ready")
+        else:
+            while not ready.exists():
+                time.sleep(0.05)
         ensure_process_group()
         done = out / "timeout-rank0-failed"
         if rank == 0:
@@ -401,6 +411,27 @@ def test_pytorch_tabular_under_torchrun_fits_on_every_rank_alone(tmp_path: Path)
     assert r0["world_after"] == r1["world_after"] == "2"  # the launcher's variables are back
 
 
+def test_ranks_that_prepared_other_data_are_named() -> None:
+    from engine.ddp import _check_same_data
+    from engine.errors import RunError
+
+    _check_same_data("a", ["a", "a"])
+    with pytest.raises(RunError) as err:
+        _check_same_data("a", ["a", "a", "b", "c"])
+    assert "rank(s) 2, 3 prepared other data than rank 0" in err.value.message
+    assert "same data set" in err.value.hint
+
+
+def test_one_process_leads_nobody_and_sends_nothing(tmp_path: Path) -> None:
+    from engine.ddp import lead, leading, send_fit
+    from engine.launch import launch_info
+    from engine.models import get_spec
+
+    with lead(launch_info({})) as leader:
+        assert leader is None and leading() is None
+        send_fit(get_spec("ann"), _data(), _context(tmp_path, "ann", []))  # rows unknown: fine
+
+
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     """One two-rank launch for the three checks below (each launch costs ~10 s here)."""
@@ -443,7 +474,7 @@ def test_each_rank_draws_its_own_random_numbers_on_the_same_model_and_order(
 def test_a_rank_that_never_joins_fails_the_others_at_the_timeout(tmp_path: Path) -> None:
     """Defect 4: no timeout was passed to the process group, so a dead rank left the others
     waiting for torch's default (30 minutes)."""
-    r0, _ = _torchrun("timeout", tmp_path, env={"COUGHSCOPE_DIST_TIMEOUT": "3"})
+    r0, _ = _torchrun("timeout", tmp_path, env={"COUGHSCOPE_DIST_TIMEOUT": "6"})
     assert r0["error"] and "timed out" in r0["error"].lower()
 
 

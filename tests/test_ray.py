@@ -294,3 +294,45 @@ def test_progress_shows_which_task_runs_where_and_what_is_queued():
                                 worker="10.0.0.2 pid 811", device="cuda:0")) == \
         "cnn seed 0: running on 10.0.0.2 pid 811, cuda:0"
     assert tasks_text(RunState(run_id="plain")).plain == ""  # a run in one process
+
+
+def test_the_default_executor_is_in_process_here_and_ray_is_refused_under_torchrun(
+        monkeypatch):
+    from engine.executors import ExecutorOptions, choose_executor
+
+    assert choose_executor(ExecutorOptions(), "cpu", 8) == "sequential"  # a CPU: in process
+    assert choose_executor(ExecutorOptions(kind="ray"), "cpu", 8) == "ray"
+    assert choose_executor(ExecutorOptions(address="auto"), "cpu", 8) == "ray"
+    import torch  # no GPU here: the count is what a 2-GPU server reports
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "ray"
+    assert choose_executor(ExecutorOptions(), "cuda", 1) == "sequential"  # one task
+    for name, value in (("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"), ("RANK", "0")):
+        monkeypatch.setenv(name, value)
+    assert choose_executor(ExecutorOptions(), "cuda", 8) == "sequential"  # DDP's grain
+    with pytest.raises(ConfigError, match="cannot run under torchrun"):
+        choose_executor(ExecutorOptions(kind="ray"), "cpu", 8)
+
+
+def test_an_executor_table_in_the_config_file_with_flags_on_top(tmp_path):
+    from engine.executors import ExecutorOptions, executor_options
+
+    path = tmp_path / "study.toml"
+    path.write_text('seeds = 3\n[executor]\naddress = "10.0.0.1:6379"\ntasks_per_gpu = 8\n')
+    from engine.config import read_toml
+
+    table = read_toml(path)["executor"]
+    assert executor_options(table, str(path)) == ExecutorOptions(
+        kind="ray", address="10.0.0.1:6379", tasks_per_gpu=8)
+    assert executor_options(table, str(path), tasks_per_gpu=2, cpus_per_task=0.5) == \
+        ExecutorOptions(kind="ray", address="10.0.0.1:6379", tasks_per_gpu=2,
+                        cpus_per_task=0.5)
+    # how the tasks run is not the experiment: the config ignores the table
+    assert ExperimentConfig.from_sources(path).seeds == 3
+    with pytest.raises(ConfigError, match=r"unknown setting 'gpus' in \[executor\]"):
+        executor_options({"gpus": 2}, str(path))
+    with pytest.raises(ConfigError, match="tasks_per_gpu = '4' has the wrong type"):
+        executor_options({"tasks_per_gpu": "4"}, str(path))
+    with pytest.raises(ConfigError, match="tasks-per-gpu 0 is below 1"):
+        executor_options({}, str(path), tasks_per_gpu=0)

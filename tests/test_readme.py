@@ -346,3 +346,7 @@ def test_readme_config_example_is_a_valid_config() -> None:
     for block in blocks:
         config = ExperimentConfig.from_dict(tomllib.loads(block), source="README")
         assert config.models and config.preprocess.sample_rate > 0
+        if "executor" in tomllib.loads(block):  # checked where it is read
+            from engine.executors import executor_options
+
+            executor_options(tomllib.loads(block)["executor"], "README")

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import paths
 from engine.config import ExperimentConfig
 from engine.errors import RunError
 from engine.runs import RunDir, new_run_id, pid_alive, runner_log_tail
@@ -86,10 +87,11 @@ class LaunchedRun:
         return self.log
 
 
-def _spawn(argv: list[str], run: RunDir, log_path: Path, env: dict[str, str] | None = None
-           ) -> LaunchedRun:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+def _spawn(argv: list[str], run: RunDir, log_path: Path, root: Path,
+           env: dict[str, str] | None = None) -> LaunchedRun:
+    """Start ``argv`` with its output appended to ``log_path``, a file inside ``root`` (the
+    runs folder or the run), never through a link (:func:`engine.paths.open_append`)."""
+    with paths.open_append(root, log_path) as log:
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -122,15 +124,14 @@ def start_run(request: ExperimentRequest, runs_dir: Path, run_id: str | None = N
     if run.path.exists():
         raise RunError(f"run directory {run.path} already exists", "pick another run id")
     config = request.config()
-    staging = launch_dir(runs_dir)
-    staging.mkdir(parents=True, exist_ok=True)
+    staging = paths.ensure_dir(runs_dir, launch_dir(runs_dir))  # never through a link
     config_path = staging / f"{run_id}.toml"
-    config_path.write_text(config.to_toml(), encoding="utf-8")
+    paths.atomic_write_text(config_path, config.to_toml(), root=runs_dir)
     log_path = staging / f"{run_id}.log"
     argv = [sys.executable, "-m", "engine", "--headless", "--config", str(config_path),
             "--runs-dir", str(runs_dir), "--run-id", run_id]
     env = {**os.environ, LAUNCH_LOG_ENV: str(log_path)}
-    return _spawn(argv, run, log_path, env)
+    return _spawn(argv, run, log_path, runs_dir, env)
 
 
 def resume_run(run: RunDir) -> LaunchedRun:
@@ -141,7 +142,7 @@ def resume_run(run: RunDir) -> LaunchedRun:
     if state == "finished":
         raise RunError(f"run {run.id} has already finished", "start a new run to train again")
     return _spawn([sys.executable, "-m", "engine", "--headless", "--resume", str(run.path)], run,
-                  run.path / "runner.log")
+                  run.path / "runner.log", run.path)
 
 
 def stop_pid(pid: int) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine import paths
 from engine.bounded import loads_json
+from engine.errors import CoughscopeError
 
 FILE_NAME = "app.json"
 
@@ -82,7 +83,9 @@ def save_settings(settings: Settings, path: Path | None = None) -> str | None:
     """Write the settings; returns an error sentence instead of raising (the app goes on)."""
     path = path or settings_path()
     try:
-        paths.atomic_write_text(path, settings.to_json() + "\n")
+        paths.atomic_write_text(path, settings.to_json() + "\n")  # never through a link
     except OSError as exc:
         return f"cannot save settings to {path}: {exc}"
+    except CoughscopeError as exc:  # a link planted where the file goes
+        return f"cannot save settings: {exc.message}"
     return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 
 from .. import paths
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..cli import library_output_to_stderr
     from ..config import ExperimentConfig
+    from ..partial import LeftOut
     from ..sources import load_source, require_both_classes
 
     run_dir = find_run(args.run, paths.runs_dir(args.runs_dir), finished=True)
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", args.data)[-60:]
     write_json(run_dir.path / "evaluations" / f"{stamp}-{name}.json", result, root=run_dir.path)
+    from .predict import state_notes
+
+    for note in state_notes(result["run_note"],
+                            [LeftOut(**{**x, "seeds": tuple(x["seeds"])})
+                             for x in result["left_out"]]):
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         from ..runs import dumps
 

@@ -197,14 +197,15 @@ def _split_file(value: str | None) -> str | None:
 
 
 def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
-    """``--executor``, ``--address``, ``--tasks-per-gpu`` and ``--cpus-per-task`` (not part
-    of the experiment's config: a resumed run may run its tasks elsewhere)."""
-    from ..executors import ExecutorOptions
+    """``--executor``, ``--address``, ``--tasks-per-gpu`` and ``--cpus-per-task`` over the
+    ``[executor]`` table of ``--config`` (not part of the experiment's config.toml: a
+    resumed run may run its tasks elsewhere)."""
+    from ..config import read_toml
+    from ..executors import executor_options as merge
 
-    kind = args.executor or ("ray" if args.address else "auto")
-    return ExecutorOptions(kind=kind, address=args.address,
-                           tasks_per_gpu=args.tasks_per_gpu or DEFAULT_TASKS_PER_GPU,
-                           cpus_per_task=args.cpus_per_task)
+    table = read_toml(Path(args.config)).get("executor") if args.config else None
+    return merge(table, str(args.config), kind=args.executor, address=args.address,
+                 tasks_per_gpu=args.tasks_per_gpu, cpus_per_task=args.cpus_per_task)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -517,7 +518,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"run_dir": str(run_dir.path), "run_id": run_dir.id,
                               "state": "interrupted"}, allow_nan=False))
         return int(ExitCode.INTERRUPT)
-    status = run_dir.status()
+    # ranks > 0 have no run directory (engine.ddp; a second node may not share its disk),
+    # and under DDP no task is left out: only Ray's executor leaves a run incomplete
+    status = run_dir.status() if rank_zero else {}
     state = "incomplete" if status.get("state") == "incomplete" else "finished"
     if state == "incomplete":
         print(f"coughscope: {status.get('reason')}; the results leave them out. Run them "

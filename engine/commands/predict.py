@@ -41,6 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "start-up for a few clips)")
 
 
+def state_notes(state_note: str | None, left_out: list[Any]) -> list[str]:
+    """The run's state when it is not finished, and every model or seed left out, with why
+    (:mod:`engine.partial`); each line is escaped, since it quotes run folder names."""
+    from ..bounded import printable
+
+    return [printable(n) for n in ([state_note] if state_note else [])
+            + [x.describe() for x in left_out]]
+
+
 def format_result(result: Any) -> str:
     lines = [f"{result.path}"]
     if result.error:
@@ -96,17 +105,24 @@ def run(args: argparse.Namespace) -> int:
     synthetic = trained_on_synthetic(classifier.run)
     warning = SYNTHETIC_WARNING.format(run=classifier.run.id) if synthetic else None
     print(f"using run {classifier.run.id} ({classifier.run.path})", file=sys.stderr)
+    notes = state_notes(classifier.state_note, classifier.left_out)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         from ..runs import dumps  # allow_nan=False: never a bare NaN on stdout
 
         print(dumps({"run_dir": str(classifier.run.path), "run_id": classifier.run.id,
+                          "run_state": classifier.state, "run_note": classifier.state_note,
+                          "left_out": [x.as_dict() for x in classifier.left_out],
                           "synthetic": synthetic, "warning": warning,
                           "disclaimer": DISCLAIMER,
                           "files": [r.as_dict() for r in results]}))
     else:
         print(f"models of run {classifier.run.id} ({classifier.run.path})")
+        for note in notes:
+            print(f"NOTE: {note}")
         if warning:
             print(f"WARNING: {warning}")
         for r in results:

@@ -41,8 +41,10 @@ def generate_demo(dest: Path, n: int = DEFAULT_N, seed: int = 0, sr: int = 22050
     """Write the synthetic set into ``dest`` (created); returns ``dest``."""
     import numpy as np  # ~100 ms
 
+    from ..paths import atomic_write_text, ensure_dir
+
     dest = Path(dest)
-    (dest / "audio").mkdir(parents=True, exist_ok=True)
+    ensure_dir(dest, dest / "audio")  # every write stays in dest, never through a link
     rng = np.random.default_rng(seed)
     n_groups = -(-n // CLIPS_PER_GROUP)
     n_pos = round(n_groups * POSITIVE_FRACTION)
@@ -54,10 +56,10 @@ def generate_demo(dest: Path, n: int = DEFAULT_N, seed: int = 0, sr: int = 22050
         traits = _traits(np.random.default_rng([seed, g]), y)
         audio = _clip(np.random.default_rng([seed, g, i]), traits, sr)
         rel = f"audio/p{g + 1:04d}-{i % CLIPS_PER_GROUP + 1}.wav"
-        _write_wav(dest / rel, audio, sr)
+        _write_wav(dest, dest / rel, audio, sr)
         rows.append(f"{rel},{'positive' if y else 'negative'},p{g + 1:04d},synthetic")
-    (dest / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (dest / "README.txt").write_text(_readme(n, seed, sr, n_pos, n_groups), encoding="utf-8")
+    atomic_write_text(dest / "manifest.csv", "\n".join(rows) + "\n", root=dest)
+    atomic_write_text(dest / "README.txt", _readme(n, seed, sr, n_pos, n_groups), root=dest)
     return dest
 
 
@@ -111,14 +113,19 @@ def _generate_atomically(folder: Path, n: int, seed: int) -> None:
         os.rename(tmp, folder)
 
 
-def _write_wav(path: Path, audio: Any, sr: int) -> None:
-    """16-bit mono PCM via the standard library (no per-file fsync, byte-for-byte stable)."""
+def _write_wav(root: Path, path: Path, audio: Any, sr: int) -> None:
+    """16-bit mono PCM via the standard library (no per-file fsync, byte-for-byte stable),
+    created new inside ``root`` (:func:`engine.paths.create_new`)."""
     import wave
 
     import numpy as np
 
+    from ..paths import create_new
+
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as fh:
+    if os.path.isfile(path) and not os.path.islink(path):  # generated before: made again
+        os.unlink(path)
+    with create_new(root, path) as raw, wave.open(raw, "wb") as fh:
         fh.setnchannels(1)
         fh.setsampwidth(2)
         fh.setframerate(sr)
