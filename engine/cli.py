@@ -65,6 +65,8 @@ participant-disjoint splits, a validation part that is not the test part, ROC-AU
   coughscope runs trust RUN           sign a run made elsewhere so that its models can be loaded
   coughscope runs compare RUN...      AUCs side by side, differences, what differs
   coughscope runs export RUN... --out DIR   tables and figures as CSV, JSON, SVG, PNG, .tex
+  coughscope runs --filter EXPR       only the runs a filter keeps (model:cnn auc>.8 tag:x ...)
+  coughscope runs tag RUN TAG...      tag a run (--remove takes tags off); runs note RUN TEXT
   coughscope study cross --data A --data B
                                       train on each data set, test on every other (AUC matrix)
   coughscope demo                     drive the app through a recorded demo
