@@ -35,7 +35,7 @@ import numpy as np
 
 from .clips import LABELS
 from .config import ExperimentConfig
-from .errors import ConfigError, CoughscopeError, Interrupted, RunError
+from .errors import ConfigError, CoughscopeError, DataError, Interrupted, RunError
 from .executors import ExecutorOptions
 from .models import MODELS, FitContext, ModelSpec, Part, TrainData, get_spec
 from .paths import atomic_write_text, ensure_dir
@@ -228,7 +228,34 @@ def preflight(config: ExperimentConfig) -> list[str]:
     if config.balance_by and config.balance_by not in clipset.meta_columns:
         raise ConfigError(f"cannot balance by {config.balance_by!r}: the data set has no such "
                           "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
+    if config.split.test_group:
+        check_test_group(config.split.test_group, config.split.folds, clipset)
     return names
+
+
+def check_test_group(test_group: str, folds: int, clipset: Any) -> None:
+    """``test_group = COLUMN=VALUE`` against the listed clips, before any audio work or run
+    folder: the column exists, some clip has the value, and those clips hold both classes
+    (clips excluded later can only make that worse). The split makes the same checks on the
+    usable clips."""
+    from .splits import parse_test_group
+
+    if folds >= 2:
+        raise ConfigError(f"test_group {test_group!r} and folds={folds} cannot be combined",
+                          "use one of them")
+    column, value = parse_test_group(test_group)
+    if column not in clipset.meta_columns:
+        raise ConfigError(f"cannot hold out {column!r}: the data set has no such metadata "
+                          "column", f"columns: {', '.join(clipset.meta_columns) or 'none'}")
+    labels = {clip.label for clip in clipset.clips if str(clip.meta.get(column, "")) == value}
+    if not labels:
+        known = sorted({str(c.meta.get(column, "")) for c in clipset.clips})[:20]
+        raise DataError(f"no clip has {column} = {value!r}",
+                        f"values of {column}: {', '.join(known)}")
+    if len(labels) < 2:
+        raise DataError(f"the held-out {column} = {value!r} has only {labels.pop()} clips: an "
+                        "AUC needs both classes", "hold out a value with positive and "
+                        "negative clips")
 
 
 def prepare_data(

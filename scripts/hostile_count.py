@@ -223,6 +223,9 @@ CASES: dict[str, Callable[[Path], bool]] = {
                                               str(w), "--run-id", "latest")[::2]),
     "--run-id ../x": lambda w: refused(*cli("--headless", "--data", "demo:8", "--runs-dir",
                                             str(w), "--run-id", "../x")[::2]),
+    "--test-group of an absent column": lambda w: refused(*cli(
+        "--headless", "--data", "demo:8", "--runs-dir", str(w / "runs"), "--test-group",
+        "nosuch=x")[::2]) and not (w / "runs").exists(),
     "--seed -1": lambda w: refused(*cli("data", "summary", "demo", "--seed", "-1")[::2]),
     "--export-images on a file": case_export_images_file,
     "--base-url ::::": case_get_base_url,

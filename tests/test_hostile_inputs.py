@@ -566,3 +566,20 @@ def test_conflicting_duplicate_labels_are_a_conflict(capsys, tmp_path: Path) -> 
     assert reasons[(clips[1][0].name, "duplicate row (line 11 repeats line 3)")]
     assert s["usable"] == 7  # neither row of the conflict is used
     assert s["counts"]["conflicting_labels"] == 1
+
+
+@pytest.mark.parametrize("group, says", [
+    ("nosuch=x", "cannot hold out 'nosuch': the data set has no such metadata column"),
+    ("source=fax", "no clip has source = 'fax'"),
+    ("source=lab", "the held-out source = 'lab' has only negative clips: an AUC needs both"),
+])
+def test_a_test_group_is_checked_before_any_work(capsys, tmp_path: Path, group: str,
+                                                 says: str) -> None:
+    clips = hc.good_clips(tmp_path / "good", n=16)
+    rows = [(str(p), lab, g, "lab" if i == 0 and lab == "negative" else "phone")
+            for i, (p, lab, g) in enumerate(sorted(clips, key=lambda c: c[1]))]
+    csv = hc.manifest(tmp_path / "m.csv", rows, header="path,label,group,source")
+    code, _, err = cli(capsys, "--headless", "--data", str(csv), "--models", "majority",
+                       "--seeds", "1", "--test-group", group, "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and says in err
+    assert "preprocess" not in err and not (tmp_path / "runs").exists()  # before any work
