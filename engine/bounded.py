@@ -13,6 +13,7 @@ file" handling of every reader applies. Sizes are each reader's own limit
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
 from typing import Any
@@ -92,3 +93,27 @@ def seed_number(name: str) -> int | None:
     if not (name.isascii() and name.isdigit() and len(name) <= 9):
         return None
     return int(name)
+
+
+def number(value: Any) -> float | None:
+    """A finite number read from a run file, or None: bools, strings, NaN, infinities and
+    other damage are not numbers (``summary.json`` and friends are written by someone else's
+    coughscope, or edited)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def mean_of(value: Any) -> float | None:
+    """``{"mean": .8, "std": .1}`` (a metric aggregated over seeds) or a bare number -> the
+    number (:func:`number`)."""
+    return number(value.get("mean")) if isinstance(value, dict) else number(value)
+
+
+def interval(value: Any) -> list[float] | None:
+    """``[lo, hi]`` with two finite bounds (a 95% interval), else None."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = number(value[0]), number(value[1])
+        if lo is not None and hi is not None:
+            return [lo, hi]
+    return None

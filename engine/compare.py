@@ -33,11 +33,11 @@ numpy is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bounded import interval, mean_of, number
 from .errors import RunError
 from .runs import (RunDir, Summary, describe, flatten, model_seeds, read_config, read_json,
                    read_metrics, read_predictions, read_summary)
@@ -132,24 +132,8 @@ class Comparison:
 # ------------------------------------------------------------------ reading numbers
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        value = value.get("mean")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _std(value: Any) -> float | None:
-    return _number(value.get("std")) if isinstance(value, dict) else None
-
-
-def _interval(value: Any) -> list[float] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        lo, hi = _number(value[0]), _number(value[1])
-        if lo is not None and hi is not None:
-            return [lo, hi]
-    return None
+    return number(value.get("std")) if isinstance(value, dict) else None
 
 
 def _over_seeds(values: list[float | None], intervals: list[Any], what: str) -> AUC | None:
@@ -161,7 +145,7 @@ def _over_seeds(values: list[float | None], intervals: list[Any], what: str) -> 
         return None
     ms = mean_std(given)
     return AUC(mean=ms["mean"], std=ms["std"],
-               ci=mean_interval([_interval(c) for c in intervals]), n_seeds=len(given),
+               ci=meaninterval([interval(c) for c in intervals]), n_seeds=len(given),
                what=what)
 
 
@@ -203,10 +187,10 @@ def shortcut_auc(summary: Summary, model: str) -> AUC | None:
     for column, metrics in entries:
         if not isinstance(metrics, dict):
             continue
-        auc = _number(metrics.get("roc_auc"))
+        auc = mean_of(metrics.get("roc_auc"))
         if auc is None:
             continue
-        found = AUC(mean=auc, ci=_interval(metrics.get("roc_auc_ci")), n_seeds=1, what=column)
+        found = AUC(mean=auc, ci=interval(metrics.get("roc_auc_ci")), n_seeds=1, what=column)
         if best is None or auc > (best.mean or 0.0):  # the strongest shortcut is the warning
             best = found
     return best
@@ -248,12 +232,12 @@ def external_aucs(run: RunDir, model: str) -> list[AUC]:
         entry = ev["models"].get(model)
         if not isinstance(entry, dict):
             continue
-        auc = _number(entry.get("roc_auc"))
+        auc = mean_of(entry.get("roc_auc"))
         if auc is None:
             continue
         seeds = entry.get("seeds")
         out.append(AUC(mean=auc, std=_std(entry.get("roc_auc")),
-                       ci=_interval(entry.get("roc_auc_ci")),
+                       ci=interval(entry.get("roc_auc_ci")),
                        n_seeds=len(seeds) if isinstance(seeds, list) else 0,
                        what=ev.get("name", "")))
     return out
@@ -393,7 +377,7 @@ def seed_curves(run: RunDir, model: str, metric: str = "val_auc") -> list[dict[s
         except RunError:
             continue
         for i, record in enumerate(metrics.history if metrics else []):
-            value = _number(record.get(metric))
+            value = mean_of(record.get(metric))
             epoch = record.get("epoch", i + 1)
             if value is not None and isinstance(epoch, int):
                 per_epoch.setdefault(epoch, []).append(value)
@@ -521,10 +505,10 @@ def roc_by_value(run: RunDir, model: str, column: str = "source") -> dict[str, A
                           ci=entry.ood.roc_auc_ci, n_seeds=len(entry.seeds), what=value)
             else:
                 g = by_group.get(value) if isinstance(by_group.get(value), dict) else {}
-                auc = None if _number(g.get("roc_auc")) is None else AUC(
-                    mean=_number(g.get("roc_auc")), std=_std(g.get("roc_auc")),
-                    ci=_interval(g.get("roc_auc_ci")), n_seeds=int(
-                        _number(g.get("n_seeds")) or len(entry.seeds)), what=value)
+                auc = None if mean_of(g.get("roc_auc")) is None else AUC(
+                    mean=mean_of(g.get("roc_auc")), std=_std(g.get("roc_auc")),
+                    ci=interval(g.get("roc_auc_ci")), n_seeds=int(
+                        mean_of(g.get("n_seeds")) or len(entry.seeds)), what=value)
                 if auc is None and not by_group and len({v for per in parts for v in per}) == 1:
                     # one value in the whole test part: its AUC is the test AUC
                     auc = AUC(mean=entry.mean("roc_auc"), std=entry.std("roc_auc"),
@@ -572,10 +556,10 @@ def loso_matrix(runs: list[RunDir], model: str) -> dict[str, Any]:
         trained = trained_values(run, column) or sorted(by_group)
         trained = [v for v in trained if v != entry.ood.value]
         for value, g in by_group.items():
-            if isinstance(g, dict) and _number(g.get("roc_auc")) is not None:
-                cells[value] = AUC(mean=_number(g.get("roc_auc")), std=_std(g.get("roc_auc")),
-                                   ci=_interval(g.get("roc_auc_ci")),
-                                   n_seeds=int(_number(g.get("n_seeds")) or len(entry.seeds)),
+            if isinstance(g, dict) and mean_of(g.get("roc_auc")) is not None:
+                cells[value] = AUC(mean=mean_of(g.get("roc_auc")), std=_std(g.get("roc_auc")),
+                                   ci=interval(g.get("roc_auc_ci")),
+                                   n_seeds=int(mean_of(g.get("n_seeds")) or len(entry.seeds)),
                                    what="test part").to_dict()
         if len(trained) == 1 and trained[0] not in cells and entry.mean("roc_auc") is not None:
             # one source trained on: the whole in-distribution test part is that source

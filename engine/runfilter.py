@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .bounded import printable
+from .bounded import number, printable
 from .errors import CoughscopeError
 
 # text field -> what it reads; list fields match whole names
@@ -92,10 +92,6 @@ def facts_of(run_id: str, status: str, config: Mapping[str, Any], *, best_auc: f
     best and trusted AUC and annotations."""
     recipe = config.get("recipe") if isinstance(config.get("recipe"), Mapping) else {}
     split = config.get("split") if isinstance(config.get("split"), Mapping) else {}
-
-    def number(value: Any) -> float | None:
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-            else None
 
     return RunFacts(
         id=run_id, status=status, data=str(config.get("data") or ""),

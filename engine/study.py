@@ -34,13 +34,13 @@ it has finished training.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .bounded import interval, mean_of, number
 from .errors import ConfigError, CoughscopeError, DataError, RunError
 
 STUDY_VERSION = 1
@@ -395,46 +395,35 @@ def _one_class(clips: Any, what: str = "the data set") -> str:
     return ""
 
 
-def _finite(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def _ci(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            _finite(v) is not None for v in value):
-        return float(value[0]), float(value[1])
-    return None
-
-
-def _mean(metrics: dict[str, Any], key: str) -> float | None:
-    v = metrics.get(key)
-    return _finite(v.get("mean")) if isinstance(v, dict) else _finite(v)
+    pair = interval(value)
+    return (pair[0], pair[1]) if pair else None
 
 
 def _in_set(summary: dict[str, Any], model: str) -> Cell:
     m = summary["models"][model]
     test = ((summary.get("data") or {}).get("split") or {}).get("test") or {}
-    return Cell(_mean(m["metrics"], "roc_auc"), _ci(m.get("roc_auc_ci")), "in-set",
+    return Cell(mean_of(m["metrics"].get("roc_auc")), _ci(m.get("roc_auc_ci")), "in-set",
                 test.get("clips"), test.get("positives"))
 
 
 def _held_out(summary: dict[str, Any], model: str) -> Cell:
     ood = summary["models"][model].get("ood") or {}
     part = ((summary.get("data") or {}).get("split") or {}).get("ood") or {}
-    return Cell(_mean(ood.get("metrics") or {}, "roc_auc"), _ci(ood.get("roc_auc_ci")),
+    return Cell(mean_of((ood.get("metrics") or {}).get("roc_auc")), _ci(ood.get("roc_auc_ci")),
                 "held-out", part.get("clips"), part.get("positives"))
 
 
 def _cross_cell(result: dict[str, Any], model: str) -> Cell:
     d = result["data"]
     m = result["models"].get(model) or {}
-    auc = _mean(m, "roc_auc")
+    auc = mean_of(m.get("roc_auc"))
     note = ""
     if auc is None:
         if not d["positive"] or not d["negative"]:
             rate, which = (("specificity", "negative") if not d["positive"]
                            else ("sensitivity", "positive"))
-            share = _mean(m, rate)
+            share = mean_of(m.get(rate))
             note = (f"one class only ({d['usable']} {which} clips): no AUC; "
                     f"{rate} {share:.3f} at the model's threshold" if share is not None
                     else f"one class only ({d['usable']} {which} clips): no AUC")
@@ -582,7 +571,7 @@ def _cell(raw: Any) -> Cell | None:
     if kind not in CELL_KINDS:
         raise ValueError(f"cell kind {kind!r}")
     auc = raw.get("auc")
-    if auc is not None and not (_finite(auc) is not None and 0.0 <= auc <= 1.0):
+    if auc is not None and not (number(auc) is not None and 0.0 <= auc <= 1.0):
         raise ValueError(f"AUC {auc!r} is not a number from 0 to 1")
     def count(v: Any) -> int | None:
         return int(v) if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None

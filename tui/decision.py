@@ -8,12 +8,12 @@ these gets a line that says so, never a blank."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from engine.bounded import interval, mean_of, number
 from engine.runs import trusted_auc
 
 TRUST = "◆"  # marks the number the recording channel cannot inflate (a glyph: NO_COLOR too)
@@ -24,26 +24,6 @@ OLD_CALIBRATION = ("not recorded (run made before coughscope calibrated probabil
 OLD_RELIABILITY = "not recorded (run made before coughscope calibrated probabilities)"
 RATES = (("sensitivity", "sensitivity"), ("specificity", "specificity"),
          ("positive_share", "called positive"))
-
-
-def number(value: Any) -> float | None:
-    """A finite number, or None (bools and damaged values are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def mean_of(value: Any) -> float | None:
-    """``{"mean": .8, "std": .1}`` or a bare number -> the number."""
-    return number(value.get("mean")) if isinstance(value, dict) else number(value)
-
-
-def interval(value: Any) -> list[float] | None:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        lo, hi = number(value[0]), number(value[1])
-        if lo is not None and hi is not None:
-            return [lo, hi]
-    return None
 
 
 def span(ci: Any, digits: int = 2) -> str:
