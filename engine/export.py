@@ -34,7 +34,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -98,8 +97,7 @@ def free_folder(parent: Path, stem: str) -> Path:
     return candidate
 
 
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
+safe = paths.safe_name  # one file-name part (engine.paths)
 
 
 # ------------------------------------------------------------------ text formats

@@ -19,13 +19,13 @@ with the Agg canvas, never pyplot, so no global backend state is touched.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .metrics import roc_curve
+from .paths import safe_name
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 _RC = {"svg.hashsalt": "coughscope", "svg.fonttype": "none", "font.size": 9}
@@ -52,7 +52,7 @@ def write_figures(run_dir: Path, results: dict[str, Any]) -> list[Path]:
                                ("reliability", _reliability)):
                 fig = draw(model, seeds, result)
                 if fig is not None:
-                    written += _save(fig, out_dir / f"{kind}_{_safe(model)}", run_dir)
+                    written += _save(fig, out_dir / f"{kind}_{safe_name(model)}", run_dir)
     return written
 
 
@@ -225,7 +225,3 @@ def _two_classes(y: Any) -> bool:
 
     yb = as_binary(y)
     return 0 < int(yb.sum()) < yb.size
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

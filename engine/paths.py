@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 from typing import IO
@@ -90,6 +91,12 @@ def short_path(path: str | os.PathLike[str]) -> str:
 class OutsideRoot(CoughscopeError):
     """A write would leave its root (a run folder, the cache, a download destination): the
     path climbs out of it, or goes through a symbolic link planted inside it."""
+
+
+def safe_name(name: str) -> str:
+    """``name`` (a model, a run id) as one file-name part: anything but letters, digits,
+    ``_``, ``.`` and ``-`` becomes ``_`` (never empty)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
 
 
 def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:

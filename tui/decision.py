@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.bounded import interval, mean_of, number
+from engine.compare import short
 from engine.runs import trusted_auc
 
 TRUST = "◆"  # marks the number the recording channel cannot inflate (a glyph: NO_COLOR too)
@@ -30,12 +31,6 @@ def span(ci: Any, digits: int = 2) -> str:
     """``[0.61, 0.9]`` -> ``" [0.61–0.90]"``; empty without an interval."""
     ci = interval(ci)
     return f" [{ci[0]:.{digits}f}–{ci[1]:.{digits}f}]" if ci else ""
-
-
-def short(value: float) -> str:
-    """``0.613`` -> ``".61"`` (an AUC, two decimals)."""
-    text = f"{value:.2f}"
-    return text[1:] if text.startswith("0") else text
 
 
 def auc_ci(mean: float | None, ci: Any) -> str:

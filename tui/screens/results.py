@@ -24,8 +24,9 @@ from engine.errors import RunError
 from engine.runs import (ModelSummary, RunDir, Summary, model_seeds, read_metrics, read_summary,
                          reliability_of, roc_curve_for)
 
-from ..decision import (OLD_RELIABILITY, calibration_lines, calibration_of, point_line,
-                        point_of, rates_table, reliability_table, trusted_of, trusted_text)
+from ..decision import (OLD_RELIABILITY, auc_ci, calibration_lines, calibration_of,
+                        point_line, point_of, rates_table, reliability_table, trusted_of,
+                        trusted_text)
 from ..fit import SCROLLBAR, fit_columns, moved_text
 from .training import MARKERS, integer_ticks, set_even_yticks
 
@@ -63,19 +64,6 @@ def ci_text(ci: Any) -> str:
             isinstance(v, (int, float)) for v in ci):
         return f"{ci[0]:.3f}–{ci[1]:.3f}"
     return "—"
-
-
-def short(value: float) -> str:
-    """``0.613`` -> ``".61"`` (an AUC, two decimals, as in ``.61 [.52–.69]``)."""
-    text = f"{value:.2f}"
-    return text[1:] if text.startswith("0") else text
-
-
-def auc_ci(mean: float | None, ci: list[float] | None) -> str:
-    """``.61 [.52–.69]``: an AUC with its 95% interval; ``—`` when undefined."""
-    if mean is None:
-        return "—"
-    return f"{short(mean)} [{short(ci[0])}–{short(ci[1])}]" if ci else short(mean)
 
 
 TRUST = "◆"  # marks the number the recording channel cannot inflate (a glyph: NO_COLOR too)
