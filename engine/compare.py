@@ -145,7 +145,7 @@ def _over_seeds(values: list[float | None], intervals: list[Any], what: str) -> 
         return None
     ms = mean_std(given)
     return AUC(mean=ms["mean"], std=ms["std"],
-               ci=meaninterval([interval(c) for c in intervals]), n_seeds=len(given),
+               ci=mean_interval([interval(c) for c in intervals]), n_seeds=len(given),
                what=what)
 
 
