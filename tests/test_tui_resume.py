@@ -119,6 +119,11 @@ def test_an_attached_run_is_seen_progressing_step_by_step(tmp_path: Path) -> Non
         lock.release()  # the writer is gone: following ends
         await wait_for(pilot, lambda: followed.follower.done, 30)
         assert followed.state.state == "finished"
+        # shutting down, Textual removes the views' children while the redraw timer still
+        # ticks (a loaded machine saw it): the tick must not raise
+        await app.query_one("#training-status").remove()
+        app._dirty = True
+        app._redraw_if_dirty()
 
     try:
         drive(app, body, size=(100, 32))

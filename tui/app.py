@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.widgets import Tabs
 from textual.worker import get_current_worker
@@ -601,7 +602,12 @@ class CoughscopeApp(App[None]):
         if training is None:
             self._dirty = True  # still being built: draw on the next tick
             return
-        training.redraw()
+        try:
+            training.redraw()
+        except NoMatches:
+            # the app is shutting down: Textual removes the views' children before this
+            # timer stops (seen on a loaded machine); a view being built is None above
+            return
         if self.run_is_live() != self._stop_offered:  # the footer's Ctrl+X follows the run
             self._stop_offered = not self._stop_offered
             self.refresh_bindings()
